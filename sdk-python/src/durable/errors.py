@@ -1,0 +1,121 @@
+"""Errors raised by the Durable SDK, and the one that step code raises.
+
+The tree::
+
+    DurableError                  an API call failed; ``.code`` is its gRPC status name
+    ├── InvalidArgumentError      INVALID_ARGUMENT: bad input (malformed JSON, too large, bad name)
+    ├── NotFoundError             NOT_FOUND: unknown workflow or execution
+    ├── AlreadyExistsError        ALREADY_EXISTS
+    ├── FailedPreconditionError   FAILED_PRECONDITION: wrong state (finished execution, stale lease)
+    ├── AbortedError              ABORTED: a conflict that did not resolve; try again
+    ├── UnavailableError          UNAVAILABLE: the orchestrator or its database is unreachable
+    ├── DeadlineExceededError     DEADLINE_EXCEEDED
+    └── InternalError             INTERNAL and anything else
+
+    NonRetryableError             raised by a step: fail it now, whatever its retry policy says
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "AbortedError",
+    "AlreadyExistsError",
+    "DeadlineExceededError",
+    "DurableError",
+    "FailedPreconditionError",
+    "InternalError",
+    "InvalidArgumentError",
+    "NonRetryableError",
+    "NotFoundError",
+    "UnavailableError",
+    "from_rpc_error",
+]
+
+
+class DurableError(Exception):
+    """An API call to the orchestrator failed."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class InvalidArgumentError(DurableError):
+    """The request is malformed: fix the input and send it again."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFoundError(DurableError):
+    """The named workflow or execution does not exist."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExistsError(DurableError):
+    """The thing to create exists already."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPreconditionError(DurableError):
+    """The target is not in a state that allows this call."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class AbortedError(DurableError):
+    """The call conflicted with a concurrent change; it may be retried."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+class UnavailableError(DurableError):
+    """The orchestrator or its database is unreachable; retry later."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineExceededError(DurableError):
+    """The call did not finish before its deadline."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class InternalError(DurableError):
+    """The orchestrator failed unexpectedly."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+class NonRetryableError(Exception):
+    """Raised by step code to fail the step at once, without further retries."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[DurableError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgumentError,
+        NotFoundError,
+        AlreadyExistsError,
+        FailedPreconditionError,
+        AbortedError,
+        UnavailableError,
+        DeadlineExceededError,
+        InternalError,
+    )
+}
+
+
+def from_rpc_error(err: grpc.RpcError) -> DurableError:
+    """The typed error for a failed gRPC call."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    cls = _BY_CODE.get(code, InternalError)
+    error = cls(details or None)
+    error.code = code
+    return error
