@@ -1,0 +1,98 @@
+"""``python -m durable_server`` / ``durable server``: run the orchestrator, migrate, or demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from durable_server.app import Orchestrator, run_migrations
+from durable_server.config import Settings, parse_queue_limits
+from durable_server.embedded import embedded_database_url
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="durable-server", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    for name, help_text in (
+        ("serve", "run the orchestrator (the default)"),
+        ("migrate", "apply database migrations and exit"),
+        ("demo", "run an orchestrator, a worker and the example workflow, then exit"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--database-url", help="PostgreSQL URL (default: DURABLE_DATABASE_URL, "
+                         "else an embedded PostgreSQL)")
+        cmd.add_argument("--schema", help="schema holding the tables (default: durable)")
+        cmd.add_argument("--listen", help="gRPC listen address (default: 127.0.0.1:7411)")
+        cmd.add_argument("--data-dir", help="embedded PostgreSQL data folder (default: .durable)")
+        cmd.add_argument("--queue-limits", help="per-queue concurrency limits, e.g. a=5,b=2")
+        cmd.add_argument("--log-level", help="log level (default: INFO)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        database_url=args.database_url,
+        schema=args.schema,
+        listen=args.listen,
+        data_dir=args.data_dir,
+        log_level=args.log_level,
+        queue_limits=parse_queue_limits(args.queue_limits) if args.queue_limits else None,
+    )
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured URL, or an embedded PostgreSQL's when none is set."""
+    if settings.database_url:
+        return settings.database_url
+    logging.getLogger("durable_server").warning(
+        "DURABLE_DATABASE_URL is not set: using an embedded PostgreSQL in %s", settings.data_dir
+    )
+    return embedded_database_url(settings.data_dir)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    orchestrator = Orchestrator(settings, resolve_database_url(settings))
+    await orchestrator.start()
+    print(f"durable server ready address={orchestrator.address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.getLogger("durable_server").info("shutting down")
+    await orchestrator.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv) or ["serve"])
+    try:
+        settings = _settings(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "migrate":
+        applied = asyncio.run(run_migrations(resolve_database_url(settings), settings.schema))
+        print(f"migrations applied: {applied or 'none (up to date)'}")
+        return 0
+    if args.command == "demo":
+        from durable_server.demo import run_demo
+
+        return run_demo(settings)
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

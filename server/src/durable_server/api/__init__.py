@@ -1,0 +1,1 @@
+"""The gRPC API: thin servicers (validate, call the engine, convert)."""

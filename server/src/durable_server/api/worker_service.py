@@ -1,0 +1,147 @@
+"""WorkerService: registration, long-poll, and batched reports from workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import grpc
+
+from durable.v1 import worker_service_pb2 as pb
+from durable.v1 import worker_service_pb2_grpc as pb_grpc
+from durable_server.api import convert, validate
+from durable_server.config import Settings
+from durable_server.dispatcher import Dispatcher
+from durable_server.engine.engine import Engine, TaskOutcome
+from durable_server.engine.registry import Registry
+from durable_server.errors import InvalidArgumentError
+
+__all__ = ["WorkerService"]
+
+Context = grpc.aio.ServicerContext[Any, Any]
+MAX_TASKS = 1000
+MAX_BATCH = 5000
+
+
+def _leases(items: Any) -> list[tuple[int, str]]:
+    leases = [(lease.task_id, lease.lease_token) for lease in items]
+    if len(leases) > MAX_BATCH:
+        raise InvalidArgumentError(f"at most {MAX_BATCH} items per call, got {len(leases)}")
+    if len({i for i, _ in leases}) != len(leases):
+        raise InvalidArgumentError("a task id appears twice in one call")
+    for task_id, token in leases:
+        if not token:
+            raise InvalidArgumentError(f"task {task_id}: lease_token is required")
+        validate.check_execution_id(token, "lease_token")
+    return leases
+
+
+class WorkerService(pb_grpc.WorkerServiceServicer):
+    """Thin servicer: validate, call the engine, convert."""
+
+    def __init__(
+        self, engine: Engine, registry: Registry, dispatcher: Dispatcher, settings: Settings
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.heartbeat_interval = timedelta(seconds=settings.poll_heartbeat_secs)
+
+    async def RegisterWorkflows(  # noqa: N802 (gRPC method name)
+        self, request: pb.RegisterWorkflowsRequest, context: Context
+    ) -> pb.RegisterWorkflowsResponse:
+        """Store the worker's definitions."""
+        worker_id = validate.check_worker_id(request.worker_id)
+        names = [d.name for d in request.workflows]
+        if len(set(names)) != len(names):
+            raise InvalidArgumentError("a workflow name appears twice in one registration")
+        for definition in request.workflows:
+            validate.check_definition(definition)
+        queues = validate.check_queues(request.queues)
+        registered = await self.registry.register(worker_id, request.workflows, queues)
+        return pb.RegisterWorkflowsResponse(
+            workflows=[
+                pb.RegisteredWorkflow(name=r.name, version=r.version, created=r.created)
+                for r in registered
+            ]
+        )
+
+    async def PollTasks(  # noqa: N802
+        self, request: pb.PollTasksRequest, context: Context
+    ) -> pb.PollTasksResponse:
+        """Wait for and lease ready tasks."""
+        worker_id = validate.check_worker_id(request.worker_id)
+        queues = validate.check_queues(request.queues)
+        if not 0 <= request.max_tasks <= MAX_TASKS:
+            raise InvalidArgumentError(f"max_tasks must be within 0..{MAX_TASKS}")
+        wait = (
+            request.wait_timeout.ToTimedelta()
+            if request.HasField("wait_timeout")
+            else timedelta(seconds=self.settings.default_poll_wait_secs)
+        )
+        wait = max(timedelta(0), min(wait, timedelta(seconds=self.settings.max_poll_wait_secs)))
+        tasks = await self.dispatcher.poll(worker_id, queues, request.max_tasks or 1, wait)
+        return pb.PollTasksResponse(
+            tasks=[convert.claimed_task_to_proto(t, self.heartbeat_interval) for t in tasks]
+        )
+
+    async def CompleteTasks(  # noqa: N802
+        self, request: pb.CompleteTasksRequest, context: Context
+    ) -> pb.CompleteTasksResponse:
+        """Record step results."""
+        validate.check_worker_id(request.worker_id)
+        leases = _leases(c.lease for c in request.completions)
+        outcomes = [
+            TaskOutcome(
+                task_id,
+                token,
+                result_json=validate.check_payload(
+                    f"result_json of task {task_id}", c.result_json, self.settings.max_payload_bytes
+                ),
+            )
+            for (task_id, token), c in zip(leases, request.completions, strict=True)
+        ]
+        if outcomes:
+            await self.engine.report(outcomes)
+        return pb.CompleteTasksResponse()
+
+    async def FailTasks(  # noqa: N802
+        self, request: pb.FailTasksRequest, context: Context
+    ) -> pb.FailTasksResponse:
+        """Record step failures."""
+        validate.check_worker_id(request.worker_id)
+        leases = _leases(f.lease for f in request.failures)
+        outcomes = [
+            TaskOutcome(
+                task_id,
+                token,
+                error=convert.step_error_from_proto(f.error),
+                timed_out=f.timed_out,
+            )
+            for (task_id, token), f in zip(leases, request.failures, strict=True)
+        ]
+        if outcomes:
+            await self.engine.report(outcomes)
+        return pb.FailTasksResponse()
+
+    async def ReleaseTasks(  # noqa: N802
+        self, request: pb.ReleaseTasksRequest, context: Context
+    ) -> pb.ReleaseTasksResponse:
+        """Give leased tasks back unrun."""
+        validate.check_worker_id(request.worker_id)
+        leases = _leases(request.leases)
+        if leases:
+            await self.engine.release(leases)
+        return pb.ReleaseTasksResponse()
+
+    async def Heartbeat(  # noqa: N802
+        self, request: pb.HeartbeatRequest, context: Context
+    ) -> pb.HeartbeatResponse:
+        """Extend leases; report the lost ones."""
+        worker_id = validate.check_worker_id(request.worker_id)
+        lost, expires = await self.engine.heartbeat(worker_id, _leases(request.leases))
+        response = pb.HeartbeatResponse(lost_task_ids=lost)
+        if expires is not None:
+            response.lease_expires_at.FromDatetime(expires)
+        return response

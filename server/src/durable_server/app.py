@@ -1,0 +1,145 @@
+"""Wiring: the pool, the engine, the services, the gRPC server, and their start/stop order."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from durable.v1 import worker_service_pb2, worker_service_pb2_grpc, workflow_service_pb2
+from durable.v1 import workflow_service_pb2_grpc
+from durable_server.api.interceptors import ErrorInterceptor
+from durable_server.api.worker_service import WorkerService
+from durable_server.api.workflow_service import WorkflowService
+from durable_server.clock import Clock, SystemClock
+from durable_server.config import Settings
+from durable_server.dispatcher import Dispatcher, Listener
+from durable_server.engine.definitions import DefinitionCache
+from durable_server.engine.engine import Engine
+from durable_server.engine.reads import Reads
+from durable_server.engine.registry import Registry
+from durable_server.loops import DueLoop
+from durable_server.store import workflows as wf_store
+from durable_server.store.db import Database
+from durable_server.store.migrate import migrate
+
+__all__ = ["Orchestrator", "run_migrations"]
+
+log = logging.getLogger(__name__)
+
+_SERVICES = (
+    workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
+    worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
+)
+
+
+async def run_migrations(dsn: str, schema: str) -> list[int]:
+    """Apply pending migrations to ``schema``; returns the versions applied."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn, schema)
+    finally:
+        await conn.close()
+
+
+class Orchestrator:
+    """One orchestrator process: call ``start()``, then ``stop()``."""
+
+    def __init__(self, settings: Settings, dsn: str, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.dsn = dsn
+        self.clock = clock or SystemClock()
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self._db: Database | None = None
+        self._listener: Listener | None = None
+        self._loops: list[DueLoop] = []
+        self.health = health.aio.HealthServicer()
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server listens on."""
+        host = self.settings.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Migrate, connect, start the loops and the gRPC server."""
+        s = self.settings
+        await run_migrations(self.dsn, s.schema)
+        self._db = db = await Database.connect(
+            self.dsn, s.schema, min_size=s.pool_min_size, max_size=s.pool_max_size
+        )
+
+        async def load_definition(version: str) -> bytes | None:
+            async with db.connection() as conn:
+                return await wf_store.workflow_version_get(conn, version=version)
+
+        definitions = DefinitionCache(load_definition)
+        dispatcher_ref: list[Dispatcher] = []
+        self.engine = engine = Engine(
+            db, self.clock, s, definitions, on_ready=lambda qs: dispatcher_ref[0].notify(qs)
+        )
+        self.dispatcher = dispatcher = Dispatcher(engine, self.clock)
+        dispatcher_ref.append(dispatcher)
+        registry = Registry(db, definitions, self.clock)
+        self._listener = Listener(self.dsn, engine.notify_channel, dispatcher)
+        self._listener.start()
+        interval = timedelta(seconds=s.loop_interval_secs)
+        self.timer_loop = DueLoop(
+            "timer-loop", self.clock, engine.fire_timers, engine.next_timer_due, interval
+        )
+        self.reclaimer = DueLoop(
+            "reclaimer", self.clock, engine.reclaim_expired, engine.next_lease_expiry, interval
+        )
+        self._loops = [self.timer_loop, self.reclaimer]
+        for loop in self._loops:
+            loop.start()
+        self._server = self._build_server(
+            WorkflowService(engine, registry, Reads(db), s),
+            WorkerService(engine, registry, dispatcher, s),
+        )
+        self.port = self._server.add_insecure_port(s.listen)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {s.listen}")
+        await self._server.start()
+        for name in ("", *_SERVICES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("durable orchestrator listening on %s (schema %s)", self.address, s.schema)
+
+    def _build_server(self, workflows: WorkflowService, workers: WorkerService) -> grpc.aio.Server:
+        limit = self.settings.max_payload_bytes + 4 * 1024 * 1024  # room for the envelope
+        server = grpc.aio.server(
+            interceptors=[ErrorInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+            ],
+        )
+        workflow_service_pb2_grpc.add_WorkflowServiceServicer_to_server(workflows, server)
+        worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(workers, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            server,
+        )
+        return server
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting calls, return parked polls, stop the loops, close the pool."""
+        await self.health.enter_graceful_shutdown()
+        if hasattr(self, "dispatcher"):
+            self.dispatcher.close()
+        if self._server is not None:
+            await self._server.stop(grace)
+        for loop in self._loops:
+            await loop.stop()
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._db is not None:
+            await self._db.close()
+

@@ -1,0 +1,127 @@
+"""Long-poll matching: park PollTasks calls until work is ready, then claim it.
+
+A parked poll wakes when this orchestrator makes work ready (``notify``), when another
+one does (PostgreSQL LISTEN/NOTIFY, see ``Listener``), when delayed work becomes due
+(retry backoff, scheduled starts — by the injected clock), or at its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from durable_server.clock import Clock
+from durable_server.engine.engine import Engine
+from durable_server.store.rows import ClaimedTask
+
+__all__ = ["Dispatcher", "Listener"]
+
+log = logging.getLogger(__name__)
+
+_FAR = timedelta(days=365)
+
+
+class Dispatcher:
+    """Parked long-polls, by queue."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._closed = False
+
+    def notify(self, queues: Iterable[str]) -> None:
+        """Wake the polls parked on any of ``queues``."""
+        for queue in queues:
+            for event in self._waiters.get(queue, ()):
+                event.set()
+
+    def notify_all(self) -> None:
+        """Wake every parked poll (reconnects, shutdown)."""
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    def close(self) -> None:
+        """Return every parked poll now, and any later one at once."""
+        self._closed = True
+        self.notify_all()
+
+    async def poll(
+        self, worker_id: str, queues: Sequence[str], max_tasks: int, wait: timedelta
+    ) -> list[ClaimedTask]:
+        """Claim up to ``max_tasks`` tasks, waiting up to ``wait`` (real time) for some."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait.total_seconds()
+        event = asyncio.Event()
+        for queue in queues:
+            self._waiters[queue].add(event)
+        try:
+            while True:
+                event.clear()  # before claiming, so a commit during the claim is not missed
+                tasks = await self.engine.claim(worker_id, queues, max_tasks)
+                remaining = deadline - loop.time()
+                if tasks or remaining <= 0 or self._closed:
+                    return tasks
+                next_due = await self.engine.next_available_at(queues)
+                await self._park(event, next_due, remaining)
+        finally:
+            for queue in queues:
+                self._waiters[queue].discard(event)
+                if not self._waiters[queue]:
+                    del self._waiters[queue]
+
+    async def _park(self, event: asyncio.Event, next_due: datetime | None, remaining: float) -> None:
+        until = next_due or self.clock.now() + _FAR
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.clock.sleep_until(until, wake=event), timeout=remaining)
+
+
+class Listener:
+    """A dedicated connection that LISTENs for other orchestrators' ready work."""
+
+    def __init__(self, dsn: str, channel: str, dispatcher: Dispatcher) -> None:
+        self.dsn = dsn
+        self.channel = channel
+        self.dispatcher = dispatcher
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin listening in the background (reconnecting when the connection drops)."""
+        self._task = asyncio.create_task(self._run(), name="durable-listener")
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.dispatcher.notify([payload])
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c: lost.set())
+                await conn.add_listener(self.channel, self._on_notify)
+                backoff = 0.1
+                self.dispatcher.notify_all()  # work may have arrived while disconnected
+                await lost.wait()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("LISTEN connection failed (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    await conn.close()

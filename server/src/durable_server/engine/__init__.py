@@ -1,0 +1,1 @@
+"""The engine: statuses, pure transitions, definitions and their application to the store."""

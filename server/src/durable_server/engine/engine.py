@@ -1,0 +1,354 @@
+"""The engine: load rows, decide (``transitions``), apply the effects in one transaction.
+
+Every write path of the orchestrator goes through here; the API servicers only validate,
+call one method and convert the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from durable_server.clock import Clock
+from durable_server.config import Settings
+from durable_server.engine.definitions import Definition, DefinitionCache
+from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, allowed_from
+from durable_server.engine.transitions import (
+    Decision,
+    EnqueueStep,
+    FinishExecution,
+    RecordAttempt,
+    RemoveTask,
+    RetryTask,
+    StepError,
+    decide_lease_expired,
+    decide_step_completed,
+    decide_step_failed,
+)
+from durable_server.errors import FailedPreconditionError, NotFoundError
+from durable_server.ids import new_execution_id
+from durable_server.store import executions as ex_store
+from durable_server.store import step_attempts as attempt_store
+from durable_server.store import tasks as task_store
+from durable_server.store import timers as timer_store
+from durable_server.store import workers as worker_store
+from durable_server.store.db import Conn, Database
+from durable_server.store.rows import ClaimedTask, ExecutionRow, LeasedTask
+
+__all__ = ["Engine", "StartRequest", "TaskOutcome"]
+
+log = logging.getLogger(__name__)
+
+STALE_TRAILER = "durable-stale-task-ids"
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A validated StartWorkflow request."""
+
+    workflow_name: str
+    input_json: str
+    queue: str | None
+    priority: int
+    scheduled_at: datetime | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One reported result: exactly one of ``result_json`` and ``error`` is set."""
+
+    task_id: int
+    lease_token: str
+    result_json: str | None = None
+    error: StepError | None = None
+    timed_out: bool = False
+
+
+class Engine:
+    """The execution and step state machine, applied to PostgreSQL."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        definitions: DefinitionCache,
+        on_ready: Callable[[Iterable[str]], None],
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.definitions = definitions
+        self._on_ready = on_ready
+        self._rand = rand
+        self.notify_channel = f"durable_{settings.schema}_tasks"
+
+    # -- starting and cancelling -------------------------------------------------------
+
+    async def start(self, req: StartRequest, definition: Definition) -> tuple[str, bool]:
+        """Create an execution of ``definition``; returns (id, created)."""
+        first = definition.steps[0]
+        queue = req.queue or definition.queue or "default"
+        new = ex_store.NewExecution(
+            id=new_execution_id(),
+            workflow_name=definition.name,
+            workflow_version=definition.version,
+            queue=queue,
+            priority=req.priority,
+            input_json=req.input_json,
+            idempotency_key=req.idempotency_key,
+            scheduled_at=req.scheduled_at,
+            timeout_secs=definition.timeout_secs,
+            first_step=first.name,
+            first_step_timeout_secs=first.timeout_secs,
+        )
+        async with self.db.transaction() as conn:
+            created_id = await ex_store.execution_insert(conn, new, now=self.clock.db_now())
+            if created_id is None:
+                assert req.idempotency_key is not None
+                existing = await ex_store.execution_id_by_idempotency_key(
+                    conn, key=req.idempotency_key
+                )
+                if existing is None:  # deleted between the two statements
+                    raise FailedPreconditionError("idempotency key conflict; try again")
+                return existing, False
+            ready_now = req.scheduled_at is None or req.scheduled_at <= self.clock.now()
+            if ready_now:
+                await task_store.task_notify_ready(
+                    conn, channel=self.notify_channel, queues=[queue]
+                )
+        if ready_now:
+            self._on_ready([queue])
+        return created_id, True
+
+    async def cancel(self, execution_id: str, reason: str) -> ExecutionRow:
+        """Cancel an unfinished execution: no further steps run."""
+        error = StepError("Cancelled", reason or "cancelled by request").to_json()
+        async with self.db.transaction() as conn:
+            status = await ex_store.execution_status_get(conn, execution_id=execution_id)
+            if status is None:
+                raise NotFoundError(f"execution {execution_id} does not exist")
+            if ExecutionStatus(status) in TERMINAL_STATUSES:
+                raise FailedPreconditionError(
+                    f"execution {execution_id} is already {status}; only pending, running or "
+                    "waiting executions can be cancelled"
+                )
+            finish = FinishExecution(execution_id, ExecutionStatus.CANCELLED, error_json=error)
+            await self._finish(conn, [finish])
+            row = await ex_store.execution_get(conn, execution_id=execution_id)
+        assert row is not None
+        return row
+
+    # -- claiming --------------------------------------------------------------------------
+
+    async def claim(self, worker_id: str, queues: Sequence[str], max_tasks: int) -> list[ClaimedTask]:
+        """Lease up to ``max_tasks`` ready tasks for a registered worker."""
+        now = self.clock.db_now()
+        claimed: list[ClaimedTask] = []
+        async with self.db.transaction() as conn:
+            if not await worker_store.worker_touch(conn, worker_id=worker_id, now=now):
+                raise FailedPreconditionError(
+                    f"worker {worker_id!r} is unknown: call RegisterWorkflows first"
+                )
+            for queue in queues:
+                room = max_tasks - len(claimed)
+                limit = self.settings.queue_limits.get(queue)
+                if limit is not None:
+                    leased = await task_store.task_queue_leased_count(conn, queue=queue)
+                    room = min(room, limit - leased)
+                if room <= 0:
+                    continue
+                claimed += await task_store.task_claim_many(
+                    conn,
+                    worker_id=worker_id,
+                    queue=queue,
+                    limit=room,
+                    now=now,
+                    lease_secs=self.settings.lease_secs,
+                    timeout_grace_secs=self.settings.timeout_grace_secs,
+                )
+        return claimed
+
+    async def next_available_at(self, queues: Sequence[str]) -> datetime | None:
+        """When delayed work of ``queues`` becomes ready next."""
+        async with self.db.connection() as conn:
+            return await task_store.task_next_available_at(
+                conn, queues=list(queues), now=self.clock.db_now()
+            )
+
+    # -- reports from workers ----------------------------------------------------------
+
+    async def report(self, outcomes: Sequence[TaskOutcome]) -> None:
+        """Record results and failures; all or nothing when a lease is stale."""
+        ids = [o.task_id for o in outcomes]
+        tokens = [o.lease_token for o in outcomes]
+        async with self.db.transaction() as conn:
+            tasks = await task_store.task_lock_leased_many(conn, ids=ids, tokens=tokens)
+            self._check_fresh(ids, tasks)
+            by_id = {t.id: t for t in tasks}
+            decisions = []
+            for outcome in outcomes:
+                task = by_id[outcome.task_id]
+                definition = await self._definition(task.workflow_version)
+                if outcome.error is None:
+                    assert outcome.result_json is not None
+                    decisions.append(decide_step_completed(definition, task, outcome.result_json))
+                else:
+                    decisions.append(
+                        decide_step_failed(
+                            definition,
+                            task,
+                            outcome.error,
+                            timed_out=outcome.timed_out,
+                            rand=self._rand,
+                        )
+                    )
+            ready = await self._apply(conn, decisions)
+        self._on_ready(ready)
+
+    async def release(self, leases: Sequence[tuple[int, str]]) -> None:
+        """Give leased tasks back unrun, without using an attempt."""
+        ids = [i for i, _ in leases]
+        async with self.db.transaction() as conn:
+            tasks = await task_store.task_lock_leased_many(
+                conn, ids=ids, tokens=[t for _, t in leases]
+            )
+            self._check_fresh(ids, tasks)
+            released = await task_store.task_release_many(
+                conn, ids=ids, now=self.clock.db_now()
+            )
+            queues = sorted({q for q, _ in released})
+            await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=queues)
+        self._on_ready(queues)
+
+    async def heartbeat(
+        self, worker_id: str, leases: Sequence[tuple[int, str]]
+    ) -> tuple[list[int], datetime | None]:
+        """Extend held leases; returns (lost task ids, new expiry)."""
+        now = self.clock.db_now()
+        async with self.db.transaction() as conn:
+            await worker_store.worker_touch(conn, worker_id=worker_id, now=now)
+            if not leases:
+                return [], None
+            extended = await task_store.task_heartbeat_many(
+                conn,
+                ids=[i for i, _ in leases],
+                tokens=[t for _, t in leases],
+                lease_secs=self.settings.lease_secs,
+                now=now,
+                timeout_grace_secs=self.settings.timeout_grace_secs,
+            )
+        lost = [i for i, _ in leases if i not in extended]
+        return lost, min(extended.values(), default=None)
+
+    # -- background work ---------------------------------------------------------------
+
+    async def reclaim_expired(self, limit: int = 500) -> int:
+        """Retry or fail the tasks whose leases expired; returns how many."""
+        async with self.db.transaction() as conn:
+            expired = await task_store.task_lock_expired_many(
+                conn, now=self.clock.db_now(), limit=limit
+            )
+            decisions = []
+            for task, past_timeout in expired:
+                definition = await self._definition(task.workflow_version)
+                decisions.append(
+                    decide_lease_expired(
+                        definition,
+                        task,
+                        past_timeout=past_timeout,
+                        max_losses=self.settings.max_lost_attempts,
+                        rand=self._rand,
+                    )
+                )
+            ready = await self._apply(conn, decisions)
+        if expired:
+            log.info("reclaimed %d expired lease(s)", len(expired))
+        self._on_ready(ready)
+        return len(expired)
+
+    async def next_lease_expiry(self) -> datetime | None:
+        """When the next lease expires."""
+        async with self.db.connection() as conn:
+            return await task_store.task_next_lease_expiry(conn)
+
+    async def fire_timers(self, limit: int = 500) -> int:
+        """Fire due timers (workflow timeouts); returns how many fired."""
+        async with self.db.transaction() as conn:
+            due = await timer_store.timer_fire_due(conn, now=self.clock.db_now(), limit=limit)
+            finishes = [
+                FinishExecution(
+                    t.execution_id,
+                    ExecutionStatus.TIMED_OUT,
+                    error_json=StepError(
+                        "WorkflowTimeout", f"the execution did not finish by {t.due_at.isoformat()}"
+                    ).to_json(),
+                )
+                for t in due
+                if t.kind == "execution_timeout"
+            ]
+            await self._finish(conn, finishes)
+        return len(due)
+
+    async def next_timer_due(self) -> datetime | None:
+        """When the next timer is due."""
+        async with self.db.connection() as conn:
+            return await timer_store.timer_next_due(conn)
+
+    # -- applying decisions ------------------------------------------------------------
+
+    async def _definition(self, version: str) -> Definition:
+        definition = await self.definitions.get(version)
+        if definition is None:  # a foreign key makes this impossible short of manual deletes
+            raise NotFoundError(f"workflow version {version} is not stored")
+        return definition
+
+    @staticmethod
+    def _check_fresh(ids: Sequence[int], held: Sequence[LeasedTask]) -> None:
+        stale = sorted(set(ids) - {t.id for t in held})
+        if stale:
+            listed = ", ".join(str(i) for i in stale)
+            raise FailedPreconditionError(
+                f"the lease on task(s) {listed} is stale or wrong: the task finished, was "
+                "cancelled, or was reclaimed and leased again; nothing was recorded — drop "
+                f"these tasks (ids in trailer {STALE_TRAILER!r}) and send the rest again",
+                trailers=[(STALE_TRAILER, ",".join(str(i) for i in stale))],
+            )
+
+    async def _apply(self, conn: Conn, decisions: Sequence[Decision]) -> list[str]:
+        """Apply every effect, batched by kind; returns queues with new ready work."""
+        effects = [e for d in decisions for e in d.effects]
+        now = self.clock.db_now()
+        records = [e for e in effects if isinstance(e, RecordAttempt)]
+        enqueues = [e for e in effects if isinstance(e, EnqueueStep)]
+        retries = [e for e in effects if isinstance(e, RetryTask)]
+        removes = [e.task_id for e in effects if isinstance(e, RemoveTask)]
+        await attempt_store.step_attempt_insert_many(conn, records, now=now)
+        await task_store.task_delete_many(conn, ids=removes)
+        await task_store.task_insert_many(conn, enqueues, now=now)
+        requeued = await task_store.task_requeue_many(conn, retries, now=now)
+        await self._finish(conn, [e for e in effects if isinstance(e, FinishExecution)])
+        queues = {e.task.queue for e in enqueues}
+        queues |= {q for (q, _), r in zip(requeued, retries, strict=True) if r.delay_secs == 0}
+        ready = sorted(queues)
+        await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
+        return ready
+
+    async def _finish(self, conn: Conn, finishes: Sequence[FinishExecution]) -> list[str]:
+        """End executions (guarded by the transition table) and drop their tasks and timers."""
+        done: list[str] = []
+        for status in sorted({f.status for f in finishes}):
+            group = [f for f in finishes if f.status == status]
+            done += await ex_store.execution_finish_many(
+                conn, group, allowed_from=allowed_from(status), now=self.clock.db_now()
+            )
+        if done:
+            await task_store.task_delete_for_executions(conn, execution_ids=done)
+            await timer_store.timer_delete_for_executions(conn, execution_ids=done)
+        return done
+

@@ -1,0 +1,88 @@
+"""Read paths: one execution with its attempts, and filtered pages of executions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from durable_server.errors import InvalidArgumentError, NotFoundError
+from durable_server.store import executions as ex_store
+from durable_server.store import step_attempts as attempt_store
+from durable_server.store import tasks as task_store
+from durable_server.store.db import Database
+from durable_server.store.executions import ExecutionFilter
+from durable_server.store.rows import ExecutionRow, RunningStep, StepAttemptRow
+
+__all__ = ["ExecutionDetail", "ExecutionPage", "Reads", "decode_page_token", "encode_page_token"]
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """An execution with its recorded attempts and the ones running now."""
+
+    execution: ExecutionRow
+    attempts: list[StepAttemptRow]
+    running: list[RunningStep]
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    """One page of executions."""
+
+    executions: list[ExecutionRow]
+    next_page_token: str
+    total_count: int
+
+
+def encode_page_token(row: ExecutionRow) -> str:
+    """An opaque cursor after ``row`` (its created_at and id)."""
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    """The (created_at, id) cursor in ``token``; InvalidArgumentError if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        created, _, execution_id = raw.partition("|")
+        return datetime.fromisoformat(created), execution_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidArgumentError(
+            "page_token is not valid: pass next_page_token from a previous response"
+        ) from exc
+
+
+class Reads:
+    """Queries that change nothing."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_execution(self, execution_id: str, *, include_steps: bool) -> ExecutionDetail:
+        """One execution; NotFoundError if it does not exist."""
+        async with self.db.connection() as conn:
+            row = await ex_store.execution_get(conn, execution_id=execution_id)
+            if row is None:
+                raise NotFoundError(f"execution {execution_id} does not exist")
+            if not include_steps:
+                return ExecutionDetail(row, [], [])
+            attempts = await attempt_store.step_attempt_list(conn, execution_id=execution_id)
+            running = await task_store.task_running_for_execution(
+                conn, execution_id=execution_id
+            )
+        return ExecutionDetail(row, attempts, running)
+
+    async def list_executions(
+        self, flt: ExecutionFilter, *, page_size: int, page_token: str
+    ) -> ExecutionPage:
+        """A page of executions, newest first, and the total matching ``flt``."""
+        after = decode_page_token(page_token) if page_token else None
+        async with self.db.connection() as conn:
+            rows = await ex_store.execution_list(conn, flt, after=after, limit=page_size + 1)
+            total = await ex_store.execution_count(conn, flt)
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        token = encode_page_token(rows[-1]) if more and rows else ""
+        return ExecutionPage(rows, token, total)

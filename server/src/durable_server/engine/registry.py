@@ -1,0 +1,78 @@
+"""Workflow registration: store definition versions and point names at the latest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from durable.v1 import definition_pb2
+from durable_server.clock import Clock
+from durable_server.engine.definitions import Definition, DefinitionCache
+from durable_server.errors import FailedPreconditionError, NotFoundError
+from durable_server.store import workers as worker_store
+from durable_server.store import workflows as wf_store
+from durable_server.store.db import Database
+
+__all__ = ["Registered", "Registry"]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The outcome of registering one definition."""
+
+    name: str
+    version: str
+    created: bool
+
+
+class Registry:
+    """Definitions by name and version."""
+
+    def __init__(self, db: Database, definitions: DefinitionCache, clock: Clock) -> None:
+        self.db = db
+        self.definitions = definitions
+        self.clock = clock
+
+    async def register(
+        self,
+        worker_id: str,
+        protos: Sequence[definition_pb2.WorkflowDefinition],
+        queues: Sequence[str],
+    ) -> list[Registered]:
+        """Store each definition, make it the latest of its name, and record the worker."""
+        parsed = [Definition.from_proto(p) for p in protos]
+        out: list[Registered] = []
+        async with self.db.transaction() as conn:
+            for d in sorted(parsed, key=lambda d: d.name):  # a fixed order avoids deadlocks
+                created = await wf_store.workflow_version_insert(
+                    conn,
+                    version=d.version,
+                    name=d.name,
+                    definition=d.proto.SerializeToString(deterministic=True),
+                )
+                await wf_store.workflow_latest_upsert(conn, name=d.name, version=d.version)
+                out.append(Registered(d.name, d.version, created))
+            await worker_store.worker_upsert(
+                conn,
+                worker_id=worker_id,
+                versions=[d.version for d in parsed],
+                queues=list(queues),
+                now=self.clock.db_now(),
+            )
+        for d in parsed:
+            self.definitions.put(d)
+        by_name = {r.name: r for r in out}
+        return [by_name[d.name] for d in parsed]
+
+    async def latest(self, name: str) -> Definition:
+        """The definition new executions of ``name`` use."""
+        async with self.db.connection() as conn:
+            version = await wf_store.workflow_latest_get(conn, name=name)
+        if version is None:
+            raise NotFoundError(
+                f"workflow {name!r} is not registered: start a worker whose module defines it"
+            )
+        definition = await self.definitions.get(version)
+        if definition is None:
+            raise FailedPreconditionError(f"workflow {name!r} points at a missing version")
+        return definition

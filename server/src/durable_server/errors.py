@@ -1,0 +1,79 @@
+"""Errors the orchestrator raises; the interceptor maps each to a gRPC status.
+
+The tree::
+
+    DurableError                  -> INTERNAL (the message names no internals)
+    ├── InvalidArgumentError      -> INVALID_ARGUMENT   malformed JSON, payload over the limit, bad names
+    ├── NotFoundError             -> NOT_FOUND          unknown workflow, execution or worker
+    ├── AlreadyExistsError        -> ALREADY_EXISTS
+    ├── FailedPreconditionError   -> FAILED_PRECONDITION stale lease, finished execution
+    ├── AbortedError              -> ABORTED            a conflict that persisted after retrying
+    └── UnavailableError          -> UNAVAILABLE        database unreachable, server draining
+
+Servicers raise these and never call ``context.abort`` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+__all__ = [
+    "AbortedError",
+    "AlreadyExistsError",
+    "DurableError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "UnavailableError",
+]
+
+
+class DurableError(Exception):
+    """The orchestrator failed to handle the request."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(
+        self, message: str | None = None, *, trailers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        self.trailers = tuple(trailers)
+        super().__init__(self.message)
+
+
+class InvalidArgumentError(DurableError):
+    """The request is malformed."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFoundError(DurableError):
+    """The named thing does not exist."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExistsError(DurableError):
+    """The thing to create exists already."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPreconditionError(DurableError):
+    """The target is not in a state that allows this request."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class AbortedError(DurableError):
+    """The request conflicted with a concurrent change; try again."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+class UnavailableError(DurableError):
+    """The orchestrator cannot serve the request now; try again later."""
+
+    code = grpc.StatusCode.UNAVAILABLE

@@ -1,0 +1,21 @@
+"""Execution ids: UUIDv7, time-ordered so inserts stay at the right edge of the index."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+__all__ = ["new_execution_id"]
+
+
+def new_execution_id() -> str:
+    """A new UUIDv7 (RFC 9562) as text."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version 7
+    value |= (rand >> 68) << 64  # 12 random bits
+    value |= 0b10 << 62  # variant
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))

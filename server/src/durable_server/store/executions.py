@@ -1,0 +1,137 @@
+"""Store functions for executions (``sql/executions.sql``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from durable_server.engine.transitions import FinishExecution
+from durable_server.store.db import Conn
+from durable_server.store.queries import QUERIES as Q
+from durable_server.store.rows import ExecutionRow
+
+
+@dataclass(frozen=True)
+class NewExecution:
+    """What ``execution_insert`` needs."""
+
+    id: str
+    workflow_name: str
+    workflow_version: str
+    queue: str
+    priority: int
+    input_json: str
+    idempotency_key: str | None
+    scheduled_at: datetime | None
+    timeout_secs: float | None
+    first_step: str
+    first_step_timeout_secs: float | None
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """Filters shared by ``execution_list`` and ``execution_count``."""
+
+    workflow_name: str | None = None
+    statuses: tuple[str, ...] = ()
+    queue: str | None = None
+    parent_id: str | None = None
+    top_level_only: bool = False
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def args(self) -> tuple[object, ...]:
+        """Positional arguments $1..$7 of both queries."""
+        return (
+            self.workflow_name,
+            list(self.statuses),
+            self.queue,
+            self.parent_id,
+            self.top_level_only,
+            self.created_after,
+            self.created_before,
+        )
+
+
+async def execution_insert(conn: Conn, new: NewExecution, *, now: datetime | None) -> str | None:
+    """Insert an execution with its first task; None on an idempotency-key conflict."""
+    value = await conn.fetchval(
+        Q["execution_insert"],
+        new.id,
+        new.workflow_name,
+        new.workflow_version,
+        new.queue,
+        new.priority,
+        new.input_json,
+        new.idempotency_key,
+        now,
+        new.scheduled_at,
+        new.timeout_secs,
+        new.first_step,
+        new.first_step_timeout_secs,
+    )
+    return str(value) if value is not None else None
+
+
+async def execution_id_by_idempotency_key(conn: Conn, *, key: str) -> str | None:
+    """The execution holding ``key``, or None."""
+    value = await conn.fetchval(Q["execution_id_by_idempotency_key"], key)
+    return str(value) if value is not None else None
+
+
+async def execution_get(conn: Conn, *, execution_id: str) -> ExecutionRow | None:
+    """One execution, or None."""
+    row = await conn.fetchrow(Q["execution_get"], execution_id)
+    return ExecutionRow.from_record(row) if row else None
+
+
+async def execution_list(
+    conn: Conn,
+    flt: ExecutionFilter,
+    *,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[ExecutionRow]:
+    """Up to ``limit`` executions, newest first, after a keyset cursor."""
+    rows = await conn.fetch(
+        Q["execution_list"],
+        *flt.args(),
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [ExecutionRow.from_record(r) for r in rows]
+
+
+async def execution_count(conn: Conn, flt: ExecutionFilter) -> int:
+    """How many executions match ``flt``."""
+    return int(await conn.fetchval(Q["execution_count"], *flt.args()))
+
+
+async def execution_status_get(conn: Conn, *, execution_id: str) -> str | None:
+    """The status of an execution, row-locked for the transaction; None if unknown."""
+    value = await conn.fetchval(Q["execution_status_get"], execution_id)
+    return str(value) if value is not None else None
+
+
+async def execution_finish_many(
+    conn: Conn,
+    finishes: Sequence[FinishExecution],
+    *,
+    allowed_from: list[str],
+    now: datetime | None,
+) -> list[str]:
+    """Finish executions still in ``allowed_from``; returns the ids that changed."""
+    if not finishes:
+        return []
+    rows = await conn.fetch(
+        Q["execution_finish_many"],
+        [f.execution_id for f in finishes],
+        [f.status.value for f in finishes],
+        [f.result_json for f in finishes],
+        [f.error_json for f in finishes],
+        now,
+        allowed_from,
+    )
+    return [str(r["id"]) for r in rows]

@@ -1,0 +1,154 @@
+"""Typed rows returned by the store (frozen dataclasses built from asyncpg records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["ClaimedTask", "ExecutionRow", "LeasedTask", "RunningStep", "StepAttemptRow"]
+
+
+@dataclass(frozen=True)
+class LeasedTask:
+    """A leased task, locked (or just deleted) by the transaction that holds it."""
+
+    id: int
+    execution_id: str
+    sequence: int
+    step_name: str
+    attempt: int
+    failures: int
+    losses: int
+    queue: str
+    priority: int
+    workflow_version: str
+    timeout_secs: float | None
+    leased_at: datetime | None
+    worker_id: str | None
+
+    @classmethod
+    def from_record(cls, r: Any) -> LeasedTask:
+        """Build from a record with the task columns."""
+        return cls(
+            id=r["id"],
+            execution_id=str(r["execution_id"]),
+            sequence=r["sequence"],
+            step_name=r["step_name"],
+            attempt=r["attempt"],
+            failures=r["failures"],
+            losses=r["losses"],
+            queue=r["queue"],
+            priority=r["priority"],
+            workflow_version=r["workflow_version"],
+            timeout_secs=r["timeout_secs"],
+            leased_at=r["leased_at"],
+            worker_id=r["worker_id"],
+        )
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task just leased to a worker, with what the worker needs to run it."""
+
+    id: int
+    lease_token: str
+    lease_expires_at: datetime
+    execution_id: str
+    workflow_name: str
+    workflow_version: str
+    step_name: str
+    sequence: int
+    attempt: int
+    input_json: str
+    execution_input_json: str
+    timeout_secs: float | None
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """One execution."""
+
+    id: str
+    workflow_name: str
+    workflow_version: str
+    status: str
+    queue: str
+    priority: int
+    input_json: str
+    result_json: str | None
+    error_json: str | None
+    parent_id: str | None
+    idempotency_key: str | None
+    current_step: str | None
+    created_at: datetime
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    deadline_at: datetime | None
+
+    @classmethod
+    def from_record(cls, r: Any) -> ExecutionRow:
+        """Build from an ``executions`` record plus ``current_step``."""
+        return cls(
+            id=str(r["id"]),
+            workflow_name=r["workflow_name"],
+            workflow_version=r["workflow_version"],
+            status=r["status"],
+            queue=r["queue"],
+            priority=r["priority"],
+            input_json=r["input"],
+            result_json=r["result"],
+            error_json=r["error"],
+            parent_id=str(r["parent_id"]) if r["parent_id"] else None,
+            idempotency_key=r["idempotency_key"],
+            current_step=r["current_step"],
+            created_at=r["created_at"],
+            scheduled_at=r["scheduled_at"],
+            started_at=r["started_at"],
+            finished_at=r["finished_at"],
+            deadline_at=r["deadline_at"],
+        )
+
+
+@dataclass(frozen=True)
+class StepAttemptRow:
+    """One recorded attempt."""
+
+    step_name: str
+    sequence: int
+    attempt: int
+    status: str
+    result_json: str | None
+    error_json: str | None
+    worker_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    retry_at: datetime | None
+
+    @classmethod
+    def from_record(cls, r: Any) -> StepAttemptRow:
+        """Build from a ``step_attempts`` record."""
+        return cls(
+            step_name=r["step_name"],
+            sequence=r["sequence"],
+            attempt=r["attempt"],
+            status=r["status"],
+            result_json=r["result"],
+            error_json=r["error"],
+            worker_id=r["worker_id"],
+            started_at=r["started_at"],
+            finished_at=r["finished_at"],
+            retry_at=r["retry_at"],
+        )
+
+
+@dataclass(frozen=True)
+class RunningStep:
+    """A leased task shown as a running attempt."""
+
+    step_name: str
+    sequence: int
+    attempt: int
+    worker_id: str | None
+    leased_at: datetime | None

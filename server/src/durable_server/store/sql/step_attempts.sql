@@ -1,0 +1,15 @@
+-- name: step_attempt_insert_many
+-- Record finished attempts; retry_at is now + retry_delay_secs when a retry follows.
+INSERT INTO step_attempts (execution_id, sequence, attempt, step_name, status, result, error,
+                           worker_id, started_at, finished_at, retry_at)
+SELECT x.execution_id, x.sequence, x.attempt, x.step_name, x.status, x.result::jsonb,
+       x.error::jsonb, x.worker_id, x.started_at, coalesce($11, now()),
+       coalesce($11, now()) + make_interval(secs => x.retry_delay_secs)
+FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::text[], $9::timestamptz[], $10::float8[])
+     AS x(execution_id, sequence, attempt, step_name, status, result, error, worker_id,
+          started_at, retry_delay_secs);
+
+-- name: step_attempt_list
+-- Every recorded attempt of one execution, in order.
+SELECT * FROM step_attempts WHERE execution_id = $1 ORDER BY sequence, attempt;

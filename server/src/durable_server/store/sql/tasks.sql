@@ -1,0 +1,124 @@
+-- name: task_insert_many
+-- Enqueue the next step run of each execution, ready now.
+INSERT INTO tasks (execution_id, sequence, step_name, queue, priority, workflow_version,
+                   timeout_secs, input, status, available_at)
+SELECT x.execution_id, x.sequence, x.step_name, x.queue, x.priority, x.workflow_version,
+       x.timeout_secs, x.input::jsonb, 'ready', coalesce($9, now())
+FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[],
+            $7::float8[], $8::text[])
+     AS x(execution_id, sequence, step_name, queue, priority, workflow_version, timeout_secs,
+          input);
+
+-- name: task_claim_many
+-- Lease up to $3 ready tasks of one queue whose version the worker registered, best first; starts pending executions.
+WITH w AS (
+    SELECT versions FROM workers WHERE id = $1
+), c AS (
+    SELECT t.id FROM tasks t, w
+    WHERE t.status = 'ready' AND t.queue = $2
+      AND t.available_at <= coalesce($4, now())
+      AND t.workflow_version = ANY(w.versions)
+    ORDER BY t.priority DESC, t.available_at, t.id
+    LIMIT $3
+    FOR UPDATE OF t SKIP LOCKED
+), u AS (
+    UPDATE tasks t
+    SET status = 'leased', lease_token = gen_random_uuid(), leased_at = coalesce($4, now()),
+        lease_expires_at = coalesce($4, now()) + make_interval(secs => least($5::float8,
+            coalesce(t.timeout_secs + $6::float8, $5::float8))),
+        worker_id = $1
+    FROM c
+    WHERE t.id = c.id
+    RETURNING t.id, t.lease_token, t.lease_expires_at, t.execution_id, t.workflow_version,
+              t.step_name, t.sequence, t.attempt, t.input, t.timeout_secs
+), s AS (
+    UPDATE executions e SET status = 'running', started_at = coalesce($4, now())
+    FROM u WHERE e.id = u.execution_id AND e.status = 'pending'
+)
+SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution_id::text AS execution_id,
+       e.workflow_name, u.workflow_version, u.step_name, u.sequence, u.attempt,
+       u.input::text AS input, e.input::text AS execution_input, u.timeout_secs
+FROM u JOIN executions e ON e.id = u.execution_id
+ORDER BY u.id;
+
+-- name: task_queue_leased_count
+-- How many tasks of a queue are leased, under a per-queue transaction lock.
+SELECT pg_advisory_xact_lock(hashtext('durable.queue.' || $1)), count(*) AS leased
+FROM tasks WHERE queue = $1 AND status = 'leased';
+
+-- name: task_next_available_at
+-- When the next not-yet-available ready task of these queues becomes available.
+SELECT min(available_at) FROM tasks
+WHERE status = 'ready' AND queue = ANY($1::text[]) AND available_at > coalesce($2, now());
+
+-- name: task_lock_leased_many
+-- Lock the leased tasks whose (id, lease token) match; the ones missing are stale.
+SELECT t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.losses,
+       t.queue, t.priority, t.workflow_version, t.timeout_secs, t.leased_at, t.worker_id
+FROM tasks t
+JOIN unnest($1::bigint[], $2::uuid[]) AS x(id, token) ON t.id = x.id AND t.lease_token = x.token
+WHERE t.status = 'leased'
+ORDER BY t.id
+FOR UPDATE OF t;
+
+-- name: task_delete_leased_many
+-- Remove finished leased tasks whose (id, lease token) match, returning what they were.
+DELETE FROM tasks t
+USING unnest($1::bigint[], $2::uuid[]) AS x(id, token)
+WHERE t.id = x.id AND t.lease_token = x.token AND t.status = 'leased'
+RETURNING t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.losses,
+          t.queue, t.priority, t.workflow_version, t.timeout_secs, t.leased_at, t.worker_id;
+
+-- name: task_delete_many
+-- Remove tasks by id.
+DELETE FROM tasks WHERE id = ANY($1::bigint[]);
+
+-- name: task_notify_ready
+-- Wake the long-polls of other orchestrators: one notification per queue with new ready work.
+SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q;
+
+-- name: task_delete_for_executions
+-- Remove every task of these executions (cancelled, timed out or finished).
+DELETE FROM tasks WHERE execution_id = ANY($1::uuid[]) RETURNING id;
+
+-- name: task_requeue_many
+-- Make leased tasks ready again after a delay, as their next attempt.
+UPDATE tasks t
+SET status = 'ready', attempt = t.attempt + x.attempt_step, failures = t.failures + x.failure_step,
+    losses = t.losses + x.loss_step,
+    available_at = coalesce($6, now()) + make_interval(secs => x.delay_secs),
+    lease_token = NULL, leased_at = NULL, lease_expires_at = NULL, worker_id = NULL
+FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::float8[])
+     AS x(id, attempt_step, failure_step, loss_step, delay_secs)
+WHERE t.id = x.id
+RETURNING t.queue, t.available_at;
+
+-- name: task_heartbeat_many
+-- Extend the leases still held (never past the step's timeout); returns the ids extended.
+UPDATE tasks t
+SET lease_expires_at = least(coalesce($4, now()) + make_interval(secs => $3::float8),
+        coalesce(t.leased_at + make_interval(secs => t.timeout_secs + $5::float8), 'infinity'))
+FROM unnest($1::bigint[], $2::uuid[]) AS x(id, token)
+WHERE t.id = x.id AND t.lease_token = x.token AND t.status = 'leased'
+RETURNING t.id, t.lease_expires_at;
+
+-- name: task_lock_expired_many
+-- Lock up to $2 leased tasks whose lease has expired, oldest first, saying which ran past their timeout.
+SELECT t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.losses,
+       t.queue, t.priority, t.workflow_version, t.timeout_secs, t.leased_at, t.worker_id,
+       (t.timeout_secs IS NOT NULL AND
+        t.leased_at + make_interval(secs => t.timeout_secs) <= coalesce($1, now())) AS past_timeout
+FROM tasks t
+WHERE t.status = 'leased' AND t.lease_expires_at <= coalesce($1, now())
+ORDER BY t.lease_expires_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: task_next_lease_expiry
+-- When the next lease expires.
+SELECT min(lease_expires_at) FROM tasks WHERE status = 'leased';
+
+-- name: task_running_for_execution
+-- The leased task of an execution, shown as its running attempt.
+SELECT step_name, sequence, attempt, worker_id, leased_at FROM tasks
+WHERE execution_id = $1 AND status = 'leased' ORDER BY sequence;

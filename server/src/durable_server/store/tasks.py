@@ -1,0 +1,183 @@
+"""Store functions for the task queue (``sql/tasks.sql``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from durable_server.engine.transitions import EnqueueStep, RetryTask
+from durable_server.store.db import Conn
+from durable_server.store.queries import QUERIES as Q
+from durable_server.store.rows import ClaimedTask, LeasedTask, RunningStep
+
+
+async def task_insert_many(conn: Conn, steps: Sequence[EnqueueStep], *, now: datetime | None) -> None:
+    """Enqueue next step runs, ready now."""
+    if not steps:
+        return
+    await conn.execute(
+        Q["task_insert_many"],
+        [s.task.execution_id for s in steps],
+        [s.task.sequence + 1 for s in steps],
+        [s.step.name for s in steps],
+        [s.task.queue for s in steps],
+        [s.task.priority for s in steps],
+        [s.task.workflow_version for s in steps],
+        [s.step.timeout_secs for s in steps],
+        [s.input_json for s in steps],
+        now,
+    )
+
+
+async def task_claim_many(
+    conn: Conn,
+    *,
+    worker_id: str,
+    queue: str,
+    limit: int,
+    now: datetime | None,
+    lease_secs: float,
+    timeout_grace_secs: float,
+) -> list[ClaimedTask]:
+    """Lease up to ``limit`` ready tasks of ``queue`` for ``worker_id``; starts their executions."""
+    rows = await conn.fetch(
+        Q["task_claim_many"], worker_id, queue, limit, now, lease_secs, timeout_grace_secs
+    )
+    return [
+        ClaimedTask(
+            id=r["id"],
+            lease_token=r["lease_token"],
+            lease_expires_at=r["lease_expires_at"],
+            execution_id=r["execution_id"],
+            workflow_name=r["workflow_name"],
+            workflow_version=r["workflow_version"],
+            step_name=r["step_name"],
+            sequence=r["sequence"],
+            attempt=r["attempt"],
+            input_json=r["input"],
+            execution_input_json=r["execution_input"],
+            timeout_secs=r["timeout_secs"],
+        )
+        for r in rows
+    ]
+
+
+async def task_queue_leased_count(conn: Conn, *, queue: str) -> int:
+    """Leased tasks of ``queue``, holding the queue's lock until the transaction ends."""
+    row = await conn.fetchrow(Q["task_queue_leased_count"], queue)
+    return int(row["leased"])
+
+
+async def task_next_available_at(
+    conn: Conn, *, queues: list[str], now: datetime | None
+) -> datetime | None:
+    """When the next delayed ready task of ``queues`` becomes available."""
+    value: datetime | None = await conn.fetchval(Q["task_next_available_at"], queues, now)
+    return value
+
+
+async def task_lock_leased_many(
+    conn: Conn, *, ids: list[int], tokens: list[str]
+) -> list[LeasedTask]:
+    """Lock the leased tasks whose lease tokens match."""
+    rows = await conn.fetch(Q["task_lock_leased_many"], ids, tokens)
+    return [LeasedTask.from_record(r) for r in rows]
+
+
+async def task_delete_leased_many(
+    conn: Conn, *, ids: list[int], tokens: list[str]
+) -> list[LeasedTask]:
+    """Delete the leased tasks whose lease tokens match, returning them."""
+    rows = await conn.fetch(Q["task_delete_leased_many"], ids, tokens)
+    return [LeasedTask.from_record(r) for r in rows]
+
+
+async def task_delete_many(conn: Conn, *, ids: list[int]) -> None:
+    """Delete tasks by id."""
+    if ids:
+        await conn.execute(Q["task_delete_many"], ids)
+
+
+async def task_delete_for_executions(conn: Conn, *, execution_ids: list[str]) -> int:
+    """Delete every task of these executions; returns how many."""
+    rows = await conn.fetch(Q["task_delete_for_executions"], execution_ids)
+    return len(rows)
+
+
+async def task_requeue_many(
+    conn: Conn, retries: Sequence[RetryTask], *, now: datetime | None
+) -> list[tuple[str, datetime]]:
+    """Make tasks ready again as their next attempt; returns (queue, available_at) of each."""
+    if not retries:
+        return []
+    rows = await conn.fetch(
+        Q["task_requeue_many"],
+        [r.task_id for r in retries],
+        [1 for _ in retries],
+        [int(r.failure) for r in retries],
+        [int(r.loss) for r in retries],
+        [r.delay_secs for r in retries],
+        now,
+    )
+    return [(r["queue"], r["available_at"]) for r in rows]
+
+
+async def task_release_many(
+    conn: Conn, *, ids: list[int], now: datetime | None
+) -> list[tuple[str, datetime]]:
+    """Give locked leased tasks back unrun: ready now, same attempt."""
+    rows = await conn.fetch(
+        Q["task_requeue_many"],
+        ids,
+        [0 for _ in ids],
+        [0 for _ in ids],
+        [0 for _ in ids],
+        [0.0 for _ in ids],
+        now,
+    )
+    return [(r["queue"], r["available_at"]) for r in rows]
+
+
+async def task_heartbeat_many(
+    conn: Conn,
+    *,
+    ids: list[int],
+    tokens: list[str],
+    lease_secs: float,
+    now: datetime | None,
+    timeout_grace_secs: float,
+) -> dict[int, datetime]:
+    """Extend the leases still held; returns {task id: new expiry}."""
+    rows = await conn.fetch(
+        Q["task_heartbeat_many"], ids, tokens, lease_secs, now, timeout_grace_secs
+    )
+    return {r["id"]: r["lease_expires_at"] for r in rows}
+
+
+async def task_lock_expired_many(
+    conn: Conn, *, now: datetime | None, limit: int
+) -> list[tuple[LeasedTask, bool]]:
+    """Lock up to ``limit`` tasks whose lease expired; each with "ran past its timeout"."""
+    rows = await conn.fetch(Q["task_lock_expired_many"], now, limit)
+    return [(LeasedTask.from_record(r), bool(r["past_timeout"])) for r in rows]
+
+
+async def task_notify_ready(conn: Conn, *, channel: str, queues: list[str]) -> None:
+    """Tell other orchestrators (LISTEN on ``channel``) which queues have new ready work."""
+    if queues:
+        await conn.execute(Q["task_notify_ready"], channel, queues)
+
+
+async def task_next_lease_expiry(conn: Conn) -> datetime | None:
+    """When the next lease expires, or None."""
+    value: datetime | None = await conn.fetchval(Q["task_next_lease_expiry"])
+    return value
+
+
+async def task_running_for_execution(conn: Conn, *, execution_id: str) -> list[RunningStep]:
+    """The leased tasks of an execution, as running attempts."""
+    rows = await conn.fetch(Q["task_running_for_execution"], execution_id)
+    return [
+        RunningStep(r["step_name"], r["sequence"], r["attempt"], r["worker_id"], r["leased_at"])
+        for r in rows
+    ]

@@ -1,0 +1,20 @@
+"""Store functions for workers (``sql/workers.sql``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from durable_server.store.db import Conn
+from durable_server.store.queries import QUERIES as Q
+
+
+async def worker_upsert(
+    conn: Conn, *, worker_id: str, versions: list[str], queues: list[str], now: datetime | None
+) -> None:
+    """Record a worker's registration."""
+    await conn.execute(Q["worker_upsert"], worker_id, versions, queues, now)
+
+
+async def worker_touch(conn: Conn, *, worker_id: str, now: datetime | None) -> bool:
+    """Note that a worker is alive; False if it never registered."""
+    return await conn.fetchval(Q["worker_touch"], worker_id, now) is not None
