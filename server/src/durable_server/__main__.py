@@ -25,8 +25,10 @@ def _parser() -> argparse.ArgumentParser:
         ("demo", "run an orchestrator, a worker and the example workflow, then exit"),
     ):
         cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--database-url", help="PostgreSQL URL (default: DURABLE_DATABASE_URL, "
-                         "else an embedded PostgreSQL)")
+        cmd.add_argument(
+            "--database-url",
+            help="PostgreSQL URL (default: DURABLE_DATABASE_URL, else an embedded PostgreSQL)",
+        )
         cmd.add_argument("--schema", help="schema holding the tables (default: durable)")
         cmd.add_argument("--listen", help="gRPC listen address (default: 127.0.0.1:7411)")
         cmd.add_argument("--data-dir", help="embedded PostgreSQL data folder (default: .durable)")

@@ -10,8 +10,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from durable.v1 import worker_service_pb2, worker_service_pb2_grpc, workflow_service_pb2
-from durable.v1 import workflow_service_pb2_grpc
+from durable.v1 import (
+    worker_service_pb2,
+    worker_service_pb2_grpc,
+    workflow_service_pb2,
+    workflow_service_pb2_grpc,
+)
 from durable_server.api.interceptors import ErrorInterceptor
 from durable_server.api.worker_service import WorkerService
 from durable_server.api.workflow_service import WorkflowService
@@ -58,7 +62,7 @@ class Orchestrator:
         self._db: Database | None = None
         self._listener: Listener | None = None
         self._loops: list[DueLoop] = []
-        self.health = health.aio.HealthServicer()
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
 
     @property
     def address(self) -> str:
@@ -123,8 +127,11 @@ class Orchestrator:
         worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(workers, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
+            (
+                *_SERVICES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
         return server
@@ -142,4 +149,3 @@ class Orchestrator:
             await self._listener.stop()
         if self._db is not None:
             await self._db.close()
-

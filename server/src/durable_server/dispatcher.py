@@ -77,7 +77,9 @@ class Dispatcher:
                 if not self._waiters[queue]:
                     del self._waiters[queue]
 
-    async def _park(self, event: asyncio.Event, next_due: datetime | None, remaining: float) -> None:
+    async def _park(
+        self, event: asyncio.Event, next_due: datetime | None, remaining: float
+    ) -> None:
         until = next_due or self.clock.now() + _FAR
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.clock.sleep_until(until, wake=event), timeout=remaining)
@@ -113,7 +115,7 @@ class Listener:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(self.channel, self._on_notify)
                 backoff = 0.1
                 self.dispatcher.notify_all()  # work may have arrived while disconnected

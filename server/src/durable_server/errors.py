@@ -3,7 +3,7 @@
 The tree::
 
     DurableError                  -> INTERNAL (the message names no internals)
-    ├── InvalidArgumentError      -> INVALID_ARGUMENT   malformed JSON, payload over the limit, bad names
+    ├── InvalidArgumentError      -> INVALID_ARGUMENT   malformed JSON, oversize payload, bad names
     ├── NotFoundError             -> NOT_FOUND          unknown workflow, execution or worker
     ├── AlreadyExistsError        -> ALREADY_EXISTS
     ├── FailedPreconditionError   -> FAILED_PRECONDITION stale lease, finished execution

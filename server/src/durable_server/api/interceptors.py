@@ -17,14 +17,15 @@ __all__ = ["ErrorInterceptor"]
 log = logging.getLogger(__name__)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Map DurableError to its status code and message; anything else to INTERNAL."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Any:
+        """Wrap unary handlers so errors become statuses."""
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler

@@ -54,7 +54,9 @@ def check_execution_id(value: str, field: str = "execution_id") -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError as exc:
-        raise InvalidArgumentError(f"{field} {value!r} is not a valid execution id (a UUID)") from exc
+        raise InvalidArgumentError(
+            f"{field} {value!r} is not a valid execution id (a UUID)"
+        ) from exc
 
 
 def check_worker_id(value: str) -> str:

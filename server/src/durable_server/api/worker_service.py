@@ -48,7 +48,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self.settings = settings
         self.heartbeat_interval = timedelta(seconds=settings.poll_heartbeat_secs)
 
-    async def RegisterWorkflows(  # noqa: N802 (gRPC method name)
+    async def RegisterWorkflows(
         self, request: pb.RegisterWorkflowsRequest, context: Context
     ) -> pb.RegisterWorkflowsResponse:
         """Store the worker's definitions."""
@@ -67,7 +67,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             ]
         )
 
-    async def PollTasks(  # noqa: N802
+    async def PollTasks(
         self, request: pb.PollTasksRequest, context: Context
     ) -> pb.PollTasksResponse:
         """Wait for and lease ready tasks."""
@@ -86,7 +86,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             tasks=[convert.claimed_task_to_proto(t, self.heartbeat_interval) for t in tasks]
         )
 
-    async def CompleteTasks(  # noqa: N802
+    async def CompleteTasks(
         self, request: pb.CompleteTasksRequest, context: Context
     ) -> pb.CompleteTasksResponse:
         """Record step results."""
@@ -106,7 +106,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             await self.engine.report(outcomes)
         return pb.CompleteTasksResponse()
 
-    async def FailTasks(  # noqa: N802
+    async def FailTasks(
         self, request: pb.FailTasksRequest, context: Context
     ) -> pb.FailTasksResponse:
         """Record step failures."""
@@ -125,7 +125,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             await self.engine.report(outcomes)
         return pb.FailTasksResponse()
 
-    async def ReleaseTasks(  # noqa: N802
+    async def ReleaseTasks(
         self, request: pb.ReleaseTasksRequest, context: Context
     ) -> pb.ReleaseTasksResponse:
         """Give leased tasks back unrun."""
@@ -135,7 +135,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             await self.engine.release(leases)
         return pb.ReleaseTasksResponse()
 
-    async def Heartbeat(  # noqa: N802
+    async def Heartbeat(
         self, request: pb.HeartbeatRequest, context: Context
     ) -> pb.HeartbeatResponse:
         """Extend leases; report the lost ones."""

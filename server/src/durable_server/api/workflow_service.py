@@ -24,13 +24,15 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class WorkflowService(pb_grpc.WorkflowServiceServicer):
     """Thin servicer: validate, call the engine, convert."""
 
-    def __init__(self, engine: Engine, registry: Registry, reads: Reads, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, registry: Registry, reads: Reads, settings: Settings
+    ) -> None:
         self.engine = engine
         self.registry = registry
         self.reads = reads
         self.settings = settings
 
-    async def StartWorkflow(  # noqa: N802 (gRPC method name)
+    async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
     ) -> pb.StartWorkflowResponse:
         """Start an execution of the latest version of a workflow."""
@@ -49,7 +51,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         execution_id, created = await self.engine.start(req, definition)
         return pb.StartWorkflowResponse(execution_id=execution_id, created=created)
 
-    async def GetExecution(  # noqa: N802
+    async def GetExecution(
         self, request: pb.GetExecutionRequest, context: Context
     ) -> pb.GetExecutionResponse:
         """Read one execution."""
@@ -62,7 +64,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             )
         )
 
-    async def ListExecutions(  # noqa: N802
+    async def ListExecutions(
         self, request: pb.ListExecutionsRequest, context: Context
     ) -> pb.ListExecutionsResponse:
         """List executions, newest first."""
@@ -94,7 +96,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             total_count=page.total_count,
         )
 
-    async def CancelExecution(  # noqa: N802
+    async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: Context
     ) -> pb.CancelExecutionResponse:
         """Cancel an unfinished execution."""

@@ -146,7 +146,9 @@ class Engine:
 
     # -- claiming --------------------------------------------------------------------------
 
-    async def claim(self, worker_id: str, queues: Sequence[str], max_tasks: int) -> list[ClaimedTask]:
+    async def claim(
+        self, worker_id: str, queues: Sequence[str], max_tasks: int
+    ) -> list[ClaimedTask]:
         """Lease up to ``max_tasks`` ready tasks for a registered worker."""
         now = self.clock.db_now()
         claimed: list[ClaimedTask] = []
@@ -219,9 +221,7 @@ class Engine:
                 conn, ids=ids, tokens=[t for _, t in leases]
             )
             self._check_fresh(ids, tasks)
-            released = await task_store.task_release_many(
-                conn, ids=ids, now=self.clock.db_now()
-            )
+            released = await task_store.task_release_many(conn, ids=ids, now=self.clock.db_now())
             queues = sorted({q for q, _ in released})
             await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=queues)
         self._on_ready(queues)
@@ -351,4 +351,3 @@ class Engine:
             await task_store.task_delete_for_executions(conn, execution_ids=done)
             await timer_store.timer_delete_for_executions(conn, execution_ids=done)
         return done
-

@@ -69,9 +69,7 @@ class Reads:
             if not include_steps:
                 return ExecutionDetail(row, [], [])
             attempts = await attempt_store.step_attempt_list(conn, execution_id=execution_id)
-            running = await task_store.task_running_for_execution(
-                conn, execution_id=execution_id
-            )
+            running = await task_store.task_running_for_execution(conn, execution_id=execution_id)
         return ExecutionDetail(row, attempts, running)
 
     async def list_executions(

@@ -11,7 +11,9 @@ from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import ClaimedTask, LeasedTask, RunningStep
 
 
-async def task_insert_many(conn: Conn, steps: Sequence[EnqueueStep], *, now: datetime | None) -> None:
+async def task_insert_many(
+    conn: Conn, steps: Sequence[EnqueueStep], *, now: datetime | None
+) -> None:
     """Enqueue next step runs, ready now."""
     if not steps:
         return

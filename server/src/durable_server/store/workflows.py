@@ -6,7 +6,9 @@ from durable_server.store.db import Conn
 from durable_server.store.queries import QUERIES as Q
 
 
-async def workflow_version_insert(conn: Conn, *, version: str, name: str, definition: bytes) -> bool:
+async def workflow_version_insert(
+    conn: Conn, *, version: str, name: str, definition: bytes
+) -> bool:
     """Store a definition version; True if it was new."""
     return bool(await conn.fetchval(Q["workflow_version_insert"], version, name, definition))
 
