@@ -18,13 +18,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-.PHONY: install
-install: $(BIN)/python ## Create .venv and install the packages and tools (pinned by constraints.txt)
+INSTALLED := $(VENV)/.installed
+
+$(INSTALLED): $(BIN)/python constraints.txt requirements-dev.txt sdk-python/pyproject.toml server/pyproject.toml worker/pyproject.toml
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ./sdk-python -e ./server -e ./worker
+	touch $@
+
+.PHONY: install
+install: $(INSTALLED) ## Create .venv and install the packages and tools (pinned by constraints.txt)
 
 .PHONY: proto
-proto: ## Generate the Python code for proto/ into sdk-python/src/durable/v1
+proto: install ## Generate the Python code for proto/ into sdk-python/src/durable/v1
 	$(PY) -m grpc_tools.protoc -I proto \
 		--python_out=$(GEN_DIR) --mypy_out=$(GEN_DIR) \
 		--grpc_python_out=$(GEN_DIR) --mypy_grpc_out=$(GEN_DIR) \
@@ -33,7 +38,7 @@ proto: ## Generate the Python code for proto/ into sdk-python/src/durable/v1
 		$(PROTO_FILES)
 
 .PHONY: proto-check
-proto-check: ## Fail when the committed generated code differs from a fresh generation
+proto-check: install ## Fail when the committed generated code differs from a fresh generation
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PY) -m grpc_tools.protoc -I proto \
 		--python_out=$$tmp --mypy_out=$$tmp --grpc_python_out=$$tmp --mypy_grpc_out=$$tmp \
@@ -45,25 +50,25 @@ proto-check: ## Fail when the committed generated code differs from a fresh gene
 		|| { echo "generated code is stale: run 'make proto' and commit"; exit 1; }
 
 .PHONY: buf-lint
-buf-lint: ## buf lint (STANDARD)
+buf-lint: install ## buf lint (STANDARD)
 	$(BIN)/buf lint
 
 .PHONY: lint
-lint: buf-lint ## ruff, ruff format --check, mypy, buf lint
+lint: install buf-lint ## ruff, ruff format --check, mypy, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 .PHONY: test
-test: ## Run the whole test suite (needs PostgreSQL; see DURABLE_TEST_PG)
+test: install ## Run the whole test suite (needs PostgreSQL; see DURABLE_TEST_PG)
 	$(BIN)/pytest
 
 .PHONY: test-unit
-test-unit: ## Unit tests only (no database)
+test-unit: install ## Unit tests only (no database)
 	$(BIN)/pytest tests/unit
 
 .PHONY: test-integration
-test-integration: ## Integration, end-to-end and fault tests
+test-integration: install ## Integration, end-to-end and fault tests
 	$(BIN)/pytest tests/integration tests/e2e tests/faults
 
 .PHONY: demo
@@ -71,9 +76,9 @@ demo: install ## Install, then run an orchestrator, a worker and the example wor
 	$(BIN)/durable demo
 
 .PHONY: run
-run: ## Run the orchestrator (embedded PostgreSQL unless DURABLE_DATABASE_URL is set)
+run: install ## Run the orchestrator (embedded PostgreSQL unless DURABLE_DATABASE_URL is set)
 	$(BIN)/durable server
 
 .PHONY: bench
-bench: ## Run the benchmarks and print their figures
+bench: install ## Run the benchmarks and print their figures
 	$(PY) bench/throughput.py

@@ -18,24 +18,33 @@ async def test_raw_protocol_round_trip(database_url: str) -> None:
             workers = wgrpc.WorkerServiceStub(ch)
             flows = pbgrpc.WorkflowServiceStub(ch)
             reg = await workers.RegisterWorkflows(
-                wpb.RegisterWorkflowsRequest(worker_id="w1", workflows=[to_definition(process_order)])
+                wpb.RegisterWorkflowsRequest(
+                    worker_id="w1", workflows=[to_definition(process_order)]
+                )
             )
             assert reg.workflows[0].created
             started = await flows.StartWorkflow(
-                pb.StartWorkflowRequest(workflow_name="process_order", input_json='{"id": 1, "items": [1]}')
+                pb.StartWorkflowRequest(
+                    workflow_name="process_order", input_json='{"id": 1, "items": [1]}'
+                )
             )
             for expected_step, result in (("validate", '{"a": 1}'), ("charge", '{"b": 2}')):
                 polled = await workers.PollTasks(
-                    wpb.PollTasksRequest(worker_id="w1", max_tasks=5, wait_timeout=Duration(seconds=2))
+                    wpb.PollTasksRequest(
+                        worker_id="w1", max_tasks=5, wait_timeout=Duration(seconds=2)
+                    )
                 )
                 assert [t.step_name for t in polled.tasks] == [expected_step]
                 t = polled.tasks[0]
                 await workers.CompleteTasks(
                     wpb.CompleteTasksRequest(
                         worker_id="w1",
-                        completions=[wpb.TaskCompletion(
-                            lease=wpb.TaskLease(task_id=t.task_id, lease_token=t.lease_token),
-                            result_json=result)],
+                        completions=[
+                            wpb.TaskCompletion(
+                                lease=wpb.TaskLease(task_id=t.task_id, lease_token=t.lease_token),
+                                result_json=result,
+                            )
+                        ],
                     )
                 )
             got = await flows.GetExecution(

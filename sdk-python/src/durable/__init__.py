@@ -1,18 +1,35 @@
 """Durable for Python: durable, resumable workflows on a gRPC orchestrator.
 
 Define a workflow with :class:`Workflow` and its ``step`` decorator, run its steps with
-``durable-worker``, and start and inspect executions with :class:`Client`.
+``durable-worker``, and start and inspect executions with :class:`Client` (async) or
+:class:`SyncClient` (blocking).
 """
 
 from __future__ import annotations
 
+from durable._client import Client
 from durable._context import StepContext
-from durable._durations import days, hours, minutes, seconds
 from durable._dsl import Workflow
+from durable._durations import days, hours, minutes, seconds
+from durable._models import (
+    ErrorInfo,
+    Execution,
+    ExecutionPage,
+    ExecutionStatus,
+    LogLine,
+    StartResult,
+    StepAttempt,
+    StepAttemptStatus,
+)
 from durable._retry import RetryPolicy
+from durable._sync_client import SyncClient
 from durable.errors import (
+    AbortedError,
+    AlreadyExistsError,
+    DeadlineExceededError,
     DurableError,
     FailedPreconditionError,
+    InternalError,
     InvalidArgumentError,
     NonRetryableError,
     NotFoundError,
@@ -20,13 +37,27 @@ from durable.errors import (
 )
 
 __all__ = [
+    "AbortedError",
+    "AlreadyExistsError",
+    "Client",
+    "DeadlineExceededError",
     "DurableError",
+    "ErrorInfo",
+    "Execution",
+    "ExecutionPage",
+    "ExecutionStatus",
     "FailedPreconditionError",
+    "InternalError",
     "InvalidArgumentError",
+    "LogLine",
     "NonRetryableError",
     "NotFoundError",
     "RetryPolicy",
+    "StartResult",
+    "StepAttempt",
+    "StepAttemptStatus",
     "StepContext",
+    "SyncClient",
     "UnavailableError",
     "Workflow",
     "days",

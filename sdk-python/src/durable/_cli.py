@@ -1,0 +1,225 @@
+"""The ``durable`` command: start, inspect, list and cancel executions; run the orchestrator.
+
+Examples::
+
+    durable start process_order --input '{"id": 1}' --wait
+    durable get 0190c3e2-... --steps
+    durable list --status running waiting
+    durable cancel 0190c3e2-... --reason "customer asked"
+    durable server --database-url postgresql://...    # arguments go to durable-server
+
+Client errors print ``error: <CODE>: <message>`` on stderr and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from durable._client import DEFAULT_ADDRESS
+from durable._models import Execution, ExecutionPage, ExecutionStatus
+from durable._sync_client import SyncClient
+from durable.errors import DurableError
+
+__all__ = ["default_address", "main"]
+
+ADDRESS_ENV = "DURABLE_SERVER_ADDRESS"
+
+# durable <subcommand> -> durable_server <command>: everything after it is passed through.
+_ORCHESTRATOR_COMMANDS = {"server": "serve", "migrate": "migrate", "demo": "demo"}
+_NOT_INSTALLED = "the orchestrator is not installed: pip install durable-server"
+
+Handler = Callable[[SyncClient, argparse.Namespace], int]
+
+
+def default_address() -> str:
+    """The orchestrator's address: ``$DURABLE_SERVER_ADDRESS``, else ``127.0.0.1:7411``.
+
+    The only place the SDK reads the environment.
+    """
+    return os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
+
+
+def _json_argument(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _print_json(execution: Execution) -> None:
+    # StrEnum statuses serialise as their values; input/result are JSON values already.
+    print(json.dumps(dataclasses.asdict(execution), indent=2, default=_json_default))
+
+
+def _cmd_start(client: SyncClient, args: argparse.Namespace) -> int:
+    execution_id = client.start(
+        args.workflow,
+        args.input,
+        queue=args.queue,
+        priority=args.priority,
+        idempotency_key=args.idempotency_key,
+    )
+    if args.wait:
+        _print_json(client.wait(execution_id, timeout=args.wait_timeout))
+    else:
+        print(execution_id)
+    return 0
+
+
+def _cmd_get(client: SyncClient, args: argparse.Namespace) -> int:
+    execution = client.get_execution(
+        args.execution_id, include_steps=args.steps or args.logs, include_logs=args.logs
+    )
+    _print_json(execution)
+    return 0
+
+
+def _format_time(value: datetime.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def format_table(page: ExecutionPage) -> str:
+    """The page as aligned columns, with a footer naming the next page."""
+    header = ("ID", "WORKFLOW", "STATUS", "QUEUE", "CREATED (UTC)", "STEP")
+    rows = [header] + [
+        (
+            e.id,
+            e.workflow_name,
+            e.status.value,
+            e.queue,
+            _format_time(e.created_at),
+            e.current_step or "-",
+        )
+        for e in page.executions
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.append(f"{len(page.executions)} of {page.total_count} execution(s)")
+    if page.next_page_token:
+        lines.append(f"next page: --page-token {page.next_page_token}")
+    return "\n".join(lines)
+
+
+def _cmd_list(client: SyncClient, args: argparse.Namespace) -> int:
+    page = client.list_executions(
+        workflow=args.workflow,
+        statuses=args.status,
+        queue=args.queue,
+        page_size=args.page_size,
+        page_token=args.page_token,
+    )
+    print(format_table(page))
+    return 0
+
+
+def _cmd_cancel(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.cancel(args.execution_id, reason=args.reason))
+    return 0
+
+
+def _add_client_commands(sub: Any) -> None:
+    start = sub.add_parser("start", help="start an execution; print its id")
+    start.add_argument("workflow", help="workflow name")
+    start.add_argument("--input", type=_json_argument, help="input as JSON (default: null)")
+    start.add_argument("--queue", help="queue to run on (default: the workflow's)")
+    start.add_argument("--priority", type=int, default=0, help="higher runs first")
+    start.add_argument("--idempotency-key", help="a second start with this key is a no-op")
+    start.add_argument(
+        "--wait", action="store_true", help="wait until it finishes; print it as JSON"
+    )
+    start.add_argument(
+        "--wait-timeout", type=float, metavar="SECONDS", help="give up waiting after this"
+    )
+    start.set_defaults(handler=_cmd_start)
+
+    get = sub.add_parser("get", help="print an execution as JSON")
+    get.add_argument("execution_id", metavar="ID")
+    get.add_argument("--steps", action="store_true", help="include step attempts")
+    get.add_argument("--logs", action="store_true", help="include step logs (implies --steps)")
+    get.set_defaults(handler=_cmd_get)
+
+    lst = sub.add_parser("list", help="list executions, newest first")
+    lst.add_argument("--workflow", help="only this workflow")
+    lst.add_argument(
+        "--status",
+        nargs="+",
+        action="extend",
+        choices=[s.value for s in ExecutionStatus],
+        metavar="S",
+        help="only these statuses: " + ", ".join(s.value for s in ExecutionStatus),
+    )
+    lst.add_argument("--queue", help="only this queue")
+    lst.add_argument("--page-size", type=int, default=50, help="at most this many (default 50)")
+    lst.add_argument("--page-token", help="the token printed under the previous page")
+    lst.set_defaults(handler=_cmd_list)
+
+    cancel = sub.add_parser("cancel", help="cancel an execution; print it as JSON")
+    cancel.add_argument("execution_id", metavar="ID")
+    cancel.add_argument("--reason", default="", help="why, kept with the execution")
+    cancel.set_defaults(handler=_cmd_cancel)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="durable", description="Start, inspect, list and cancel workflow executions."
+    )
+    parser.add_argument(
+        "--address",
+        default=default_address(),
+        help=f"orchestrator host:port (default: ${ADDRESS_ENV} or {DEFAULT_ADDRESS})",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="deadline of each call"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_client_commands(sub)
+    for name, target in _ORCHESTRATOR_COMMANDS.items():
+        # No options of its own (not even --help): all arguments go to durable-server.
+        sub.add_parser(name, add_help=False, help=f"durable-server {target} [ARGS...]")
+    return parser
+
+
+def _run_orchestrator(command: str, rest: Sequence[str]) -> int:
+    try:
+        from durable_server.__main__ import main as server_main
+    except ImportError as exc:
+        if exc.name not in ("durable_server", "durable_server.__main__"):
+            raise  # installed but broken: show the real cause
+        print(_NOT_INSTALLED, file=sys.stderr)
+        return 2
+    return server_main([command, *rest])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``durable`` command line; return its exit status."""
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command in _ORCHESTRATOR_COMMANDS:
+        return _run_orchestrator(_ORCHESTRATOR_COMMANDS[args.command], rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    handler: Handler = args.handler
+    try:
+        with SyncClient(args.address, timeout=args.timeout) as client:
+            return handler(client, args)
+    except DurableError as exc:
+        print(f"error: {exc.code.name}: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,417 @@
+"""The async client: start, read, list, cancel and wait for executions over gRPC.
+
+Example::
+
+    async with Client("127.0.0.1:7411") as client:
+        execution_id = await client.start(process_order, {"id": 1})
+        execution = await client.wait(execution_id)
+
+The request builders and :class:`WaitDeadline` here are shared with
+:class:`~durable.SyncClient`, so both clients send the same requests and return the same
+values (conversions live in :mod:`durable._models`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from durable import _serde
+from durable._dsl import Workflow
+from durable._models import (
+    Execution,
+    ExecutionPage,
+    ExecutionStatus,
+    StartResult,
+    execution_from_proto,
+    execution_page_from_proto,
+    execution_status_to_proto,
+    start_result_from_proto,
+)
+from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.v1 import workflow_service_pb2 as pb
+from durable.v1 import workflow_service_pb2_grpc as pb_grpc
+
+__all__ = ["DEFAULT_ADDRESS", "Client", "WaitDeadline"]
+
+DEFAULT_ADDRESS = "127.0.0.1:7411"
+MAX_POLL_INTERVAL = 1.0
+"""The longest pause between two polls of :meth:`Client.wait`, in seconds."""
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+
+
+def _timestamp(name: str, value: datetime | None) -> Timestamp | None:
+    """A Timestamp for an aware datetime; ValueError for a naive one (its zone is unknown)."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _workflow_name(workflow: str | Workflow) -> str:
+    return workflow.name if isinstance(workflow, Workflow) else workflow
+
+
+def start_request(
+    workflow: str | Workflow,
+    input: Any,
+    *,
+    queue: str | None,
+    priority: int,
+    scheduled_at: datetime | None,
+    idempotency_key: str | None,
+) -> pb.StartWorkflowRequest:
+    """The StartWorkflow request; the input is encoded as JSON here."""
+    return pb.StartWorkflowRequest(
+        workflow_name=_workflow_name(workflow),
+        input_json=_serde.dumps(input),
+        queue=queue or "",
+        priority=priority,
+        scheduled_at=_timestamp("scheduled_at", scheduled_at),
+        idempotency_key=idempotency_key or "",
+    )
+
+
+def get_request(
+    execution_id: str, *, include_steps: bool, include_logs: bool
+) -> pb.GetExecutionRequest:
+    """The GetExecution request."""
+    return pb.GetExecutionRequest(
+        execution_id=execution_id, include_steps=include_steps, include_logs=include_logs
+    )
+
+
+def list_request(
+    *,
+    workflow: str | Workflow | None,
+    statuses: Iterable[ExecutionStatus | str] | None,
+    queue: str | None,
+    parent_execution_id: str | None,
+    top_level_only: bool,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    page_size: int,
+    page_token: str | None,
+) -> pb.ListExecutionsRequest:
+    """The ListExecutions request; ValueError for an unknown status name."""
+    if isinstance(statuses, str):  # a lone "running" would otherwise iterate its letters
+        statuses = [statuses]
+    return pb.ListExecutionsRequest(
+        workflow_name=_workflow_name(workflow) if workflow is not None else "",
+        statuses=[execution_status_to_proto(s) for s in statuses or ()],
+        queue=queue or "",
+        parent_execution_id=parent_execution_id or "",
+        top_level_only=top_level_only,
+        created_after=_timestamp("created_after", created_after),
+        created_before=_timestamp("created_before", created_before),
+        page_size=page_size,
+        page_token=page_token or "",
+    )
+
+
+def cancel_request(execution_id: str, *, reason: str) -> pb.CancelExecutionRequest:
+    """The CancelExecution request."""
+    return pb.CancelExecutionRequest(execution_id=execution_id, reason=reason)
+
+
+class WaitDeadline:
+    """The deadline and growing poll interval of one ``wait`` call.
+
+    Polls start ``poll_interval`` apart and grow by half each time up to
+    :data:`MAX_POLL_INTERVAL`, so a long wait does not hammer the orchestrator.
+
+    Args:
+        execution_id: The execution waited for (named in the error).
+        timeout: Seconds to wait in all; ``None`` waits forever.
+        poll_interval: Seconds between the first polls.
+        now: A monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        execution_id: str,
+        timeout: float | None,
+        poll_interval: float,
+        *,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must not be negative, got {timeout}")
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        self._execution_id = execution_id
+        self._timeout = timeout
+        self._now = now
+        self._deadline = None if timeout is None else now() + timeout
+        self._interval = poll_interval
+        self._max_interval = max(poll_interval, MAX_POLL_INTERVAL)
+
+    def expired(self) -> DeadlineExceededError:
+        """The error to raise when the wait is over."""
+        return DeadlineExceededError(
+            f"execution {self._execution_id} did not finish within {self._timeout}s"
+        )
+
+    def is_over(self) -> bool:
+        """True once the deadline has passed."""
+        return self._deadline is not None and self._now() >= self._deadline
+
+    def rpc_timeout(self, default: float) -> float:
+        """The deadline of the next poll: the client's own, cut to the time left."""
+        if self._deadline is None:
+            return default
+        return max(min(default, self._deadline - self._now()), 0.001)
+
+    def next_delay(self) -> float:
+        """Seconds to pause before the next poll; raises DeadlineExceededError when time is up."""
+        delay = self._interval
+        if self._deadline is not None:
+            remaining = self._deadline - self._now()
+            if remaining <= 0:
+                raise self.expired()
+            delay = min(delay, remaining)
+        self._interval = min(self._interval * 1.5, self._max_interval)
+        return delay
+
+
+class Client:
+    """An async client of the orchestrator's WorkflowService.
+
+    The gRPC channel opens on first use, in the running event loop. Use the client as an
+    ``async with`` block, or call :meth:`close` when done.
+
+    Args:
+        address: The orchestrator's ``host:port``.
+        timeout: Deadline of every call, in seconds.
+    """
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.address = address
+        self.timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._stub_cache: pb_grpc.WorkflowServiceAsyncStub | None = None
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109 - also the deadline of every later call
+    ) -> Client:
+        """A client with its channel open; UnavailableError if it does not open in ``timeout``."""
+        client = cls(address, timeout=timeout)
+        client._stub()
+        assert client._channel is not None
+        try:
+            await asyncio.wait_for(client._channel.channel_ready(), timeout)
+        except TimeoutError:
+            await client.close()
+            raise UnavailableError(
+                f"cannot reach the orchestrator at {address} within {timeout}s"
+            ) from None
+        return client
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
+        self._closed = True
+        if self._channel is not None:
+            await self._channel.close(None)
+            self._channel = None
+            self._stub_cache = None
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _stub(self) -> pb_grpc.WorkflowServiceAsyncStub:
+        if self._closed:
+            raise RuntimeError("this Client is closed")
+        if self._stub_cache is None:
+            self._channel = grpc.aio.insecure_channel(self.address)
+            self._stub_cache = pb_grpc.WorkflowServiceStub(self._channel)
+        return self._stub_cache
+
+    async def _call(
+        self,
+        rpc: grpc.aio.UnaryUnaryMultiCallable[RequestT, ResponseT],
+        request: RequestT,
+        *,
+        deadline: float | None = None,
+    ) -> ResponseT:
+        try:
+            return await rpc(request, timeout=self.timeout if deadline is None else deadline)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    async def start(
+        self,
+        workflow: str | Workflow,
+        input: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        scheduled_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Start an execution of the latest registered version of ``workflow``; return its id.
+
+        Args:
+            workflow: The workflow, or its name.
+            input: The input of the first step; anything :mod:`json` can encode (plus
+                dates, UUIDs, decimals, enums, sets and dataclasses).
+            queue: Queue to run on; ``None`` means the workflow's queue, or ``"default"``.
+            priority: Higher runs first among ready work on the same queue.
+            scheduled_at: Do not start before this (timezone-aware) time.
+            idempotency_key: A second start with the same key returns the first execution.
+        """
+        started = await self.start_execution(
+            workflow,
+            input,
+            queue=queue,
+            priority=priority,
+            scheduled_at=scheduled_at,
+            idempotency_key=idempotency_key,
+        )
+        return started.execution_id
+
+    async def start_execution(
+        self,
+        workflow: str | Workflow,
+        input: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        scheduled_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> StartResult:
+        """Like :meth:`start`, but also say whether the execution is new (see ``created``)."""
+        request = start_request(
+            workflow,
+            input,
+            queue=queue,
+            priority=priority,
+            scheduled_at=scheduled_at,
+            idempotency_key=idempotency_key,
+        )
+        response = await self._call(self._stub().StartWorkflow, request)
+        return start_result_from_proto(response)
+
+    async def get_execution(
+        self, execution_id: str, *, include_steps: bool = False, include_logs: bool = False
+    ) -> Execution:
+        """Read one execution.
+
+        Args:
+            execution_id: The execution's id.
+            include_steps: Also read every attempt of every step.
+            include_logs: Also read the attempts' captured logs (implies ``include_steps``).
+        """
+        request = get_request(execution_id, include_steps=include_steps, include_logs=include_logs)
+        response = await self._call(self._stub().GetExecution, request)
+        return execution_from_proto(response.execution)
+
+    async def list_executions(
+        self,
+        *,
+        workflow: str | Workflow | None = None,
+        statuses: Iterable[ExecutionStatus | str] | None = None,
+        queue: str | None = None,
+        parent_execution_id: str | None = None,
+        top_level_only: bool = False,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> ExecutionPage:
+        """List executions, newest first; every filter given must match.
+
+        Args:
+            workflow: Only this workflow's executions.
+            statuses: Only executions in any of these statuses.
+            queue: Only executions on this queue.
+            parent_execution_id: Only the children of this execution.
+            top_level_only: Only executions without a parent.
+            created_after: Created at or after this time.
+            created_before: Created before this time.
+            page_size: At most this many executions (the orchestrator allows up to 1000).
+            page_token: ``next_page_token`` of the previous page, with the same filters.
+        """
+        request = list_request(
+            workflow=workflow,
+            statuses=statuses,
+            queue=queue,
+            parent_execution_id=parent_execution_id,
+            top_level_only=top_level_only,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        response = await self._call(self._stub().ListExecutions, request)
+        return execution_page_from_proto(response)
+
+    async def cancel(self, execution_id: str, reason: str = "") -> Execution:
+        """Cancel an unfinished execution and return it; no further steps run.
+
+        Raises FailedPreconditionError if it has finished already.
+        """
+        request = cancel_request(execution_id, reason=reason)
+        response = await self._call(self._stub().CancelExecution, request)
+        return execution_from_proto(response.execution)
+
+    async def wait(
+        self,
+        execution_id: str,
+        *,
+        timeout: float | None = 60.0,  # noqa: ASYNC109 - bounds the whole poll loop, not one await
+        poll_interval: float = 0.05,
+    ) -> Execution:
+        """Poll an execution until it reaches a terminal status, and return it.
+
+        Args:
+            execution_id: The execution to wait for.
+            timeout: Seconds to wait in all (``None`` waits forever); past it,
+                DeadlineExceededError is raised.
+            poll_interval: Seconds between the first polls; the pause grows up to
+                :data:`MAX_POLL_INTERVAL`.
+        """
+        waiting = WaitDeadline(execution_id, timeout, poll_interval)
+        while True:
+            request = get_request(execution_id, include_steps=False, include_logs=False)
+            try:
+                response = await self._call(
+                    self._stub().GetExecution,
+                    request,
+                    deadline=waiting.rpc_timeout(self.timeout),
+                )
+            except DeadlineExceededError as exc:
+                if waiting.is_over():
+                    raise waiting.expired() from exc
+                raise
+            execution = execution_from_proto(response.execution)
+            if execution.status.is_terminal:
+                return execution
+            await asyncio.sleep(waiting.next_delay())

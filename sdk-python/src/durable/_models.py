@@ -1,0 +1,343 @@
+"""Values the client returns: frozen dataclasses converted from protobuf.
+
+No protobuf message reaches the caller: user data (``input``, ``result``) is decoded
+from JSON through :mod:`durable._serde`, timestamps become aware UTC datetimes (``None``
+when unset) and enums become :class:`ExecutionStatus` / :class:`StepAttemptStatus`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from durable import _serde
+from durable.v1 import common_pb2, workflow_service_pb2
+
+__all__ = [
+    "ErrorInfo",
+    "Execution",
+    "ExecutionPage",
+    "ExecutionStatus",
+    "LogLine",
+    "StartResult",
+    "StepAttempt",
+    "StepAttemptStatus",
+    "error_info_from_proto",
+    "execution_from_proto",
+    "execution_page_from_proto",
+    "execution_status_from_proto",
+    "execution_status_to_proto",
+    "log_line_from_proto",
+    "start_result_from_proto",
+    "step_attempt_from_proto",
+    "step_attempt_status_from_proto",
+    "timestamp_from_proto",
+]
+
+
+class ExecutionStatus(enum.StrEnum):
+    """The life-cycle state of an execution; the value is the proto name, lower case."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for a status the execution never leaves."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {
+        ExecutionStatus.COMPLETED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.CANCELLED,
+        ExecutionStatus.TIMED_OUT,
+    }
+)
+
+
+class StepAttemptStatus(enum.StrEnum):
+    """The outcome of one attempt at a step."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    LOST = "lost"
+    TIMED_OUT = "timed_out"
+
+
+# Built from the member names so the Python and proto enums cannot drift apart silently:
+# a member without a proto value fails here, at import.
+_EXECUTION_STATUS_FROM_PROTO: dict[int, ExecutionStatus] = {
+    common_pb2.ExecutionStatus.Value(f"EXECUTION_STATUS_{s.name}"): s for s in ExecutionStatus
+}
+_EXECUTION_STATUS_TO_PROTO: dict[ExecutionStatus, common_pb2.ExecutionStatus.ValueType] = {
+    s: common_pb2.ExecutionStatus.Value(f"EXECUTION_STATUS_{s.name}") for s in ExecutionStatus
+}
+_STEP_ATTEMPT_STATUS_FROM_PROTO: dict[int, StepAttemptStatus] = {
+    common_pb2.StepAttemptStatus.Value(f"STEP_ATTEMPT_STATUS_{s.name}"): s
+    for s in StepAttemptStatus
+}
+
+
+def execution_status_from_proto(value: int) -> ExecutionStatus:
+    """The status for a proto enum value; ValueError for UNSPECIFIED or an unknown value."""
+    try:
+        return _EXECUTION_STATUS_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown execution status ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+def execution_status_to_proto(
+    status: ExecutionStatus | str,
+) -> common_pb2.ExecutionStatus.ValueType:
+    """The proto enum value for a status or its name (``"running"``); ValueError if unknown."""
+    try:
+        return _EXECUTION_STATUS_TO_PROTO[ExecutionStatus(status)]
+    except ValueError:
+        valid = ", ".join(s.value for s in ExecutionStatus)
+        raise ValueError(f"unknown execution status {status!r}; expected one of {valid}") from None
+
+
+def step_attempt_status_from_proto(value: int) -> StepAttemptStatus:
+    """The step attempt status for a proto enum value; ValueError if unknown."""
+    try:
+        return _STEP_ATTEMPT_STATUS_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown step attempt status ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why a step attempt or an execution failed.
+
+    Attributes:
+        type: The error's type, e.g. the exception class name (``"ValueError"``).
+        message: The error message.
+        traceback: The formatted traceback, or ``""``.
+        non_retryable: True when the failure was not to be retried whatever the policy.
+    """
+
+    type: str
+    message: str
+    traceback: str = ""
+    non_retryable: bool = False
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log record captured while a step attempt ran."""
+
+    time: datetime | None
+    level: str
+    message: str
+    logger: str
+
+
+@dataclass(frozen=True)
+class StepAttempt:
+    """One try at one step of an execution.
+
+    Attributes:
+        step_name: The step's name.
+        sequence: Position of this step run in the execution, from 1.
+        attempt: Attempt number for this step run, from 1.
+        status: The attempt's outcome so far.
+        result: The step's result, decoded from JSON (``None`` when it has none).
+        error: Why the attempt failed, or ``None``.
+        worker_id: The worker that ran it.
+        started_at: When it was claimed.
+        finished_at: When it was reported, or ``None``.
+        retry_at: When the next attempt is due, for a failed attempt that will be retried.
+        logs: Captured log lines (only when requested).
+    """
+
+    step_name: str
+    sequence: int
+    attempt: int
+    status: StepAttemptStatus
+    result: Any
+    error: ErrorInfo | None
+    worker_id: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    retry_at: datetime | None
+    logs: tuple[LogLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One run of a workflow, as the orchestrator last saw it.
+
+    Attributes:
+        id: The execution id.
+        workflow_name: The workflow's name.
+        workflow_version: Content hash of the definition it runs on.
+        status: Its life-cycle state.
+        queue: The queue its steps run on.
+        priority: Higher runs first among ready work on the same queue.
+        input: The input, decoded from JSON.
+        result: The last step's result when completed, decoded from JSON, else ``None``.
+        error: Why it failed, was cancelled or timed out, or ``None``.
+        parent_execution_id: The parent's id for a child execution, else ``""``.
+        idempotency_key: The key it was started with, or ``""``.
+        current_step: The step running or due next; ``""`` when finished.
+        created_at: When it was accepted.
+        scheduled_at: Not started before this time, if set.
+        started_at: When its first step was claimed, if yet.
+        finished_at: When it reached a terminal status, if yet.
+        deadline_at: When its workflow timeout fires, if it has one.
+        steps: Every attempt of every step, in order (only when requested).
+    """
+
+    id: str
+    workflow_name: str
+    workflow_version: str
+    status: ExecutionStatus
+    queue: str
+    priority: int
+    input: Any
+    result: Any
+    error: ErrorInfo | None
+    parent_execution_id: str
+    idempotency_key: str
+    current_step: str
+    created_at: datetime | None
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    deadline_at: datetime | None
+    steps: tuple[StepAttempt, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    """One page of :meth:`Client.list_executions`.
+
+    Attributes:
+        executions: The executions on this page, newest first.
+        next_page_token: Pass as ``page_token`` for the next page; ``""`` on the last one.
+        total_count: Executions matching the filters, over all pages.
+    """
+
+    executions: tuple[Execution, ...]
+    next_page_token: str
+    total_count: int
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """The outcome of starting an execution.
+
+    Attributes:
+        execution_id: The id of the new execution, or of the existing one.
+        created: False when the idempotency key matched an existing execution.
+    """
+
+    execution_id: str
+    created: bool
+
+
+def timestamp_from_proto(message: Message, field: str) -> datetime | None:
+    """The aware UTC datetime in ``message.<field>``, or ``None`` when the field is unset."""
+    if not message.HasField(field):
+        return None
+    ts: Timestamp = getattr(message, field)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def error_info_from_proto(
+    message: workflow_service_pb2.Execution | workflow_service_pb2.StepAttempt,
+) -> ErrorInfo | None:
+    """The ``error`` field of an execution or step attempt, or ``None`` when unset."""
+    if not message.HasField("error"):
+        return None
+    info = message.error
+    return ErrorInfo(
+        type=info.type,
+        message=info.message,
+        traceback=info.traceback,
+        non_retryable=info.non_retryable,
+    )
+
+
+def log_line_from_proto(msg: workflow_service_pb2.LogLine) -> LogLine:
+    """A captured log line."""
+    return LogLine(
+        time=timestamp_from_proto(msg, "time"),
+        level=msg.level,
+        message=msg.message,
+        logger=msg.logger,
+    )
+
+
+def step_attempt_from_proto(msg: workflow_service_pb2.StepAttempt) -> StepAttempt:
+    """A step attempt, with its result decoded."""
+    return StepAttempt(
+        step_name=msg.step_name,
+        sequence=msg.sequence,
+        attempt=msg.attempt,
+        status=step_attempt_status_from_proto(msg.status),
+        result=_serde.loads(msg.result_json),
+        error=error_info_from_proto(msg),
+        worker_id=msg.worker_id,
+        started_at=timestamp_from_proto(msg, "started_at"),
+        finished_at=timestamp_from_proto(msg, "finished_at"),
+        retry_at=timestamp_from_proto(msg, "retry_at"),
+        logs=tuple(log_line_from_proto(line) for line in msg.logs),
+    )
+
+
+def execution_from_proto(msg: workflow_service_pb2.Execution) -> Execution:
+    """An execution, with its input and result decoded."""
+    return Execution(
+        id=msg.id,
+        workflow_name=msg.workflow_name,
+        workflow_version=msg.workflow_version,
+        status=execution_status_from_proto(msg.status),
+        queue=msg.queue,
+        priority=msg.priority,
+        input=_serde.loads(msg.input_json),
+        result=_serde.loads(msg.result_json),
+        error=error_info_from_proto(msg),
+        parent_execution_id=msg.parent_execution_id,
+        idempotency_key=msg.idempotency_key,
+        current_step=msg.current_step,
+        created_at=timestamp_from_proto(msg, "created_at"),
+        scheduled_at=timestamp_from_proto(msg, "scheduled_at"),
+        started_at=timestamp_from_proto(msg, "started_at"),
+        finished_at=timestamp_from_proto(msg, "finished_at"),
+        deadline_at=timestamp_from_proto(msg, "deadline_at"),
+        steps=tuple(step_attempt_from_proto(s) for s in msg.steps),
+    )
+
+
+def execution_page_from_proto(msg: workflow_service_pb2.ListExecutionsResponse) -> ExecutionPage:
+    """A page of executions."""
+    return ExecutionPage(
+        executions=tuple(execution_from_proto(e) for e in msg.executions),
+        next_page_token=msg.next_page_token,
+        total_count=msg.total_count,
+    )
+
+
+def start_result_from_proto(msg: workflow_service_pb2.StartWorkflowResponse) -> StartResult:
+    """The id of the started (or matched) execution and whether it is new."""
+    return StartResult(execution_id=msg.execution_id, created=msg.created)

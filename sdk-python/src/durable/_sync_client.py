@@ -1,0 +1,202 @@
+"""The blocking client: :class:`~durable.Client`'s methods for code without an event loop.
+
+It calls the plain (synchronous) gRPC stubs, so it needs no thread or event loop of its
+own; requests are built and responses converted by the same functions as the async
+client's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from durable._client import (
+    DEFAULT_ADDRESS,
+    WaitDeadline,
+    cancel_request,
+    get_request,
+    list_request,
+    start_request,
+)
+from durable._dsl import Workflow
+from durable._models import (
+    Execution,
+    ExecutionPage,
+    ExecutionStatus,
+    StartResult,
+    execution_from_proto,
+    execution_page_from_proto,
+    start_result_from_proto,
+)
+from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.v1 import workflow_service_pb2_grpc as pb_grpc
+
+__all__ = ["SyncClient"]
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+
+
+class SyncClient:
+    """A blocking client of the orchestrator's WorkflowService.
+
+    The methods mirror :class:`~durable.Client` (see there for their arguments). Use it as
+    a ``with`` block, or call :meth:`close` when done.
+
+    Args:
+        address: The orchestrator's ``host:port``.
+        timeout: Deadline of every call, in seconds.
+    """
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address)
+        self._stub = pb_grpc.WorkflowServiceStub(self._channel)
+
+    @classmethod
+    def connect(cls, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> SyncClient:
+        """A client with its channel open; UnavailableError if it does not open in ``timeout``."""
+        client = cls(address, timeout=timeout)
+        try:
+            grpc.channel_ready_future(client._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            client.close()
+            raise UnavailableError(
+                f"cannot reach the orchestrator at {address} within {timeout}s"
+            ) from None
+        return client
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(
+        self,
+        rpc: grpc.UnaryUnaryMultiCallable[RequestT, ResponseT],
+        request: RequestT,
+        *,
+        deadline: float | None = None,
+    ) -> ResponseT:
+        try:
+            return rpc(request, timeout=self.timeout if deadline is None else deadline)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    def start(
+        self,
+        workflow: str | Workflow,
+        input: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        scheduled_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Start an execution of ``workflow`` and return its id (see :meth:`Client.start`)."""
+        return self.start_execution(
+            workflow,
+            input,
+            queue=queue,
+            priority=priority,
+            scheduled_at=scheduled_at,
+            idempotency_key=idempotency_key,
+        ).execution_id
+
+    def start_execution(
+        self,
+        workflow: str | Workflow,
+        input: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        scheduled_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> StartResult:
+        """Like :meth:`start`, but also say whether the execution is new."""
+        request = start_request(
+            workflow,
+            input,
+            queue=queue,
+            priority=priority,
+            scheduled_at=scheduled_at,
+            idempotency_key=idempotency_key,
+        )
+        return start_result_from_proto(self._call(self._stub.StartWorkflow, request))
+
+    def get_execution(
+        self, execution_id: str, *, include_steps: bool = False, include_logs: bool = False
+    ) -> Execution:
+        """Read one execution (see :meth:`Client.get_execution`)."""
+        request = get_request(execution_id, include_steps=include_steps, include_logs=include_logs)
+        return execution_from_proto(self._call(self._stub.GetExecution, request).execution)
+
+    def list_executions(
+        self,
+        *,
+        workflow: str | Workflow | None = None,
+        statuses: Iterable[ExecutionStatus | str] | None = None,
+        queue: str | None = None,
+        parent_execution_id: str | None = None,
+        top_level_only: bool = False,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> ExecutionPage:
+        """List executions, newest first (see :meth:`Client.list_executions`)."""
+        request = list_request(
+            workflow=workflow,
+            statuses=statuses,
+            queue=queue,
+            parent_execution_id=parent_execution_id,
+            top_level_only=top_level_only,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return execution_page_from_proto(self._call(self._stub.ListExecutions, request))
+
+    def cancel(self, execution_id: str, reason: str = "") -> Execution:
+        """Cancel an unfinished execution and return it (see :meth:`Client.cancel`)."""
+        request = cancel_request(execution_id, reason=reason)
+        return execution_from_proto(self._call(self._stub.CancelExecution, request).execution)
+
+    def wait(
+        self, execution_id: str, *, timeout: float | None = 60.0, poll_interval: float = 0.05
+    ) -> Execution:
+        """Poll an execution until it reaches a terminal status (see :meth:`Client.wait`)."""
+        waiting = WaitDeadline(execution_id, timeout, poll_interval)
+        while True:
+            request = get_request(execution_id, include_steps=False, include_logs=False)
+            try:
+                response = self._call(
+                    self._stub.GetExecution, request, deadline=waiting.rpc_timeout(self.timeout)
+                )
+            except DeadlineExceededError as exc:
+                if waiting.is_over():
+                    raise waiting.expired() from exc
+                raise
+            execution = execution_from_proto(response.execution)
+            if execution.status.is_terminal:
+                return execution
+            time.sleep(waiting.next_delay())

@@ -1,0 +1,355 @@
+"""Bad requests over real gRPC: the exact status code, a message that says what to fix, and
+not one row changed."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from datetime import timedelta
+
+import asyncpg
+import grpc
+import pytest
+
+from durable import Workflow
+from durable.v1 import common_pb2, definition_pb2
+from durable.v1 import worker_service_pb2 as wpb
+from durable.v1 import workflow_service_pb2 as pb
+from durable_server.app import Orchestrator
+from durable_server.clock import ManualClock
+from tests.helpers.orchestrator import running_orchestrator
+from tests.helpers.raw import RawClient, snapshot
+from tests.helpers.wait import wait_until
+
+Code = grpc.StatusCode
+LIMIT = 2 * 1024 * 1024  # the default max_payload_bytes
+
+single = Workflow("single")
+
+
+@single.step
+def only(data: object) -> object:
+    return data
+
+
+pair = Workflow("pair")
+
+
+@pair.step
+def first(data: object) -> object:
+    return data
+
+
+@pair.step
+def second(data: object) -> object:
+    return data
+
+
+@pytest.fixture
+async def orch(database_url: str, manual_clock: ManualClock) -> AsyncIterator[Orchestrator]:
+    async with running_orchestrator(database_url, clock=manual_clock) as o:
+        yield o
+
+
+@pytest.fixture
+async def channel(orch: Orchestrator) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(orch.address) as ch:
+        yield ch
+
+
+@pytest.fixture
+async def raw(channel: grpc.aio.Channel) -> RawClient:
+    await RawClient(channel).register(single, pair)
+    return RawClient(channel)
+
+
+async def rpc_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    return info.value
+
+
+def trailer(err: grpc.aio.AioRpcError, key: str) -> str | None:
+    return next((v for k, v in err.trailing_metadata() or () if k == key), None)
+
+
+async def fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def reclaim(orch: Orchestrator) -> None:
+    """Run the reclaimer until no expired lease is left.
+
+    The background reclaimer wakes on the same clock move and may hold the rows (SKIP LOCKED)
+    while our tick runs, so tick until the expired leases are gone.
+    """
+    now = orch.clock.now()
+
+    async def no_expired_lease() -> bool:
+        await orch.reclaimer.tick()
+        expiry = await orch.engine.next_lease_expiry()
+        return expiry is None or expiry > now
+
+    await wait_until(no_expired_lease)
+
+
+# -- StartWorkflow ---------------------------------------------------------------------
+
+
+async def test_start_with_malformed_input_json(raw: RawClient, database_url: str) -> None:
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.start("single", '{"id": 1,'))
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert "invalid JSON" in (err.details() or "")
+    assert await snapshot(database_url) == before
+
+
+async def test_start_with_a_json_nul_escape_jsonb_cannot_store(
+    raw: RawClient, database_url: str
+) -> None:
+    # Well-formed JSON that PostgreSQL's jsonb refuses (it cannot hold U+0000): still the
+    # caller's mistake, so INVALID_ARGUMENT, not INTERNAL.
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.start("single", '{"name": "a\\u0000b"}'))
+    assert err.code() == Code.INVALID_ARGUMENT, err.details()
+    assert "invalid JSON" in (err.details() or "")
+    assert await snapshot(database_url) == before
+
+
+async def test_start_of_an_unknown_workflow(raw: RawClient, database_url: str) -> None:
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.start("no_such_flow"))
+    assert err.code() == Code.NOT_FOUND
+    assert "workflow 'no_such_flow' is not registered" in (err.details() or "")
+    assert await snapshot(database_url) == before
+
+
+async def test_start_with_input_one_byte_over_the_limit(raw: RawClient, database_url: str) -> None:
+    # Valid JSON of 2 MiB + 1 bytes: only the size is wrong. Our message (not gRPC's own
+    # "message larger than max") proves the transport limit leaves room for the payload limit.
+    oversize = '"' + "x" * (LIMIT + 1 - 2) + '"'
+    assert len(oversize.encode()) == LIMIT + 1
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.start("single", oversize))
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert f"input_json is {LIMIT + 1} bytes, over the limit of {LIMIT} bytes" in (
+        err.details() or ""
+    )
+    assert await snapshot(database_url) == before
+
+
+async def test_start_with_input_exactly_at_the_limit_is_accepted(raw: RawClient) -> None:
+    at_limit = '"' + "x" * (LIMIT - 2) + '"'
+    execution_id = await raw.start("single", at_limit)
+    assert (await raw.get(execution_id)).input_json == at_limit
+
+
+# -- CompleteTasks ---------------------------------------------------------------------
+
+
+async def test_complete_with_a_wrong_lease_token(raw: RawClient, database_url: str) -> None:
+    await raw.start("single")
+    [task] = await raw.poll()
+    before = await snapshot(database_url)
+
+    err = await rpc_error(raw.complete(task, '{"ok": true}', token=str(uuid.uuid4())))
+
+    assert err.code() == Code.FAILED_PRECONDITION
+    assert f"the lease on task(s) {task.task_id} is stale or wrong" in (err.details() or "")
+    assert trailer(err, "durable-stale-task-ids") == str(task.task_id)
+    assert await snapshot(database_url) == before
+    [row] = await fetch(
+        database_url, "SELECT status, lease_token::text AS token FROM durable.tasks"
+    )
+    assert (row["status"], row["token"]) == ("leased", task.lease_token)
+    assert await fetch(database_url, "SELECT * FROM durable.step_attempts") == []
+
+
+async def test_complete_with_a_stale_lease_after_reclaim(
+    orch: Orchestrator,
+    channel: grpc.aio.Channel,
+    raw: RawClient,
+    manual_clock: ManualClock,
+    database_url: str,
+) -> None:
+    slow = RawClient(channel, worker_id="slow-worker")
+    fresh = RawClient(channel, worker_id="fresh-worker")
+    await slow.register(single)
+    await fresh.register(single)
+    execution_id = await raw.start("single")
+    [old] = await slow.poll()
+    assert old.attempt == 1
+
+    manual_clock.advance(timedelta(seconds=31))  # past the 30 s lease
+    await reclaim(orch)
+    [new] = await fresh.poll()
+    assert (new.task_id, new.attempt) == (old.task_id, 2)
+    assert new.lease_token != old.lease_token
+
+    before = await snapshot(database_url)
+    err = await rpc_error(slow.complete(old, '"late"'))
+    assert err.code() == Code.FAILED_PRECONDITION
+    assert "was reclaimed and leased again" in (err.details() or "")
+    assert trailer(err, "durable-stale-task-ids") == str(old.task_id)
+    assert await snapshot(database_url) == before
+
+    await fresh.complete(new, '"fresh"')
+    execution = await raw.get(execution_id)
+    assert execution.status == common_pb2.EXECUTION_STATUS_COMPLETED
+    assert execution.result_json == '"fresh"'
+    assert [(s.attempt, s.status, s.worker_id) for s in execution.steps] == [
+        (1, common_pb2.STEP_ATTEMPT_STATUS_LOST, "slow-worker"),
+        (2, common_pb2.STEP_ATTEMPT_STATUS_COMPLETED, "fresh-worker"),
+    ]
+
+
+@pytest.mark.parametrize("workflow", ["pair", "single"])
+async def test_complete_with_malformed_result_json(
+    raw: RawClient, database_url: str, workflow: str
+) -> None:
+    # "pair": the result would become the next step's input; "single": the execution's result.
+    await raw.start(workflow)
+    [task] = await raw.poll()
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.complete(task, "{'single': 'quotes'}"))
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert "invalid JSON" in (err.details() or "")
+    assert await snapshot(database_url) == before
+    # The lease is intact: the worker can still report a good result.
+    await raw.complete(task, '{"fixed": true}')
+
+
+# -- CancelExecution / GetExecution ----------------------------------------------------
+
+
+async def test_cancel_a_completed_execution(raw: RawClient, database_url: str) -> None:
+    execution_id = await raw.start("single")
+    [task] = await raw.poll()
+    await raw.complete(task, "1")
+    before = await snapshot(database_url)
+    err = await rpc_error(
+        raw.flows.CancelExecution(pb.CancelExecutionRequest(execution_id=execution_id))
+    )
+    assert err.code() == Code.FAILED_PRECONDITION
+    assert f"execution {execution_id} is already completed" in (err.details() or "")
+    assert await snapshot(database_url) == before
+
+
+def _cancel(raw: RawClient, execution_id: str) -> Awaitable[object]:
+    return raw.flows.CancelExecution(
+        pb.CancelExecutionRequest(execution_id=execution_id, reason="x")
+    )
+
+
+def _get(raw: RawClient, execution_id: str) -> Awaitable[object]:
+    return raw.flows.GetExecution(
+        pb.GetExecutionRequest(execution_id=execution_id, include_steps=True)
+    )
+
+
+@pytest.mark.parametrize("call", [_cancel, _get], ids=["cancel", "get"])
+async def test_unknown_execution_id(raw: RawClient, database_url: str, call: object) -> None:
+    await raw.start("single")
+    unknown = str(uuid.uuid4())
+    before = await snapshot(database_url)
+    err = await rpc_error(call(raw, unknown))  # type: ignore[operator]
+    assert err.code() == Code.NOT_FOUND
+    assert f"execution {unknown} does not exist" in (err.details() or "")
+    assert await snapshot(database_url) == before
+
+
+@pytest.mark.parametrize("call", [_cancel, _get], ids=["cancel", "get"])
+async def test_execution_id_that_is_not_a_uuid(
+    raw: RawClient, database_url: str, call: object
+) -> None:
+    await raw.start("single")
+    before = await snapshot(database_url)
+    err = await rpc_error(call(raw, "order-17"))  # type: ignore[operator]
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert "execution_id 'order-17' is not a valid execution id (a UUID)" in (err.details() or "")
+    assert await snapshot(database_url) == before
+
+
+# -- PollTasks / RegisterWorkflows -----------------------------------------------------
+
+
+async def test_poll_by_an_unregistered_worker(raw: RawClient, database_url: str) -> None:
+    await raw.start("single")  # a ready task the stranger must not get
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.poll(worker_id="stranger"))
+    assert err.code() == Code.FAILED_PRECONDITION
+    assert "worker 'stranger' is unknown: call RegisterWorkflows first" in (err.details() or "")
+    assert await snapshot(database_url) == before
+    assert await fetch(database_url, "SELECT id FROM durable.workers WHERE id = 'stranger'") == []
+
+
+def _definition(name: str, *steps: str) -> definition_pb2.WorkflowDefinition:
+    return definition_pb2.WorkflowDefinition(
+        name=name, steps=[definition_pb2.Step(name=s) for s in steps]
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (_definition("dupes", "a", "b", "a"), "workflow 'dupes' has two steps named 'a'"),
+        (_definition("empty"), "workflow 'empty' has no steps"),
+    ],
+    ids=["duplicate-step-names", "no-steps"],
+)
+async def test_register_an_invalid_definition(
+    channel: grpc.aio.Channel,
+    database_url: str,
+    bad: definition_pb2.WorkflowDefinition,
+    message: str,
+) -> None:
+    # A valid definition in the same call is not stored either: registration is all or nothing.
+    good = _definition("good", "a")
+    before = await snapshot(database_url)
+    versions = await fetch(database_url, "SELECT version FROM durable.workflow_versions")
+    err = await rpc_error(
+        RawClient(channel).workers.RegisterWorkflows(
+            wpb.RegisterWorkflowsRequest(worker_id="new-worker", workflows=[good, bad])
+        )
+    )
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert message in (err.details() or "")
+    assert await snapshot(database_url) == before
+    assert await fetch(database_url, "SELECT version FROM durable.workflow_versions") == versions
+    assert await fetch(database_url, "SELECT id FROM durable.workers WHERE id = 'new-worker'") == []
+
+
+# -- ListExecutions --------------------------------------------------------------------
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage!!",
+        _b64("\xff\xfe not a cursor"),
+        _b64("yesterday|0190b8a4-6b1e-7c3a-9d2f-3c4b5a6d7e8f"),
+        _b64("2030-01-01T00:00:00+00:00"),  # a time but no execution id
+        _b64("2030-01-01T00:00:00+00:00|not-a-uuid"),
+    ],
+    ids=["not-base64", "not-utf8", "bad-time", "no-id", "bad-id"],
+)
+async def test_list_with_a_garbage_page_token(
+    raw: RawClient, database_url: str, token: str
+) -> None:
+    await raw.start("single")
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.flows.ListExecutions(pb.ListExecutionsRequest(page_token=token)))
+    assert err.code() == Code.INVALID_ARGUMENT, err.details()
+    assert "page_token is not valid: pass next_page_token from a previous response" in (
+        err.details() or ""
+    )
+    assert await snapshot(database_url) == before

@@ -1,0 +1,252 @@
+"""The task queue over real gRPC: priority, scheduled starts, limits, queues, idempotency,
+long-polls and version pinning."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from durable import Workflow
+from durable.v1 import common_pb2
+from durable.v1 import workflow_service_pb2 as pb
+from durable_server.app import Orchestrator
+from durable_server.clock import ManualClock
+from tests.helpers.orchestrator import running_orchestrator
+from tests.helpers.raw import RawClient
+from tests.helpers.wait import wait_until
+
+single = Workflow("single")
+
+
+@single.step
+def only(data: object) -> object:
+    return data
+
+
+# Two versions of one workflow: v2 adds a step.
+pinned_v1 = Workflow("pinned")
+pinned_v2 = Workflow("pinned")
+
+
+@pinned_v1.step(name="a")
+@pinned_v2.step(name="a")
+def step_a(data: object) -> object:
+    return data
+
+
+@pinned_v1.step(name="b")
+@pinned_v2.step(name="b")
+def step_b(data: object) -> object:
+    return data
+
+
+@pinned_v2.step(name="c")
+def step_c(data: object) -> object:
+    return data
+
+
+@pytest.fixture
+async def orch(database_url: str, manual_clock: ManualClock) -> AsyncIterator[Orchestrator]:
+    async with running_orchestrator(database_url, clock=manual_clock) as o:
+        yield o
+
+
+@pytest.fixture
+async def channel(orch: Orchestrator) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(orch.address) as ch:
+        yield ch
+
+
+@pytest.fixture
+async def raw(channel: grpc.aio.Channel) -> RawClient:
+    client = RawClient(channel)
+    await client.register(single)
+    return client
+
+
+def timestamp(value: object) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)  # type: ignore[arg-type]
+    return ts
+
+
+async def fetchval(database_url: str, query: str, *args: object) -> object:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+async def parked(orch: Orchestrator, queue: str) -> bool:
+    # The dispatcher's waiters by queue: the only sign that a PollTasks call is parked.
+    return bool(orch.dispatcher._waiters.get(queue))
+
+
+async def test_higher_priority_is_leased_first(raw: RawClient) -> None:
+    by_priority = {p: await raw.start("single", priority=p) for p in (0, 10, 5)}
+    leased = []
+    for _ in range(3):
+        [task] = await raw.poll(max_tasks=1)
+        leased.append(task.execution_id)
+    assert leased == [by_priority[10], by_priority[5], by_priority[0]]
+    assert await raw.poll() == []
+
+
+async def test_a_scheduled_start_waits_for_its_time(
+    raw: RawClient, manual_clock: ManualClock
+) -> None:
+    at = manual_clock.now() + timedelta(hours=1)
+    execution_id = await raw.start("single", scheduled_at=timestamp(at))
+
+    execution = await raw.get(execution_id)
+    assert execution.status == common_pb2.EXECUTION_STATUS_PENDING
+    assert execution.scheduled_at.ToDatetime(tzinfo=at.tzinfo) == at
+    assert await raw.poll() == []
+
+    manual_clock.advance(timedelta(minutes=59, seconds=59))
+    assert await raw.poll() == []
+    assert (await raw.get(execution_id)).status == common_pb2.EXECUTION_STATUS_PENDING
+
+    manual_clock.advance(timedelta(seconds=1))
+    [task] = await raw.poll()
+    assert (task.execution_id, task.step_name, task.attempt) == (execution_id, "only", 1)
+    execution = await raw.get(execution_id)
+    assert execution.status == common_pb2.EXECUTION_STATUS_RUNNING
+    assert execution.started_at.ToDatetime(tzinfo=at.tzinfo) == at
+
+
+async def test_a_parked_poll_wakes_when_the_clock_reaches_a_scheduled_start(
+    orch: Orchestrator, raw: RawClient, manual_clock: ManualClock
+) -> None:
+    at = manual_clock.now() + timedelta(hours=1)
+    execution_id = await raw.start("single", scheduled_at=timestamp(at))
+    poll = asyncio.create_task(raw.poll(wait=5))
+    await wait_until(lambda: parked(orch, "default"))
+    assert not poll.done()
+    manual_clock.advance(timedelta(hours=1))
+    [task] = await poll
+    assert task.execution_id == execution_id
+
+
+async def test_a_queue_limit_caps_leased_tasks(
+    database_url: str, manual_clock: ManualClock
+) -> None:
+    async with (
+        running_orchestrator(database_url, clock=manual_clock, queue_limits={"limited": 2}) as orch,
+        grpc.aio.insecure_channel(orch.address) as ch,
+    ):
+        w1, w2 = RawClient(ch, worker_id="w1"), RawClient(ch, worker_id="w2")
+        await w1.register(single)
+        await w2.register(single)
+        ids = {await w1.start("single", queue="limited") for _ in range(3)}
+        unlimited = await w1.start("single", queue="free")
+
+        # Two workers asking at once for 10 each share the 2 slots.
+        got = await asyncio.gather(w1.poll(10, queues=["limited"]), w2.poll(10, queues=["limited"]))
+        leased = [t for tasks in got for t in tasks]
+        assert len(leased) == 2
+        assert {t.execution_id for t in leased} < ids
+        assert await w1.poll(10, queues=["limited"]) == []
+        assert (
+            await fetchval(
+                database_url, "SELECT count(*) FROM durable.tasks WHERE status = 'leased'"
+            )
+            == 2
+        )
+
+        # Other queues are not limited by it.
+        [free] = await w2.poll(10, queues=["free"])
+        assert free.execution_id == unlimited
+
+        owner = w1 if leased[0] in got[0] else w2
+        await owner.complete(leased[0], "1")
+        [third] = await w1.poll(10, queues=["limited"])
+        assert third.execution_id == (ids - {t.execution_id for t in leased}).pop()
+        assert await w1.poll(10, queues=["limited"]) == []
+
+
+async def test_queues_are_separate(raw: RawClient) -> None:
+    on_a = {await raw.start("single", queue="a") for _ in range(2)}
+    on_b = await raw.start("single", queue="b")
+
+    from_a = await raw.poll(10, queues=["a"])
+    assert {t.execution_id for t in from_a} == on_a
+    assert await raw.poll(10, queues=["a"]) == []
+    [from_b] = await raw.poll(10, queues=["b"])
+    assert from_b.execution_id == on_b
+    assert (await raw.get(on_b)).queue == "b"
+
+
+async def test_a_start_with_a_known_idempotency_key_returns_the_first_execution(
+    raw: RawClient, database_url: str
+) -> None:
+    first = await raw.flows.StartWorkflow(
+        pb.StartWorkflowRequest(workflow_name="single", input_json="1", idempotency_key="k-1")
+    )
+    again = await raw.flows.StartWorkflow(
+        pb.StartWorkflowRequest(workflow_name="single", input_json="2", idempotency_key="k-1")
+    )
+    assert first.created is True
+    assert (again.execution_id, again.created) == (first.execution_id, False)
+    assert await fetchval(database_url, "SELECT count(*) FROM durable.executions") == 1
+    assert await fetchval(database_url, "SELECT count(*) FROM durable.tasks") == 1
+    execution = await raw.get(first.execution_id)
+    assert (execution.input_json, execution.idempotency_key) == ("1", "k-1")
+
+
+async def test_a_parked_long_poll_gets_a_task_started_after_it(
+    orch: Orchestrator, raw: RawClient
+) -> None:
+    poll = asyncio.create_task(raw.poll(wait=5))
+    await wait_until(lambda: parked(orch, "default"))
+    assert not poll.done()
+    execution_id = await raw.start("single", '{"n": 1}')
+    [task] = await poll
+    assert (task.execution_id, task.step_name, task.input_json) == (
+        execution_id,
+        "only",
+        '{"n": 1}',
+    )
+
+
+async def test_an_execution_stays_on_the_version_it_started_with(channel: grpc.aio.Channel) -> None:
+    old = RawClient(channel, worker_id="old-worker")
+    new = RawClient(channel, worker_id="new-worker")
+    [v1] = await old.register(pinned_v1)
+    first = await old.start("pinned", '"one"')
+    [v2] = await new.register(pinned_v2)
+    assert v1 != v2
+
+    assert await new.poll() == []  # the v1 execution's task is not for a v2 worker
+    [a] = await old.poll()
+    assert (a.execution_id, a.step_name, a.workflow_version) == (first, "a", v1)
+    await old.complete(a, '"a1"')
+    assert await new.poll() == []
+    [b] = await old.poll()
+    assert (b.execution_id, b.step_name) == (first, "b")
+
+    second = await new.start("pinned", '"two"')
+    assert (await new.get(first)).workflow_version == v1
+    assert (await new.get(second)).workflow_version == v2
+    assert await old.poll() == []  # the v2 execution's task is not for a v1 worker
+
+    await old.complete(b, '"b1"')
+    done = await old.get(first)
+    assert done.status == common_pb2.EXECUTION_STATUS_COMPLETED
+    assert done.result_json == '"b1"'
+    assert [s.step_name for s in done.steps] == ["a", "b"]
+
+    for expected in ("a", "b", "c"):
+        [task] = await new.poll()
+        assert (task.execution_id, task.step_name, task.workflow_version) == (second, expected, v2)
+        await new.complete(task, f'"{expected}2"')
+    done = await new.get(second)
+    assert done.status == common_pb2.EXECUTION_STATUS_COMPLETED
+    assert [s.step_name for s in done.steps] == ["a", "b", "c"]

@@ -1,0 +1,274 @@
+"""The pure decide_* functions: what a step's outcome makes the engine do next."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from durable import RetryPolicy, Workflow, seconds
+from durable._definition import to_definition
+from durable_server.engine.definitions import Definition
+from durable_server.engine.states import ExecutionStatus, StepAttemptStatus
+from durable_server.engine.transitions import (
+    Decision,
+    EnqueueStep,
+    FinishExecution,
+    RecordAttempt,
+    RemoveTask,
+    RetryTask,
+    StepError,
+    decide_lease_expired,
+    decide_step_completed,
+    decide_step_failed,
+)
+from durable_server.store.rows import LeasedTask
+
+EXECUTION_ID = "0190b8a4-6b1e-7c3a-9d2f-3c4b5a6d7e8f"
+LEASED_AT = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def _workflow() -> Workflow:
+    wf = Workflow("orders")
+
+    @wf.step
+    def validate(order: object) -> object:
+        return order
+
+    @wf.step(
+        retry=RetryPolicy(
+            max_attempts=3,
+            backoff="exponential",
+            initial_delay=seconds(2),
+            jitter=0.5,
+            non_retryable_errors=["KeyError"],
+        ),
+        timeout=seconds(10),
+    )
+    def charge(data: object) -> object:
+        return data
+
+    @wf.step
+    def ship(data: object) -> object:
+        return data
+
+    return wf
+
+
+DEFINITION = Definition.from_proto(to_definition(_workflow()))
+
+
+def _task(step: str, *, attempt: int = 1, failures: int = 0, losses: int = 0) -> LeasedTask:
+    return LeasedTask(
+        id=42,
+        execution_id=EXECUTION_ID,
+        sequence=DEFINITION.step(step).index + 1,
+        step_name=step,
+        attempt=attempt,
+        failures=failures,
+        losses=losses,
+        queue="default",
+        priority=0,
+        workflow_version=DEFINITION.version,
+        timeout_secs=DEFINITION.step(step).timeout_secs,
+        leased_at=LEASED_AT,
+        worker_id="w1",
+    )
+
+
+def _kinds(decision: Decision) -> list[type]:
+    return [type(e) for e in decision.effects]
+
+
+def _rand_never_called() -> float:
+    raise AssertionError("rand must not be drawn when no retry follows")
+
+
+def test_definition_from_the_dsl() -> None:
+    assert [s.name for s in DEFINITION.steps] == ["validate", "charge", "ship"]
+    assert DEFINITION.step("charge").timeout_secs == 10
+    assert DEFINITION.step("validate").retry.max_attempts == 1
+    assert DEFINITION.step("charge").retry.non_retryable_errors == ("KeyError",)
+
+
+def test_completing_a_middle_step_enqueues_the_next_with_the_result() -> None:
+    task = _task("charge")
+    decision = decide_step_completed(DEFINITION, task, '{"paid": true}')
+    assert decision.effects == (
+        RecordAttempt(task, StepAttemptStatus.COMPLETED, result_json='{"paid": true}'),
+        RemoveTask(42),
+        EnqueueStep(task, DEFINITION.step("ship"), '{"paid": true}'),
+    )
+
+
+def test_completing_the_last_step_completes_the_execution() -> None:
+    task = _task("ship")
+    decision = decide_step_completed(DEFINITION, task, '"shipped"')
+    assert decision.effects == (
+        RecordAttempt(task, StepAttemptStatus.COMPLETED, result_json='"shipped"'),
+        RemoveTask(42),
+        FinishExecution(EXECUTION_ID, ExecutionStatus.COMPLETED, result_json='"shipped"'),
+    )
+
+
+@pytest.mark.parametrize(
+    ("failures_before", "rand", "expected_delay"),
+    [
+        (0, 0.5, 2.0),  # first retry: initial_delay, jitter centred
+        (1, 0.5, 4.0),  # second retry: doubled
+        (0, 0.0, 1.0),  # jitter 0.5 at its low end halves the delay
+        (1, 1.0, 6.0),  # ... and at its high end adds half
+    ],
+)
+def test_failure_with_attempts_left_retries_after_the_policy_delay(
+    failures_before: int, rand: float, expected_delay: float
+) -> None:
+    task = _task("charge", attempt=failures_before + 1, failures=failures_before)
+    error = StepError("ValueError", "card declined")
+    decision = decide_step_failed(DEFINITION, task, error, rand=lambda: rand)
+    assert decision.effects == (
+        RecordAttempt(
+            task,
+            StepAttemptStatus.FAILED,
+            error_json=error.to_json(),
+            retry_delay_secs=expected_delay,
+        ),
+        RetryTask(42, expected_delay, failure=True, loss=False),
+    )
+
+
+def test_a_timed_out_failure_is_recorded_as_timed_out() -> None:
+    decision = decide_step_failed(
+        DEFINITION,
+        _task("charge"),
+        StepError("TimeoutError", "slow"),
+        timed_out=True,
+        rand=lambda: 0.5,
+    )
+    record = decision.effects[0]
+    assert isinstance(record, RecordAttempt)
+    assert record.status is StepAttemptStatus.TIMED_OUT
+    assert _kinds(decision) == [RecordAttempt, RetryTask]
+
+
+def _assert_fails_execution(decision: Decision, task: LeasedTask, reason: str) -> dict[str, object]:
+    assert _kinds(decision) == [RecordAttempt, RemoveTask, FinishExecution]
+    record, remove, finish = decision.effects
+    assert isinstance(record, RecordAttempt)
+    assert record.status is StepAttemptStatus.FAILED
+    assert record.retry_delay_secs is None
+    assert remove == RemoveTask(task.id)
+    assert isinstance(finish, FinishExecution)
+    assert finish.execution_id == EXECUTION_ID
+    assert finish.status is ExecutionStatus.FAILED
+    assert finish.error_json is not None
+    doc: dict[str, object] = json.loads(finish.error_json)
+    assert doc["step"] == task.step_name
+    assert doc["attempts"] == task.attempt
+    assert f"step {task.step_name!r} failed on attempt {task.attempt} and {reason}" in str(
+        doc["message"]
+    )
+    return doc
+
+
+def test_exhausted_attempts_fail_the_execution() -> None:
+    task = _task("charge", attempt=3, failures=2)
+    decision = decide_step_failed(
+        DEFINITION, task, StepError("ValueError", "card declined"), rand=_rand_never_called
+    )
+    doc = _assert_fails_execution(decision, task, "has no attempts left")
+    assert doc["type"] == "ValueError"
+    assert str(doc["message"]).endswith(": card declined")
+
+
+def test_a_step_without_retry_policy_fails_on_its_first_failure() -> None:
+    task = _task("validate")
+    decision = decide_step_failed(
+        DEFINITION, task, StepError("ValueError", "no items"), rand=_rand_never_called
+    )
+    _assert_fails_execution(decision, task, "has no attempts left")
+
+
+def test_a_non_retryable_error_fails_at_once() -> None:
+    task = _task("charge")
+    error = StepError("ValueError", "fraud", non_retryable=True)
+    decision = decide_step_failed(DEFINITION, task, error, rand=_rand_never_called)
+    doc = _assert_fails_execution(decision, task, "is not retryable")
+    assert doc["non_retryable"] is True
+
+
+def test_an_error_type_listed_as_non_retryable_fails_at_once() -> None:
+    task = _task("charge")
+    decision = decide_step_failed(
+        DEFINITION, task, StepError("KeyError", "'sku'"), rand=_rand_never_called
+    )
+    doc = _assert_fails_execution(decision, task, "is not retryable")
+    assert doc["type"] == "KeyError"
+
+
+def test_lease_expiry_past_the_timeout_is_a_timed_out_failure() -> None:
+    task = _task("charge")
+    decision = decide_lease_expired(
+        DEFINITION, task, past_timeout=True, max_losses=10, rand=lambda: 0.5
+    )
+    record, retry = decision.effects
+    assert isinstance(record, RecordAttempt)
+    assert record.status is StepAttemptStatus.TIMED_OUT
+    assert record.retry_delay_secs == 2.0
+    error = json.loads(record.error_json or "")
+    assert error["type"] == "StepTimeout"
+    assert "did not finish within its timeout of 10s" in error["message"]
+    assert retry == RetryTask(42, 2.0, failure=True, loss=False)
+
+
+def test_lease_expiry_past_the_timeout_on_the_last_attempt_fails_the_execution() -> None:
+    task = _task("charge", attempt=3, failures=2)
+    decision = decide_lease_expired(
+        DEFINITION, task, past_timeout=True, max_losses=10, rand=_rand_never_called
+    )
+    assert _kinds(decision) == [RecordAttempt, RemoveTask, FinishExecution]
+    record = decision.effects[0]
+    assert isinstance(record, RecordAttempt)
+    assert record.status is StepAttemptStatus.TIMED_OUT
+
+
+def test_lease_expiry_within_the_timeout_is_a_loss_that_uses_no_retry() -> None:
+    # ``validate`` has no retry policy: a loss must still run it again, at once.
+    task = _task("validate", losses=3)
+    decision = decide_lease_expired(
+        DEFINITION, task, past_timeout=False, max_losses=10, rand=_rand_never_called
+    )
+    record, retry = decision.effects
+    assert isinstance(record, RecordAttempt)
+    assert record.status is StepAttemptStatus.LOST
+    assert record.retry_delay_secs is None
+    error = json.loads(record.error_json or "")
+    assert error["type"] == "LeaseExpired"
+    assert "worker 'w1' stopped heartbeating while running step 'validate'" in error["message"]
+    assert retry == RetryTask(42, 0.0, failure=False, loss=True)
+
+
+@pytest.mark.parametrize("losses_before", [0, 1])
+def test_losses_up_to_the_limit_are_retried(losses_before: int) -> None:
+    task = _task("validate", attempt=losses_before + 1, losses=losses_before)
+    decision = decide_lease_expired(DEFINITION, task, past_timeout=False, max_losses=2)
+    assert _kinds(decision) == [RecordAttempt, RetryTask]
+
+
+def test_a_loss_beyond_the_limit_fails_with_step_lost() -> None:
+    task = _task("validate", attempt=3, losses=2)
+    decision = decide_lease_expired(
+        DEFINITION, task, past_timeout=False, max_losses=2, rand=_rand_never_called
+    )
+    assert _kinds(decision) == [RecordAttempt, RemoveTask, FinishExecution]
+    record, remove, finish = decision.effects
+    assert isinstance(record, RecordAttempt)
+    assert record.status is StepAttemptStatus.LOST
+    assert remove == RemoveTask(42)
+    assert isinstance(finish, FinishExecution)
+    assert finish.status is ExecutionStatus.FAILED
+    error = json.loads(finish.error_json or "")
+    assert error["type"] == "StepLost"
+    assert error["step"] == "validate"
+    assert "was lost 3 times" in error["message"]

@@ -1,0 +1,167 @@
+"""The ``durable`` command line, against the fake WorkflowService of test_sdk_client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import types
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from durable._cli import default_address, main
+from durable.v1 import common_pb2
+from durable.v1 import workflow_service_pb2 as pb
+from tests.unit.test_sdk_client import FakeWorkflowService, serving
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[FakeWorkflowService, str]]:
+    async with serving() as fake:
+        yield fake
+
+
+async def run(address: str, *argv: str) -> int:
+    # The CLI blocks, so it runs in a thread while the fake server answers in this loop.
+    return await asyncio.to_thread(main, ["--address", address, *argv])
+
+
+async def test_start_prints_the_id(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, address = served
+    code = await run(
+        address, "start", "wf", "--input", '{"a": [1]}', "--queue", "q", "--priority", "2"
+    )
+    assert code == 0
+    assert capsys.readouterr().out == "ex-done\n"
+    assert service.requests == [
+        pb.StartWorkflowRequest(workflow_name="wf", input_json='{"a":[1]}', queue="q", priority=2)
+    ]
+
+
+async def test_start_and_wait_prints_the_execution(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, address = served
+    assert await run(address, "start", "wf", "--wait", "--wait-timeout", "10") == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["status"] == "completed"
+    assert printed["result"] == {"total": 3}
+    assert printed["created_at"] is None
+
+
+async def test_get_with_logs(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, address = served
+    assert await run(address, "get", "ex-done", "--logs") == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "ex-done"
+    assert service.requests == [
+        pb.GetExecutionRequest(execution_id="ex-done", include_steps=True, include_logs=True)
+    ]
+
+
+async def test_list_prints_a_table(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, address = served
+    code = await run(
+        address, "list", "--workflow", "wf", "--status", "running", "waiting", "--page-size", "2"
+    )
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "WORKFLOW", "STATUS", "QUEUE", "CREATED", "(UTC)", "STEP"]
+    assert lines[1].split() == ["ex-stuck", "wf", "running", "default", "-", "-"]
+    assert lines[2].split() == ["ex-done", "wf", "completed", "default", "-", "-"]
+    assert lines[3:] == ["2 of 5 execution(s)", "next page: --page-token page-2"]
+    sent = service.requests[0]
+    assert isinstance(sent, pb.ListExecutionsRequest)
+    assert list(sent.statuses) == [
+        common_pb2.EXECUTION_STATUS_RUNNING,
+        common_pb2.EXECUTION_STATUS_WAITING,
+    ]
+    assert (sent.workflow_name, sent.page_size) == ("wf", 2)
+
+
+async def test_cancel(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, address = served
+    assert await run(address, "cancel", "ex-stuck", "--reason", "done with it") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
+    assert service.requests == [
+        pb.CancelExecutionRequest(execution_id="ex-stuck", reason="done with it")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["get", "nope"], "error: NOT_FOUND: execution 'nope' not found\n"),
+        (["start", "missing"], "error: NOT_FOUND: workflow 'missing' is not registered\n"),
+        (["cancel", "ex-done"], "error: FAILED_PRECONDITION: execution 'ex-done' has finished\n"),
+    ],
+)
+async def test_client_errors_exit_1(
+    served: tuple[FakeWorkflowService, str],
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    _, address = served
+    assert await run(address, *argv) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", expected)
+
+
+def test_bad_input_json_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["start", "wf", "--input", "{not json"])
+    assert info.value.code == 2
+    assert "argument --input: not valid JSON" in capsys.readouterr().err
+
+
+def test_unknown_status_and_extra_arguments_are_usage_errors() -> None:
+    with pytest.raises(SystemExit):
+        main(["list", "--status", "done"])
+    with pytest.raises(SystemExit):
+        main(["get", "x", "--bogus"])
+
+
+def test_address_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DURABLE_SERVER_ADDRESS", raising=False)
+    assert default_address() == "127.0.0.1:7411"
+    monkeypatch.setenv("DURABLE_SERVER_ADDRESS", "orchestrator:9000")
+    assert default_address() == "orchestrator:9000"
+
+
+@pytest.mark.parametrize(
+    ("command", "target"), [("server", "serve"), ("migrate", "migrate"), ("demo", "demo")]
+)
+def test_orchestrator_commands_pass_arguments_through(
+    monkeypatch: pytest.MonkeyPatch, command: str, target: str
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_main(argv: Sequence[str] | None = None) -> int:
+        calls.append(list(argv or []))
+        return 7
+
+    module = types.ModuleType("durable_server.__main__")
+    module.main = fake_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "durable_server.__main__", module)
+    argv = [command, "--database-url", "postgresql://x", "--help", "--address", "a"]
+    assert main(argv) == 7
+    assert calls == [[target, "--database-url", "postgresql://x", "--help", "--address", "a"]]
+
+
+def test_missing_orchestrator(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "durable_server.__main__", None)
+    assert main(["server"]) == 2
+    assert capsys.readouterr().err == (
+        "the orchestrator is not installed: pip install durable-server\n"
+    )

@@ -1,0 +1,143 @@
+"""What a step run becomes on the wire: a TaskCompletion or a TaskFailure (pure functions).
+
+Failures the worker decides on its own carry these error types, all non-retryable
+except ``StepTimeout`` (which follows the step's retry policy):
+
+| type | when |
+| --- | --- |
+| ``UnknownStep`` | the task names a workflow or step this worker does not have |
+| ``VersionMismatch`` | the task's workflow version is not the one this worker registered |
+| ``InputDecodeError`` | the task's input is not valid JSON |
+| ``PayloadTooLarge`` | the step's encoded result is over ``max_payload_bytes`` |
+| ``StepTimeout`` | the step ran past its timeout (reported with ``timed_out``) |
+
+Any other failure is the step's own exception: its class name, message and traceback.
+"""
+
+from __future__ import annotations
+
+import traceback
+from types import TracebackType
+from typing import Any
+
+from durable import _serde
+from durable.errors import NonRetryableError
+from durable.v1 import common_pb2
+from durable.v1 import worker_service_pb2 as pb
+
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "MAX_TRACEBACK_CHARS",
+    "InputDecodeError",
+    "Report",
+    "completion",
+    "decode",
+    "error_from_exception",
+    "failure",
+    "lease_of",
+    "payload_size",
+    "timeout_failure",
+    "too_large_failure",
+    "worker_failure",
+]
+
+Report = pb.TaskCompletion | pb.TaskFailure
+"""One step run's result, as the reporter sends it."""
+
+MAX_MESSAGE_CHARS = 16 * 1024
+"""Longer error messages are cut, so a failure report always fits in a call."""
+MAX_TRACEBACK_CHARS = 64 * 1024
+"""Longer tracebacks keep their end, where the error was raised."""
+
+
+class InputDecodeError(ValueError):
+    """The task's input JSON could not be decoded; running it again will not help."""
+
+
+def lease_of(task: pb.Task) -> pb.TaskLease:
+    """The lease that lets this worker report on ``task``."""
+    return pb.TaskLease(task_id=task.task_id, lease_token=task.lease_token)
+
+
+def decode(text: str, what: str) -> Any:
+    """Decode one JSON field of a task; InputDecodeError when it is not JSON."""
+    try:
+        return _serde.loads(text)
+    except ValueError as exc:
+        raise InputDecodeError(f"the task's {what} is not valid JSON: {exc}") from exc
+
+
+def payload_size(text: str) -> int:
+    """The size of ``text`` in UTF-8 bytes (without encoding it when it is ASCII)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def completion(task: pb.Task, result_json: str) -> pb.TaskCompletion:
+    """The report of a step that returned ``result_json``."""
+    return pb.TaskCompletion(lease=lease_of(task), result_json=result_json)
+
+
+def failure(
+    task: pb.Task, error: common_pb2.ErrorInfo, *, timed_out: bool = False
+) -> pb.TaskFailure:
+    """The report of a step that failed with ``error``."""
+    return pb.TaskFailure(lease=lease_of(task), error=error, timed_out=timed_out)
+
+
+def worker_failure(task: pb.Task, error_type: str, message: str) -> pb.TaskFailure:
+    """A non-retryable failure decided by the worker, not raised by the step."""
+    return failure(task, common_pb2.ErrorInfo(type=error_type, message=message, non_retryable=True))
+
+
+def too_large_failure(task: pb.Task, size: int, limit: int) -> pb.TaskFailure:
+    """The failure of a step whose encoded result is over the payload limit."""
+    return worker_failure(
+        task,
+        "PayloadTooLarge",
+        f"step {task.step_name!r} returned {size:,} bytes of JSON, over the limit of "
+        f"{limit:,} bytes (max_payload_bytes): return a smaller value, or store the data "
+        "elsewhere and return a reference to it",
+    )
+
+
+def timeout_failure(task: pb.Task, seconds: float) -> pb.TaskFailure:
+    """The failure of a step that ran past its timeout."""
+    error = common_pb2.ErrorInfo(
+        type="StepTimeout", message=f"step {task.step_name} exceeded its timeout of {seconds:g} s"
+    )
+    return failure(task, error, timed_out=True)
+
+
+_MACHINERY = ("durable_worker.", "asyncio.", "concurrent.")
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from the first frame outside the worker and the machinery that ran it."""
+    first = tb
+    while first is not None and str(first.tb_frame.f_globals.get("__name__")).startswith(
+        _MACHINERY
+    ):
+        first = first.tb_next
+    return first or tb
+
+
+def error_from_exception(exc: BaseException) -> common_pb2.ErrorInfo:
+    """An exception raised by a step (or while decoding or encoding its data) as ErrorInfo.
+
+    ``NonRetryableError``, ``JSONSerializationError`` and ``InputDecodeError`` are never
+    retried: the same code on the same data would fail the same way.
+    """
+    trace = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
+    message = str(exc)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + " [... cut]"
+    if len(trace) > MAX_TRACEBACK_CHARS:
+        trace = "[... cut]\n" + trace[-MAX_TRACEBACK_CHARS:]
+    return common_pb2.ErrorInfo(
+        type=type(exc).__name__,
+        message=message,
+        traceback=trace,
+        non_retryable=isinstance(
+            exc, NonRetryableError | _serde.JSONSerializationError | InputDecodeError
+        ),
+    )

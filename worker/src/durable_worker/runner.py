@@ -1,0 +1,301 @@
+"""Run one leased task: find its step, call it with its timeout, and hand the report on.
+
+Async steps run on the event loop; sync steps run in a thread pool sized to the
+worker's concurrency, where their input is also decoded and their result encoded, so
+large JSON never blocks the loop.
+
+A thread cannot be killed. When a sync step times out, or its lease is lost, the
+runner reports the timeout (or nothing, for a lost lease) at once and drops the
+thread's eventual result; until that thread returns it still counts against the
+concurrency limit, so a stuck step never lets the worker take more work than it has
+threads for (see :attr:`Runner.busy_threads`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from durable import _serde
+from durable._context import StepContext
+from durable._dsl import StepSpec, Workflow
+from durable.v1 import worker_service_pb2 as pb
+from durable_worker import outcome
+from durable_worker.catalog import StepCatalog
+from durable_worker.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_PAYLOAD_BYTES
+from durable_worker.outcome import Report
+
+__all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "ReportSink", "Runner"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
+"""Seconds between heartbeats when no running task asks for a shorter interval."""
+
+
+class ReportSink(Protocol):
+    """Where the runner puts the report of each finished step (the reporter, in a worker)."""
+
+    def put(self, report: Report) -> None:
+        """Queue ``report`` for sending; must not block."""
+
+
+class _StepTimedOutError(Exception):
+    """The step's own timeout elapsed (as opposed to a TimeoutError the step raised)."""
+
+
+@dataclass
+class _Running:
+    """A task being run, and how to stop caring about it."""
+
+    task: pb.Task
+    handle: asyncio.Task[Any] | None
+    heartbeat_seconds: float | None
+    abandoned: bool = False
+
+
+def _step_args(spec: StepSpec, task: pb.Task) -> tuple[Any, ...]:
+    """The step function's arguments: the decoded input, and a StepContext if it takes one."""
+    data = outcome.decode(task.input_json, "input")
+    if not spec.takes_context:
+        return (data,)
+    ctx = StepContext(
+        execution_id=task.execution_id,
+        workflow_name=task.workflow_name,
+        step_name=task.step_name,
+        sequence=task.sequence,
+        attempt=task.attempt,
+        input=outcome.decode(task.execution_input_json, "execution input"),
+    )
+    return (data, ctx)
+
+
+def _run_sync(spec: StepSpec, task: pb.Task) -> str:
+    """Decode, call and encode a sync step; runs in a worker thread."""
+    return _serde.dumps(spec.fn(*_step_args(spec, task)))
+
+
+async def _run_async(spec: StepSpec, task: pb.Task) -> str:
+    """Decode, await and encode an async step; runs on the event loop."""
+    return _serde.dumps(await spec.fn(*_step_args(spec, task)))
+
+
+def _seconds(task: pb.Task, field: Literal["timeout", "heartbeat_interval"]) -> float | None:
+    """A Duration field of the task in seconds; None when unset or not positive."""
+    if not task.HasField(field):
+        return None
+    seconds = getattr(task, field).ToTimedelta().total_seconds()
+    return seconds if seconds > 0 else None
+
+
+class Runner:
+    """Runs leased tasks, at most ``concurrency`` at a time, and reports each once.
+
+    Args:
+        workflows: The workflows this worker registered.
+        versions: Workflow name -> the version the orchestrator returned at registration.
+            Read on every task, so the worker can update it when it registers again.
+        sink: Receives one report per finished step (none for an abandoned one).
+        concurrency: Steps running at the same time, at most.
+        max_payload_bytes: Results larger than this, encoded, fail with PayloadTooLarge.
+        executor: Runs sync steps; by default a thread pool of ``concurrency`` threads,
+            shut down by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        workflows: Sequence[Workflow],
+        versions: Mapping[str, str],
+        sink: ReportSink,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        executor: Executor | None = None,
+    ) -> None:
+        self._catalog = StepCatalog(workflows, versions)
+        self._sink = sink
+        self._concurrency = concurrency
+        self._max_payload_bytes = max_payload_bytes
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="durable-step"
+        )
+        self._running: dict[int, _Running] = {}
+        self._threads = 0
+        self._orphans = 0
+        self._changed = asyncio.Event()
+        self._interval_in_use = DEFAULT_HEARTBEAT_INTERVAL
+        self._interval_shortened = asyncio.Event()
+
+    # -- capacity ----------------------------------------------------------------------
+
+    @property
+    def free_slots(self) -> int:
+        """How many more tasks the runner can take now."""
+        return max(self._concurrency - len(self._running) - self._orphans, 0)
+
+    @property
+    def busy_threads(self) -> int:
+        """Sync steps still running in threads, including those whose result is dropped."""
+        return self._threads
+
+    async def wait_for_slot(self) -> None:
+        """Return once at least one slot is free."""
+        while self.free_slots <= 0:
+            await self._changed.wait()
+
+    async def wait_idle(self) -> None:
+        """Return once no task is running (abandoned threads are not waited for)."""
+        while self._running:
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        # Wake every waiter once, then arm a fresh event for the next change.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- what is running ---------------------------------------------------------------
+
+    def leases(self) -> list[pb.TaskLease]:
+        """The leases of the tasks running now (abandoned ones excluded)."""
+        return [outcome.lease_of(r.task) for r in self._running.values() if not r.abandoned]
+
+    def heartbeat_interval(self) -> float:
+        """Seconds between heartbeats: the shortest any running task asks for.
+
+        The caller (the heartbeat loop) is taken to use this value until
+        :meth:`wait_interval_shortened` returns.
+        """
+        interval = min(
+            (r.heartbeat_seconds for r in self._running.values() if r.heartbeat_seconds),
+            default=DEFAULT_HEARTBEAT_INTERVAL,
+        )
+        self._interval_in_use = interval
+        self._interval_shortened.clear()
+        return interval
+
+    async def wait_interval_shortened(self) -> None:
+        """Return once a task started that needs heartbeats more often than the interval in use.
+
+        Under steady load this never fires, so the heartbeat loop does not wake per task.
+        """
+        await self._interval_shortened.wait()
+
+    def abandon(self, task_ids: Iterable[int]) -> list[int]:
+        """Stop caring about these tasks: cancel async steps, drop sync steps' results.
+
+        Nothing is reported for an abandoned task. Returns the ids that were running.
+        """
+        abandoned = []
+        for task_id in task_ids:
+            running = self._running.get(task_id)
+            if running is None or running.abandoned:
+                continue
+            running.abandoned = True
+            abandoned.append(task_id)
+            if running.handle is not None and not running.handle.done():
+                running.handle.cancel()
+        return abandoned
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self, task: pb.Task) -> asyncio.Task[None]:
+        """Run ``task`` in the background."""
+        return asyncio.get_running_loop().create_task(
+            self.run(task), name=f"durable-task-{task.task_id}"
+        )
+
+    async def run(self, task: pb.Task) -> None:
+        """Run ``task`` to its end and put its report in the sink, unless it is abandoned."""
+        running = _Running(task, asyncio.current_task(), _seconds(task, "heartbeat_interval"))
+        self._running[task.task_id] = running
+        if running.heartbeat_seconds and running.heartbeat_seconds < self._interval_in_use:
+            self._interval_shortened.set()
+        self._notify()
+        try:
+            report = await self._execute(task)
+        except asyncio.CancelledError:
+            if not running.abandoned:
+                raise
+            report = None
+            if running.handle is not None:
+                running.handle.uncancel()
+        finally:
+            if self._running.get(task.task_id) is running:
+                del self._running[task.task_id]
+            self._notify()
+        if running.abandoned or report is None:
+            log.warning(
+                "task %d (%s.%s) abandoned: its lease was lost or given back; "
+                "nothing is reported for it",
+                task.task_id,
+                task.workflow_name,
+                task.step_name,
+            )
+            return
+        self._sink.put(report)
+
+    async def _execute(self, task: pb.Task) -> Report:
+        """The report for one run of ``task``."""
+        spec = self._catalog.resolve(task)
+        if isinstance(spec, pb.TaskFailure):
+            return spec
+        seconds = _seconds(task, "timeout")
+        try:
+            result_json = await self._invoke(spec, task, seconds)
+        except _StepTimedOutError:
+            assert seconds is not None
+            return outcome.timeout_failure(task, seconds)
+        except Exception as exc:
+            return outcome.failure(task, outcome.error_from_exception(exc))
+        size = outcome.payload_size(result_json)
+        if size > self._max_payload_bytes:
+            return outcome.too_large_failure(task, size, self._max_payload_bytes)
+        return outcome.completion(task, result_json)
+
+    async def _invoke(self, spec: StepSpec, task: pb.Task, seconds: float | None) -> str:
+        """Run the step within its timeout; returns its result as JSON text."""
+        call: Awaitable[str] = (
+            _run_async(spec, task) if spec.is_async else self._in_thread(_run_sync, spec, task)
+        )
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                return await call
+        except TimeoutError:
+            if scope.expired():
+                raise _StepTimedOutError from None
+            raise  # the step's own TimeoutError: an ordinary failure
+
+    async def _in_thread(
+        self, fn: Callable[[StepSpec, pb.Task], str], spec: StepSpec, task: pb.Task
+    ) -> str:
+        """Run ``fn`` in the executor; on timeout or cancel, leave the thread to finish alone."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, spec, task)
+        self._threads += 1
+        future.add_done_callback(self._thread_done)
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            if not future.done():
+                self._orphans += 1
+                future.add_done_callback(self._orphan_done)
+            raise
+
+    def _thread_done(self, future: asyncio.Future[str]) -> None:
+        self._threads -= 1
+        if not future.cancelled():
+            future.exception()  # retrieved, so a dropped result never logs "never retrieved"
+
+    def _orphan_done(self, future: asyncio.Future[str]) -> None:
+        self._orphans -= 1
+        self._notify()
+
+    def close(self) -> None:
+        """Shut down the thread pool (if the runner made it) without waiting for threads."""
+        if self._own_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
