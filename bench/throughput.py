@@ -101,20 +101,41 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     admin = await asyncpg.connect(f"{BASE_URL}/postgres")
     await admin.execute(f'CREATE DATABASE "{db_name}"')
     url = f"{BASE_URL}/{db_name}"
-    env = {**os.environ, "DURABLE_DATABASE_URL": url, "PYTHONUNBUFFERED": "1",
-           "DURABLE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DURABLE_DATABASE_URL": url,
+        "PYTHONUNBUFFERED": "1",
+        "DURABLE_LOG_LEVEL": "WARNING",
+    }
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "durable_server", "serve", "--listen", "127.0.0.1:0",
-        stdout=subprocess.PIPE, env=env, cwd=ROOT,
+        sys.executable,
+        "-m",
+        "durable_server",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
     )
     worker = None
     try:
         address = (await _read_line(server, b"durable server ready")).split("address=")[1]
         drain_server = asyncio.create_task(_drain(server))
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "durable_worker", "examples.order", "--server", address,
-            "--concurrency", str(args.worker_concurrency), "--log-level", "WARNING",
-            stdout=subprocess.PIPE, env=env, cwd=ROOT,
+            sys.executable,
+            "-m",
+            "durable_worker",
+            "examples.order",
+            "--server",
+            address,
+            "--concurrency",
+            str(args.worker_concurrency),
+            "--log-level",
+            "WARNING",
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
         )
         await _read_line(worker, b"durable-worker ready")
         drain_worker = asyncio.create_task(_drain(worker))
@@ -159,12 +180,18 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=50)
     args = parser.parse_args()
     summary = asyncio.run(run(args))
-    print(f"executions/s (1 worker, {summary['executions']} executions): "
-          f"{summary['executions_per_sec']}")
-    print(f"single execution latency p50/p90/p99 ms: {summary['latency_p50_ms']} / "
-          f"{summary['latency_p90_ms']} / {summary['latency_p99_ms']}")
-    print(f"PostgreSQL single-row commits/s on one connection: "
-          f"{summary['postgres_single_commits_per_sec']}")
+    print(
+        f"executions/s (1 worker, {summary['executions']} executions): "
+        f"{summary['executions_per_sec']}"
+    )
+    print(
+        f"single execution latency p50/p90/p99 ms: {summary['latency_p50_ms']} / "
+        f"{summary['latency_p90_ms']} / {summary['latency_p99_ms']}"
+    )
+    print(
+        f"PostgreSQL single-row commits/s on one connection: "
+        f"{summary['postgres_single_commits_per_sec']}"
+    )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "throughput.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -58,13 +58,17 @@ class RawClient:
         )
         return list(reply.tasks)
 
-    async def complete(self, task: wpb.Task, result_json: str = "{}", token: str | None = None) -> None:
+    async def complete(
+        self, task: wpb.Task, result_json: str = "{}", token: str | None = None
+    ) -> None:
         await self.workers.CompleteTasks(
             wpb.CompleteTasksRequest(
                 worker_id=self.worker_id,
                 completions=[
                     wpb.TaskCompletion(
-                        lease=wpb.TaskLease(task_id=task.task_id, lease_token=token or task.lease_token),
+                        lease=wpb.TaskLease(
+                            task_id=task.task_id, lease_token=token or task.lease_token
+                        ),
                         result_json=result_json,
                     )
                 ],

@@ -105,7 +105,7 @@ async def test_start_with_malformed_input_json(raw: RawClient, database_url: str
     before = await snapshot(database_url)
     err = await rpc_error(raw.start("single", '{"id": 1,'))
     assert err.code() == Code.INVALID_ARGUMENT
-    assert "invalid JSON" in (err.details() or "")
+    assert "input_json is not valid JSON" in (err.details() or "")
     assert await snapshot(database_url) == before
 
 
@@ -117,7 +117,7 @@ async def test_start_with_a_json_nul_escape_jsonb_cannot_store(
     before = await snapshot(database_url)
     err = await rpc_error(raw.start("single", '{"name": "a\\u0000b"}'))
     assert err.code() == Code.INVALID_ARGUMENT, err.details()
-    assert "invalid JSON" in (err.details() or "")
+    assert "\\u0000" in (err.details() or "")
     assert await snapshot(database_url) == before
 
 
@@ -218,7 +218,8 @@ async def test_complete_with_malformed_result_json(
     before = await snapshot(database_url)
     err = await rpc_error(raw.complete(task, "{'single': 'quotes'}"))
     assert err.code() == Code.INVALID_ARGUMENT
-    assert "invalid JSON" in (err.details() or "")
+    assert "result_json of task" in (err.details() or "")
+    assert "is not valid JSON" in (err.details() or "")
     assert await snapshot(database_url) == before
     # The lease is intact: the worker can still report a good result.
     await raw.complete(task, '{"fixed": true}')
@@ -352,4 +353,12 @@ async def test_list_with_a_garbage_page_token(
     assert "page_token is not valid: pass next_page_token from a previous response" in (
         err.details() or ""
     )
+    assert await snapshot(database_url) == before
+
+
+async def test_start_with_nan_which_json_does_not_have(raw: RawClient, database_url: str) -> None:
+    before = await snapshot(database_url)
+    err = await rpc_error(raw.start("single", '{"amount": NaN}'))
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert "NaN is not JSON" in (err.details() or "")
     assert await snapshot(database_url) == before

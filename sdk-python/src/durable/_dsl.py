@@ -126,13 +126,12 @@ class Workflow:
 
     def step(
         self,
-        fn: F | None = None,
-        /,
+        fn: Callable[..., Any] | None = None,
         *,
         name: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: timedelta | None = None,
-    ) -> F | Callable[[F], F]:
+    ) -> Any:
         """Declare the next step; use as ``@wf.step`` or ``@wf.step(retry=...)``."""
 
         def register(func: F) -> F:

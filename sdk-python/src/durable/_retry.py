@@ -97,7 +97,9 @@ class RetryPolicy:
                 if msg.HasField("initial_delay")
                 else DEFAULT_INITIAL_DELAY
             ),
-            max_delay=msg.max_delay.ToTimedelta() if msg.HasField("max_delay") else DEFAULT_MAX_DELAY,
+            max_delay=msg.max_delay.ToTimedelta()
+            if msg.HasField("max_delay")
+            else DEFAULT_MAX_DELAY,
             multiplier=msg.multiplier or DEFAULT_MULTIPLIER,
             jitter=msg.jitter,
             non_retryable_errors=tuple(msg.non_retryable_errors),

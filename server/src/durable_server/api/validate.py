@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -36,15 +37,25 @@ def check_name(field: str, value: str) -> str:
     return value
 
 
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def check_payload(field: str, text: str, max_bytes: int) -> str:
-    """JSON text within the size limit; empty means null. Well-formedness is checked by SQL."""
+    """Well-formed JSON text within the size limit; empty means null."""
     size = len(text.encode())
     if size > max_bytes:
         raise InvalidArgumentError(
             f"{field} is {size} bytes, over the limit of {max_bytes} bytes: store large data "
             "elsewhere and pass a reference"
         )
-    return text or "null"
+    if not text:
+        return "null"
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{field} is not valid JSON: {exc}") from exc
+    return text
 
 
 def check_execution_id(value: str, field: str = "execution_id") -> str:

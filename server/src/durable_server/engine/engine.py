@@ -161,6 +161,7 @@ class Engine:
                 room = max_tasks - len(claimed)
                 limit = self.settings.queue_limits.get(queue)
                 if limit is not None:
+                    await task_store.task_queue_lock(conn, queue=queue)
                     leased = await task_store.task_queue_leased_count(conn, queue=queue)
                     room = min(room, limit - leased)
                 if room <= 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,7 +48,7 @@ def decode_page_token(token: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         created, _, execution_id = raw.partition("|")
-        return datetime.fromisoformat(created), execution_id
+        return datetime.fromisoformat(created), str(uuid.UUID(execution_id))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidArgumentError(
             "page_token is not valid: pass next_page_token from a previous response"

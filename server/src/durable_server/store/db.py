@@ -30,11 +30,12 @@ def translate_errors() -> Any:
     """Turn asyncpg errors into DurableErrors, keeping the original as ``__cause__``."""
     try:
         yield
-    except (
-        asyncpg.exceptions.InvalidTextRepresentationError,
-        asyncpg.exceptions.InvalidParameterValueError,
-    ) as exc:
-        raise InvalidArgumentError(f"invalid JSON: {exc}") from exc
+    except asyncpg.exceptions.UntranslatableCharacterError as exc:
+        raise InvalidArgumentError(
+            f"a JSON string holds a character that cannot be stored (such as \\u0000): {exc}"
+        ) from exc
+    except asyncpg.exceptions.DataError as exc:
+        raise InvalidArgumentError(f"the database rejected a value: {exc}") from exc
     except (
         asyncpg.exceptions.SerializationError,
         asyncpg.exceptions.DeadlockDetectedError,

@@ -64,8 +64,13 @@ async def task_claim_many(
     ]
 
 
+async def task_queue_lock(conn: Conn, *, queue: str) -> None:
+    """Hold ``queue``'s claim lock until the transaction ends."""
+    await conn.execute(Q["task_queue_lock"], queue)
+
+
 async def task_queue_leased_count(conn: Conn, *, queue: str) -> int:
-    """Leased tasks of ``queue``, holding the queue's lock until the transaction ends."""
+    """Leased tasks of ``queue``; call after :func:`task_queue_lock`."""
     row = await conn.fetchrow(Q["task_queue_leased_count"], queue)
     return int(row["leased"])
 
@@ -83,14 +88,6 @@ async def task_lock_leased_many(
 ) -> list[LeasedTask]:
     """Lock the leased tasks whose lease tokens match."""
     rows = await conn.fetch(Q["task_lock_leased_many"], ids, tokens)
-    return [LeasedTask.from_record(r) for r in rows]
-
-
-async def task_delete_leased_many(
-    conn: Conn, *, ids: list[int], tokens: list[str]
-) -> list[LeasedTask]:
-    """Delete the leased tasks whose lease tokens match, returning them."""
-    rows = await conn.fetch(Q["task_delete_leased_many"], ids, tokens)
     return [LeasedTask.from_record(r) for r in rows]
 
 
@@ -128,15 +125,7 @@ async def task_release_many(
     conn: Conn, *, ids: list[int], now: datetime | None
 ) -> list[tuple[str, datetime]]:
     """Give locked leased tasks back unrun: ready now, same attempt."""
-    rows = await conn.fetch(
-        Q["task_requeue_many"],
-        ids,
-        [0 for _ in ids],
-        [0 for _ in ids],
-        [0 for _ in ids],
-        [0.0 for _ in ids],
-        now,
-    )
+    rows = await conn.fetch(Q["task_release_many"], ids, now)
     return [(r["queue"], r["available_at"]) for r in rows]
 
 

@@ -41,10 +41,14 @@ SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution
 FROM u JOIN executions e ON e.id = u.execution_id
 ORDER BY u.id;
 
+-- name: task_queue_lock
+-- Serialise claims on one queue until the transaction ends (its concurrency limit holds).
+SELECT pg_advisory_xact_lock(hashtext('durable.queue.' || $1));
+
 -- name: task_queue_leased_count
--- How many tasks of a queue are leased, under a per-queue transaction lock.
-SELECT pg_advisory_xact_lock(hashtext('durable.queue.' || $1)), count(*) AS leased
-FROM tasks WHERE queue = $1 AND status = 'leased';
+-- How many tasks of a queue are leased; run after task_queue_lock, in a statement of its own,
+-- so that its snapshot sees the claims committed while waiting for the lock.
+SELECT count(*) AS leased FROM tasks WHERE queue = $1 AND status = 'leased';
 
 -- name: task_next_available_at
 -- When the next not-yet-available ready task of these queues becomes available.
@@ -60,14 +64,6 @@ JOIN unnest($1::bigint[], $2::uuid[]) AS x(id, token) ON t.id = x.id AND t.lease
 WHERE t.status = 'leased'
 ORDER BY t.id
 FOR UPDATE OF t;
-
--- name: task_delete_leased_many
--- Remove finished leased tasks whose (id, lease token) match, returning what they were.
-DELETE FROM tasks t
-USING unnest($1::bigint[], $2::uuid[]) AS x(id, token)
-WHERE t.id = x.id AND t.lease_token = x.token AND t.status = 'leased'
-RETURNING t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.losses,
-          t.queue, t.priority, t.workflow_version, t.timeout_secs, t.leased_at, t.worker_id;
 
 -- name: task_delete_many
 -- Remove tasks by id.
@@ -92,6 +88,14 @@ FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::float8[])
      AS x(id, attempt_step, failure_step, loss_step, delay_secs)
 WHERE t.id = x.id
 RETURNING t.queue, t.available_at;
+
+-- name: task_release_many
+-- Give leased tasks back unrun: ready now, as the same attempt.
+UPDATE tasks
+SET status = 'ready', available_at = coalesce($2, now()),
+    lease_token = NULL, leased_at = NULL, lease_expires_at = NULL, worker_id = NULL
+WHERE id = ANY($1::bigint[]) AND status = 'leased'
+RETURNING queue, available_at;
 
 -- name: task_heartbeat_many
 -- Extend the leases still held (never past the step's timeout); returns the ids extended.
