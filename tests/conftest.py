@@ -15,6 +15,7 @@ from tests.helpers import db
 def _template() -> Iterator[None]:
     asyncio.run(db.create_template())
     yield
+    asyncio.run(db.drop_template())
 
 
 @pytest.fixture

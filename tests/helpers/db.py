@@ -10,7 +10,8 @@ import asyncpg
 from durable_server.app import run_migrations
 
 BASE_URL = os.environ.get("DURABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-TEMPLATE = "durable_test_template"
+# One template per test session, so that sessions running side by side do not collide.
+TEMPLATE = f"durable_tmpl_{os.getpid()}"
 
 
 def url_for(database: str) -> str:
@@ -31,6 +32,11 @@ async def create_template() -> None:
     finally:
         await admin.close()
     await run_migrations(url_for(TEMPLATE), "durable")
+
+
+async def drop_template() -> None:
+    """Drop this session's template database."""
+    await drop_database(TEMPLATE)
 
 
 async def create_database() -> str:
