@@ -4,6 +4,7 @@ The tree::
 
     DurableError                  -> INTERNAL (the message names no internals)
     ├── InvalidArgumentError      -> INVALID_ARGUMENT   malformed JSON, oversize payload, bad names
+    │   └── InvalidJsonError                           a payload PostgreSQL refused as JSON
     ├── NotFoundError             -> NOT_FOUND          unknown workflow, execution or worker
     ├── AlreadyExistsError        -> ALREADY_EXISTS
     ├── FailedPreconditionError   -> FAILED_PRECONDITION stale lease, finished execution
@@ -25,6 +26,7 @@ __all__ = [
     "DurableError",
     "FailedPreconditionError",
     "InvalidArgumentError",
+    "InvalidJsonError",
     "NotFoundError",
     "UnavailableError",
 ]
@@ -47,6 +49,10 @@ class InvalidArgumentError(DurableError):
     """The request is malformed."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class InvalidJsonError(InvalidArgumentError):
+    """PostgreSQL refused a JSON payload (the API layer names the field)."""
 
 
 class NotFoundError(DurableError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from durable.v1 import definition_pb2
-from durable_server.errors import InvalidArgumentError
+from durable_server.errors import InvalidArgumentError, InvalidJsonError
 
 __all__ = [
     "check_definition",
@@ -17,6 +18,7 @@ __all__ = [
     "check_page_size",
     "check_payload",
     "check_worker_id",
+    "naming_bad_json",
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
@@ -37,25 +39,37 @@ def check_name(field: str, value: str) -> str:
     return value
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
 def check_payload(field: str, text: str, max_bytes: int) -> str:
-    """Well-formed JSON text within the size limit; empty means null."""
+    """JSON text within the size limit; empty means null.
+
+    Well-formedness is checked by PostgreSQL as the text becomes ``jsonb`` (user data is
+    not parsed in Python on the hot path); :func:`naming_bad_json` names the field then.
+    """
     size = len(text.encode())
     if size > max_bytes:
         raise InvalidArgumentError(
             f"{field} is {size} bytes, over the limit of {max_bytes} bytes: store large data "
             "elsewhere and pass a reference"
         )
-    if not text:
-        return "null"
+    return text or "null"
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+@contextlib.contextmanager
+def naming_bad_json(payloads: Mapping[str, str]) -> Iterator[None]:
+    """When PostgreSQL refuses a payload, say which of ``payloads`` (field -> text) it was."""
     try:
-        json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise InvalidArgumentError(f"{field} is not valid JSON: {exc}") from exc
-    return text
+        yield
+    except InvalidJsonError as exc:
+        for field, text in payloads.items():
+            try:
+                json.loads(text, parse_constant=_reject_constant)
+            except ValueError as bad:
+                raise InvalidArgumentError(f"{field} is not valid JSON: {bad}") from exc
+        raise
 
 
 def check_execution_id(value: str, field: str = "execution_id") -> str:

@@ -103,7 +103,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             for (task_id, token), c in zip(leases, request.completions, strict=True)
         ]
         if outcomes:
-            await self.engine.report(outcomes)
+            payloads = {f"result_json of task {o.task_id}": o.result_json or "" for o in outcomes}
+            with validate.naming_bad_json(payloads):
+                await self.engine.report(outcomes)
         return pb.CompleteTasksResponse()
 
     async def FailTasks(

@@ -48,7 +48,8 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             idempotency_key=validate.check_idempotency_key(request.idempotency_key),
         )
         definition = await self.registry.latest(name)
-        execution_id, created = await self.engine.start(req, definition)
+        with validate.naming_bad_json({"input_json": req.input_json}):
+            execution_id, created = await self.engine.start(req, definition)
         return pb.StartWorkflowResponse(execution_id=execution_id, created=created)
 
     async def GetExecution(

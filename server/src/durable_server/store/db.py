@@ -8,7 +8,12 @@ from typing import Any
 
 import asyncpg
 
-from durable_server.errors import AbortedError, InvalidArgumentError, UnavailableError
+from durable_server.errors import (
+    AbortedError,
+    InvalidArgumentError,
+    InvalidJsonError,
+    UnavailableError,
+)
 from durable_server.store.migrate import quote_ident
 
 __all__ = ["Conn", "Database", "translate_errors"]
@@ -31,9 +36,11 @@ def translate_errors() -> Any:
     try:
         yield
     except asyncpg.exceptions.UntranslatableCharacterError as exc:
-        raise InvalidArgumentError(
+        raise InvalidJsonError(
             f"a JSON string holds a character that cannot be stored (such as \\u0000): {exc}"
         ) from exc
+    except asyncpg.exceptions.InvalidTextRepresentationError as exc:
+        raise InvalidJsonError(f"invalid JSON: {exc}") from exc
     except asyncpg.exceptions.DataError as exc:
         raise InvalidArgumentError(f"the database rejected a value: {exc}") from exc
     except (
