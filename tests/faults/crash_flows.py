@@ -65,3 +65,31 @@ fault_drain = Workflow("fault_drain")
 def settle(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     _checkpoint(ctx)
     return {"settled": data["amount"] * 100}
+
+
+# Groups: the test kills the worker while half the branches / items run.
+fault_parallel = Workflow("fault_parallel")
+
+
+def _branch_step(name: str) -> Any:
+    def run(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        _checkpoint(ctx)
+        return {"branch": name, "n": data["n"]}
+
+    run.__name__ = name
+    return run
+
+
+fault_parallel.parallel(
+    "fan_out", {f"b{i}": [_branch_step(f"work_{i}")] for i in range(4)}, on_error="collect"
+)
+
+fault_foreach = Workflow("fault_foreach")
+
+
+def square(item: int, ctx: StepContext) -> int:
+    _checkpoint(ctx)
+    return item * item
+
+
+fault_foreach.foreach("squares", items=lambda d: d["items"], steps=[square], concurrency=8)

@@ -135,6 +135,8 @@ async def worker_process(
     step_log: Path,
     block_steps: Sequence[str] = (),
     args: Sequence[str] = (),
+    module: str = FLOWS_MODULE,
+    concurrency: int = 1,
 ) -> AsyncIterator[WorkerProcess]:
     """Start a worker process, wait for its ready line, and always kill it on exit.
 
@@ -156,11 +158,11 @@ async def worker_process(
             sys.executable,
             "-m",
             "durable_worker",
-            FLOWS_MODULE,
+            module,
             "--worker-id",
             worker_id,
             "--concurrency",
-            "1",
+            str(concurrency),
             *args,
             cwd=REPO_ROOT,
             env=env,

@@ -289,19 +289,63 @@ async def test_poll_by_an_unregistered_worker(raw: RawClient, database_url: str)
     assert await fetch(database_url, "SELECT id FROM durable.workers WHERE id = 'stranger'") == []
 
 
+def _step(name: str) -> definition_pb2.Node:
+    return definition_pb2.Node(step=definition_pb2.Step(name=name))
+
+
 def _definition(name: str, *steps: str) -> definition_pb2.WorkflowDefinition:
-    return definition_pb2.WorkflowDefinition(
-        name=name, steps=[definition_pb2.Step(name=s) for s in steps]
-    )
+    return definition_pb2.WorkflowDefinition(name=name, nodes=[_step(s) for s in steps])
+
+
+def _with(name: str, node: definition_pb2.Node) -> definition_pb2.WorkflowDefinition:
+    return definition_pb2.WorkflowDefinition(name=name, nodes=[_step("first"), node])
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (_definition("dupes", "a", "b", "a"), "workflow 'dupes' has two steps named 'a'"),
-        (_definition("empty"), "workflow 'empty' has no steps"),
+        (_definition("dupes", "a", "b", "a"), "workflow 'dupes' has two nodes named 'a'"),
+        (_definition("empty"), "workflow 'empty': the workflow has no steps"),
+        (
+            _with(
+                "badkey",
+                definition_pb2.Node(
+                    branch=definition_pb2.Branch(
+                        name="pick",
+                        cases=[definition_pb2.BranchCase(key_json="{}", nodes=[_step("x")])],
+                    )
+                ),
+            ),
+            "branch 'pick' has case key '{}'",
+        ),
+        (
+            _with("nocases", definition_pb2.Node(branch=definition_pb2.Branch(name="pick"))),
+            "branch 'pick' has no cases",
+        ),
+        (
+            _with(
+                "emptylane",
+                definition_pb2.Node(
+                    parallel=definition_pb2.Parallel(
+                        name="fan", branches=[definition_pb2.ParallelBranch(name="a")]
+                    )
+                ),
+            ),
+            "branch 'a' of parallel 'fan' has no steps",
+        ),
+        (
+            _with("nobody", definition_pb2.Node(foreach=definition_pb2.Foreach(name="each"))),
+            "the body of foreach 'each' has no steps",
+        ),
     ],
-    ids=["duplicate-step-names", "no-steps"],
+    ids=[
+        "duplicate-step-names",
+        "no-steps",
+        "bad-case-key",
+        "branch-without-cases",
+        "empty-parallel-branch",
+        "empty-foreach-body",
+    ],
 )
 async def test_register_an_invalid_definition(
     channel: grpc.aio.Channel,

@@ -39,12 +39,20 @@ EXPECTED_ALLOWED = {
     (E.WAITING, E.CANCELLED),
     (E.WAITING, E.TIMED_OUT),
     (E.WAITING, E.FAILED),
+    (E.RUNNING, E.COMPENSATING),
+    (E.WAITING, E.COMPENSATING),
+    (E.COMPENSATING, E.COMPENSATED),
+    (E.COMPENSATING, E.COMPENSATION_FAILED),
+    (E.COMPENSATING, E.CANCELLED),
+    (E.COMPENSATING, E.TIMED_OUT),
 }
 
 
 def _migration_sql() -> str:
+    """Every migration, in order."""
     folder = resources.files("durable_server.store") / "migrations"
-    return (folder / "0001_initial.sql").read_text(encoding="utf-8")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return "\n".join(f.read_text(encoding="utf-8") for f in files)
 
 
 def _check_values(table: str, column: str) -> set[str]:
@@ -54,7 +62,11 @@ def _check_values(table: str, column: str) -> set[str]:
     assert body is not None, f"no CREATE TABLE {table} in 0001_initial.sql"
     check = re.search(rf"\b{column}\b[^,]*?CHECK \({column} IN\s*\(([^)]*)\)\)", body[1], re.DOTALL)
     assert check is not None, f"no CHECK on {table}.{column}"
-    values = re.findall(r"'([^']*)'", check[1])
+    # A later migration may replace the constraint; the last one wins.
+    replaced = re.findall(
+        rf"ALTER TABLE {table} ADD CONSTRAINT \w+ CHECK \({column} IN\s*\(([^)]*)\)\)", sql
+    )
+    values = re.findall(r"'([^']*)'", replaced[-1] if replaced else check[1])
     assert values, f"CHECK on {table}.{column} lists no values"
     return set(values)
 
@@ -80,8 +92,15 @@ def test_can_transition_matches_the_table(current: ExecutionStatus, new: Executi
 
 
 def test_terminal_and_active_statuses() -> None:
-    assert {E.COMPLETED, E.FAILED, E.CANCELLED, E.TIMED_OUT} == TERMINAL_STATUSES
-    assert {E.PENDING, E.RUNNING, E.WAITING} == ACTIVE_STATUSES
+    assert {
+        E.COMPLETED,
+        E.FAILED,
+        E.CANCELLED,
+        E.TIMED_OUT,
+        E.COMPENSATED,
+        E.COMPENSATION_FAILED,
+    } == TERMINAL_STATUSES
+    assert {E.PENDING, E.RUNNING, E.WAITING, E.COMPENSATING} == ACTIVE_STATUSES
     for status in TERMINAL_STATUSES:
         assert EXECUTION_TRANSITIONS[status] == frozenset()
 
@@ -93,7 +112,7 @@ def test_no_status_moves_to_itself_or_back_to_pending() -> None:
 
 
 def test_allowed_from_is_sorted_values() -> None:
-    assert allowed_from(E.CANCELLED) == ["pending", "running", "waiting"]
+    assert allowed_from(E.CANCELLED) == ["compensating", "pending", "running", "waiting"]
     assert allowed_from(E.COMPLETED) == ["running"]
     assert allowed_from(E.PENDING) == []
 

@@ -10,11 +10,14 @@ import pytest
 from durable import RetryPolicy, Workflow, seconds
 from durable._definition import to_definition
 from durable_server.engine.definitions import Definition
-from durable_server.engine.states import ExecutionStatus, StepAttemptStatus
+from durable_server.engine.states import StepAttemptStatus, TaskKind
 from durable_server.engine.transitions import (
+    ROOT,
     Decision,
-    EnqueueStep,
-    FinishExecution,
+    EndLane,
+    EnqueueTask,
+    FailLane,
+    Origin,
     RecordAttempt,
     RemoveTask,
     RetryTask,
@@ -63,7 +66,7 @@ def _task(step: str, *, attempt: int = 1, failures: int = 0, losses: int = 0) ->
     return LeasedTask(
         id=42,
         execution_id=EXECUTION_ID,
-        sequence=DEFINITION.step(step).index + 1,
+        sequence={"validate": 1, "charge": 2, "ship": 3}[step],
         step_name=step,
         attempt=attempt,
         failures=failures,
@@ -86,7 +89,7 @@ def _rand_never_called() -> float:
 
 
 def test_definition_from_the_dsl() -> None:
-    assert [s.name for s in DEFINITION.steps] == ["validate", "charge", "ship"]
+    assert [s.name for s in DEFINITION.root.nodes] == ["validate", "charge", "ship"]
     assert DEFINITION.step("charge").timeout_secs == 10
     assert DEFINITION.step("validate").retry.max_attempts == 1
     assert DEFINITION.step("charge").retry.non_retryable_errors == ("KeyError",)
@@ -98,7 +101,7 @@ def test_completing_a_middle_step_enqueues_the_next_with_the_result() -> None:
     assert decision.effects == (
         RecordAttempt(task, StepAttemptStatus.COMPLETED, result_json='{"paid": true}'),
         RemoveTask(42),
-        EnqueueStep(task, DEFINITION.step("ship"), '{"paid": true}'),
+        EnqueueTask(Origin.of(task), ROOT, TaskKind.STEP, "ship", '{"paid": true}', None),
     )
 
 
@@ -108,7 +111,7 @@ def test_completing_the_last_step_completes_the_execution() -> None:
     assert decision.effects == (
         RecordAttempt(task, StepAttemptStatus.COMPLETED, result_json='"shipped"'),
         RemoveTask(42),
-        FinishExecution(EXECUTION_ID, ExecutionStatus.COMPLETED, result_json='"shipped"'),
+        EndLane(Origin.of(task), ROOT, '"shipped"'),
     )
 
 
@@ -153,15 +156,15 @@ def test_a_timed_out_failure_is_recorded_as_timed_out() -> None:
 
 
 def _assert_fails_execution(decision: Decision, task: LeasedTask, reason: str) -> dict[str, object]:
-    assert _kinds(decision) == [RecordAttempt, RemoveTask, FinishExecution]
+    assert _kinds(decision) == [RecordAttempt, RemoveTask, FailLane]
     record, remove, finish = decision.effects
     assert isinstance(record, RecordAttempt)
     assert record.status is StepAttemptStatus.FAILED
     assert record.retry_delay_secs is None
     assert remove == RemoveTask(task.id)
-    assert isinstance(finish, FinishExecution)
-    assert finish.execution_id == EXECUTION_ID
-    assert finish.status is ExecutionStatus.FAILED
+    assert isinstance(finish, FailLane)
+    assert finish.origin.execution_id == EXECUTION_ID
+    assert finish.lane == ROOT
     assert finish.error_json is not None
     doc: dict[str, object] = json.loads(finish.error_json)
     assert doc["step"] == task.step_name
@@ -227,7 +230,7 @@ def test_lease_expiry_past_the_timeout_on_the_last_attempt_fails_the_execution()
     decision = decide_lease_expired(
         DEFINITION, task, past_timeout=True, max_losses=10, rand=_rand_never_called
     )
-    assert _kinds(decision) == [RecordAttempt, RemoveTask, FinishExecution]
+    assert _kinds(decision) == [RecordAttempt, RemoveTask, FailLane]
     record = decision.effects[0]
     assert isinstance(record, RecordAttempt)
     assert record.status is StepAttemptStatus.TIMED_OUT
@@ -261,13 +264,12 @@ def test_a_loss_beyond_the_limit_fails_with_step_lost() -> None:
     decision = decide_lease_expired(
         DEFINITION, task, past_timeout=False, max_losses=2, rand=_rand_never_called
     )
-    assert _kinds(decision) == [RecordAttempt, RemoveTask, FinishExecution]
+    assert _kinds(decision) == [RecordAttempt, RemoveTask, FailLane]
     record, remove, finish = decision.effects
     assert isinstance(record, RecordAttempt)
     assert record.status is StepAttemptStatus.LOST
     assert remove == RemoveTask(42)
-    assert isinstance(finish, FinishExecution)
-    assert finish.status is ExecutionStatus.FAILED
+    assert isinstance(finish, FailLane)
     error = json.loads(finish.error_json or "")
     assert error["type"] == "StepLost"
     assert error["step"] == "validate"

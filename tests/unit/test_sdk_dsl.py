@@ -37,8 +37,13 @@ def test_bad_step_and_queue_names() -> None:
 def test_duplicate_step() -> None:
     wf = Workflow("wf")
     wf.step(first)
-    with pytest.raises(ValueError, match="workflow 'wf' already has a step named 'first'"):
+    with pytest.raises(
+        ValueError,
+        match="workflow 'wf': the name 'first' is used twice: step at the top level and step at "
+        "the top level",
+    ):
         wf.step(name="first")(lambda data: data)
+    assert [s.name for s in wf.steps] == ["first"]  # the refused step was not added
 
 
 def test_wrong_arity() -> None:
@@ -144,10 +149,13 @@ def test_definition_contents() -> None:
     msg = to_definition(make(RetryPolicy(max_attempts=2), timeout=seconds(9)))
     assert msg.name == "order"
     assert msg.queue == "q"
-    assert [s.name for s in msg.steps] == ["first", "second"]
-    assert not msg.steps[0].HasField("retry")
-    assert msg.steps[1].retry.max_attempts == 2
+    assert [n.WhichOneof("kind") for n in msg.nodes] == ["step", "step"]
+    steps = [n.step for n in msg.nodes]
+    assert [s.name for s in steps] == ["first", "second"]
+    assert not steps[0].HasField("retry")
+    assert steps[1].retry.max_attempts == 2
     assert msg.timeout.ToTimedelta() == seconds(9)
+    assert msg.max_step_runs == 0
 
 
 def test_workflow_without_steps_has_no_definition() -> None:

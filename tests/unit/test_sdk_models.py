@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from durable import ErrorInfo, Execution, ExecutionStatus, LogLine, StepAttemptStatus
+from durable import ErrorInfo, Execution, ExecutionStatus, LogLine, StepAttemptStatus, TaskKind
 from durable._models import (
     execution_from_proto,
     execution_page_from_proto,
@@ -16,6 +16,7 @@ from durable._models import (
     start_result_from_proto,
     step_attempt_from_proto,
     step_attempt_status_from_proto,
+    task_kind_from_proto,
 )
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb
@@ -58,7 +59,15 @@ def test_unspecified_or_unknown_status_is_refused(value: int) -> None:
 
 def test_terminal_statuses() -> None:
     terminal = {s for s in ExecutionStatus if s.is_terminal}
-    assert terminal == {"completed", "failed", "cancelled", "timed_out"}
+    assert terminal == {
+        "completed",
+        "failed",
+        "cancelled",
+        "timed_out",
+        "compensated",
+        "compensation_failed",
+    }
+    assert not ExecutionStatus.COMPENSATING.is_terminal
 
 
 def test_status_is_a_string() -> None:
@@ -164,6 +173,34 @@ def test_full_execution() -> None:
     assert second.started_at is None
     assert second.retry_at == T1
     assert second.logs == ()
+
+
+def test_every_proto_task_kind_has_a_member() -> None:
+    for name, value in common_pb2.TaskKind.items():
+        if value == common_pb2.TASK_KIND_UNSPECIFIED:
+            continue
+        assert f"TASK_KIND_{task_kind_from_proto(value).name}" == name
+    assert len(TaskKind) == len(common_pb2.TaskKind.values()) - 1
+    # An orchestrator that does not send kinds runs steps only.
+    assert task_kind_from_proto(common_pb2.TASK_KIND_UNSPECIFIED) is TaskKind.STEP
+    with pytest.raises(ValueError, match=r"unknown task kind \(99\)"):
+        task_kind_from_proto(99)
+
+
+def test_step_attempt_kind_and_lane() -> None:
+    plain = step_attempt_from_proto(
+        pb.StepAttempt(step_name="s", status=common_pb2.STEP_ATTEMPT_STATUS_COMPLETED)
+    )
+    assert (plain.kind, plain.lane_path) == (TaskKind.STEP, "")
+    undo = step_attempt_from_proto(
+        pb.StepAttempt(
+            step_name="refund",
+            status=common_pb2.STEP_ATTEMPT_STATUS_FAILED,
+            kind=common_pb2.TASK_KIND_COMPENSATION,
+            lane_path="checks/fraud",
+        )
+    )
+    assert (undo.kind, undo.lane_path) == ("compensation", "checks/fraud")
 
 
 def test_step_attempt_result_can_be_any_json() -> None:

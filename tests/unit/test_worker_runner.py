@@ -342,3 +342,16 @@ def test_payload_size_counts_utf8_bytes() -> None:
     assert payload_size('"abc"') == 5
     assert payload_size(r'"\u00e9"') == 8
     assert payload_size('"é"') == 4
+
+
+async def test_a_started_task_takes_its_slot_before_it_runs(
+    runner: tuple[Runner, ListSink],
+) -> None:
+    # The poller asks for free_slots right after handing tasks over: a slot counted free
+    # until the task's coroutine first runs would lease more tasks than the concurrency.
+    r, sink = runner
+    r.start(task("hang", task_id=1))
+    assert r.free_slots == 1
+    assert r.abandon([1]) == [1]  # abandoned before it ever ran: it never runs
+    await until(lambda: r.free_slots == 2)
+    assert sink.reports == []

@@ -1,6 +1,7 @@
 """Durable for Python: durable, resumable workflows on a gRPC orchestrator.
 
-Define a workflow with :class:`Workflow` and its ``step`` decorator, run its steps with
+Define a workflow with :class:`Workflow` and its ``step`` decorator (plus :func:`branch`,
+:func:`parallel`, :func:`foreach` and :func:`goto` for control flow), run its steps with
 ``durable-worker``, and start and inspect executions with :class:`Client` (async) or
 :class:`SyncClient` (blocking).
 """
@@ -20,7 +21,9 @@ from durable._models import (
     StartResult,
     StepAttempt,
     StepAttemptStatus,
+    TaskKind,
 )
+from durable._nodes import Goto, branch, foreach, goto, parallel, step
 from durable._retry import RetryPolicy
 from durable._sync_client import SyncClient
 from durable.errors import (
@@ -47,6 +50,7 @@ __all__ = [
     "ExecutionPage",
     "ExecutionStatus",
     "FailedPreconditionError",
+    "Goto",
     "InternalError",
     "InvalidArgumentError",
     "LogLine",
@@ -58,10 +62,16 @@ __all__ = [
     "StepAttemptStatus",
     "StepContext",
     "SyncClient",
+    "TaskKind",
     "UnavailableError",
     "Workflow",
+    "branch",
     "days",
+    "foreach",
+    "goto",
     "hours",
     "minutes",
+    "parallel",
     "seconds",
+    "step",
 ]

@@ -1,116 +1,121 @@
-"""The workflow DSL: a :class:`Workflow` and its steps, declared with a decorator.
+"""The workflow DSL: a :class:`Workflow`, its steps and its control-flow nodes.
 
 Example::
 
-    process_order = Workflow("process_order", timeout=hours(2))
+    docs = Workflow("docs", max_step_runs=1000)
 
-    @process_order.step
-    def validate(order):
-        return {"order_id": order["id"]}
+    @docs.step
+    def classify(doc):
+        return {**doc, "kind": "invoice"}
 
-    @process_order.step(retry=RetryPolicy(max_attempts=3))
-    async def charge(data, ctx):
-        return {**data, "receipt": f"rcpt-{data['order_id']}"}
+    docs.branch("by_kind", on=lambda d: d["kind"], cases={"invoice": [charge, ship]},
+                default=[manual])
+    docs.parallel("checks", {"fraud": [fraud_check], "stock": [stock_check]})
+    docs.foreach("notify", items="users", steps=[send_email], concurrency=50)
 
-Steps run in declaration order; each receives the previous step's result (the first
-receives the execution input) and, if it takes a second parameter, a
-:class:`~durable.StepContext`. Mistakes raise ``ValueError`` here, at definition time.
+    @docs.step(retry=RetryPolicy(max_attempts=3), compensate=refund)
+    async def finish(data, ctx):
+        ...
+
+Nodes run in declaration order; each receives the previous node's output (the first
+receives the execution input) and a step that takes a second parameter gets a
+:class:`~durable.StepContext`. A step may return :func:`~durable.goto` to continue
+elsewhere in its sequence. Mistakes raise ``ValueError`` here, at definition time.
 """
 
 from __future__ import annotations
 
-import inspect
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
+from durable._nodes import (
+    DEFAULT_CONCURRENCY,
+    Branch,
+    BranchKey,
+    ErrorMode,
+    Foreach,
+    Node,
+    NodeLike,
+    Parallel,
+    StepSpec,
+    branch,
+    check_name,
+    foreach,
+    make_step,
+    parallel,
+)
 from durable._retry import RetryPolicy
-from durable.v1 import definition_pb2
+from durable._walk import Layout
 
-__all__ = ["StepSpec", "Workflow"]
+__all__ = ["StepSpec", "Workflow", "check_name"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
-
-
-def check_name(kind: str, name: str) -> str:
-    """Return ``name`` if it is a valid workflow/step/queue name, else raise ValueError."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
-            f"{kind} name {name!r} is invalid: use 1-128 characters from letters, digits, "
-            "'_', '-', '.', starting with a letter or '_'"
-        )
-    return name
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    """A step as the worker runs it: its function and its options."""
-
-    name: str
-    fn: Callable[..., Any]
-    takes_context: bool
-    is_async: bool
-    retry: RetryPolicy | None
-    timeout: timedelta | None
-
-    def to_proto(self) -> definition_pb2.Step:
-        """The step's part of the workflow definition."""
-        msg = definition_pb2.Step(name=self.name)
-        if self.retry is not None:
-            msg.retry.CopyFrom(self.retry.to_proto())
-        if self.timeout:
-            msg.timeout.FromTimedelta(self.timeout)
-        return msg
-
-
-def _arity(fn: Callable[..., Any], name: str) -> bool:
-    """True if ``fn`` takes a context parameter; raise ValueError on other shapes."""
-    params = [
-        p
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    required = [p for p in params if p.default is p.empty]
-    if len(params) < 1 or len(required) > 2:
-        raise ValueError(
-            f"step {name!r} must take the previous result as its first parameter and "
-            f"optionally a StepContext as its second; it takes {len(params)} positional "
-            "parameter(s)"
-        )
-    return len(params) >= 2
+MAX_STEP_RUNS_LIMIT = 2**31 - 1
 
 
 class Workflow:
-    """A named workflow: an ordered list of steps plus options.
+    """A named workflow: a sequence of nodes plus options.
 
     Args:
         name: Unique workflow name.
         timeout: Whole-execution timeout (``None`` for none).
         queue: Queue for starts that do not name one.
+        max_step_runs: Most step runs one execution may make (goto loops and foreach
+            items count, retries do not); ``None`` means the orchestrator's default.
     """
 
     def __init__(
-        self, name: str, *, timeout: timedelta | None = None, queue: str | None = None
+        self,
+        name: str,
+        *,
+        timeout: timedelta | None = None,
+        queue: str | None = None,
+        max_step_runs: int | None = None,
     ) -> None:
         self.name = check_name("workflow", name)
         if timeout is not None and timeout <= timedelta(0):
             raise ValueError(f"workflow {name!r}: timeout must be positive, got {timeout}")
+        if max_step_runs is not None and (
+            isinstance(max_step_runs, bool)
+            or not isinstance(max_step_runs, int)
+            or not 1 <= max_step_runs <= MAX_STEP_RUNS_LIMIT
+        ):
+            raise ValueError(
+                f"workflow {name!r}: max_step_runs must be an int >= 1, got {max_step_runs!r}"
+            )
         self.timeout = timeout
         self.queue = check_name("queue", queue) if queue else None
-        self._steps: dict[str, StepSpec] = {}
+        self.max_step_runs = max_step_runs
+        self.layout = Layout(f"workflow {name!r}")
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The top-level nodes in declaration order."""
+        return list(self.layout.top)
 
     @property
     def steps(self) -> list[StepSpec]:
-        """The steps in declaration order."""
-        return list(self._steps.values())
+        """Every step at any depth, depth first in declaration order."""
+        return self.layout.steps()
 
     def get_step(self, name: str) -> StepSpec:
-        """The step called ``name``; KeyError if there is none."""
-        return self._steps[name]
+        """The step called ``name``, at any depth; KeyError if there is none."""
+        node = self.layout.node(name)
+        if not isinstance(node, StepSpec):
+            raise KeyError(name)
+        return node
+
+    def get_node(self, name: str) -> Node:
+        """The node called ``name``, at any depth; KeyError if there is none."""
+        return self.layout.node(name)
+
+    def get_compensation(self, name: str) -> StepSpec:
+        """The compensation called ``name``; KeyError if there is none."""
+        return self.layout.compensation(name)
+
+    # -- declaring ---------------------------------------------------------------------
 
     @overload
     def step(self, fn: F, /) -> F: ...
@@ -122,6 +127,7 @@ class Workflow:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: timedelta | None = None,
+        compensate: Callable[..., Any] | None = None,
     ) -> Callable[[F], F]: ...
 
     def step(
@@ -131,30 +137,67 @@ class Workflow:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: timedelta | None = None,
+        compensate: Callable[..., Any] | None = None,
     ) -> Any:
-        """Declare the next step; use as ``@wf.step`` or ``@wf.step(retry=...)``."""
+        """Declare the next top-level step; use as ``@wf.step`` or ``@wf.step(retry=...)``.
+
+        ``compensate`` is run with this step's result to undo it when a later step
+        fails for good; wrap it with :func:`~durable.step` to give it its own retry
+        policy and timeout. A function already wrapped by :func:`~durable.step` keeps
+        its options unless given here.
+        """
 
         def register(func: F) -> F:
-            step_name = check_name("step", name or func.__name__)
-            if step_name in self._steps:
-                raise ValueError(f"workflow {self.name!r} already has a step named {step_name!r}")
-            if retry is not None and not isinstance(retry, RetryPolicy):
-                raise ValueError(f"step {step_name!r}: retry must be a RetryPolicy")
-            if timeout is not None and timeout <= timedelta(0):
-                raise ValueError(f"step {step_name!r}: timeout must be positive, got {timeout}")
-            self._steps[step_name] = StepSpec(
-                name=step_name,
-                fn=func,
-                takes_context=_arity(func, step_name),
-                is_async=inspect.iscoroutinefunction(func),
-                retry=retry,
-                timeout=timeout,
-            )
+            spec = make_step(func, name=name, retry=retry, timeout=timeout, compensate=compensate)
+            self.layout.add(spec)
             return func
 
         if fn is not None:
             return register(fn)
         return register
 
+    def branch(
+        self,
+        name: str,
+        *,
+        on: Callable[[Any], Any],
+        cases: Mapping[BranchKey, Sequence[NodeLike]],
+        default: Sequence[NodeLike] | None = None,
+    ) -> Branch:
+        """Declare the next top-level node: a branch (see :func:`durable.branch`)."""
+        node = branch(name, on=on, cases=cases, default=default)
+        self.layout.add(node)
+        return node
+
+    def parallel(
+        self,
+        name: str,
+        branches: Mapping[str, Sequence[NodeLike]] | Sequence[NodeLike],
+        *,
+        into: Callable[..., Any] | None = None,
+        on_error: ErrorMode = "fail_fast",
+    ) -> Parallel:
+        """Declare the next top-level node: a parallel group (see :func:`durable.parallel`)."""
+        node = parallel(name, branches, into=into, on_error=on_error)
+        self.layout.add(node)
+        return node
+
+    def foreach(
+        self,
+        name: str,
+        *,
+        items: Callable[[Any], Any] | str,
+        steps: Sequence[NodeLike],
+        concurrency: int = DEFAULT_CONCURRENCY,
+        on_error: ErrorMode = "fail_fast",
+        into: Callable[..., Any] | None = None,
+    ) -> Foreach:
+        """Declare the next top-level node: a foreach loop (see :func:`durable.foreach`)."""
+        node = foreach(
+            name, items=items, steps=steps, concurrency=concurrency, on_error=on_error, into=into
+        )
+        self.layout.add(node)
+        return node
+
     def __repr__(self) -> str:
-        return f"Workflow({self.name!r}, steps={list(self._steps)})"
+        return f"Workflow({self.name!r}, nodes={[n.name for n in self.layout.top]})"

@@ -2,7 +2,8 @@
 
 No protobuf message reaches the caller: user data (``input``, ``result``) is decoded
 from JSON through :mod:`durable._serde`, timestamps become aware UTC datetimes (``None``
-when unset) and enums become :class:`ExecutionStatus` / :class:`StepAttemptStatus`.
+when unset) and enums become :class:`ExecutionStatus`, :class:`StepAttemptStatus` and
+:class:`TaskKind`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "StartResult",
     "StepAttempt",
     "StepAttemptStatus",
+    "TaskKind",
     "error_info_from_proto",
     "execution_from_proto",
     "execution_page_from_proto",
@@ -36,6 +38,7 @@ __all__ = [
     "start_result_from_proto",
     "step_attempt_from_proto",
     "step_attempt_status_from_proto",
+    "task_kind_from_proto",
     "timestamp_from_proto",
 ]
 
@@ -50,6 +53,9 @@ class ExecutionStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
 
     @property
     def is_terminal(self) -> bool:
@@ -63,6 +69,8 @@ _TERMINAL = frozenset(
         ExecutionStatus.FAILED,
         ExecutionStatus.CANCELLED,
         ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.COMPENSATED,
+        ExecutionStatus.COMPENSATION_FAILED,
     }
 )
 
@@ -77,6 +85,19 @@ class StepAttemptStatus(enum.StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class TaskKind(enum.StrEnum):
+    """What a step attempt ran: a step, a route, an into merge or a compensation."""
+
+    STEP = "step"
+    """A step function."""
+    ROUTE = "route"
+    """No user step: branch keys and foreach items evaluated for the orchestrator."""
+    INTO = "into"
+    """The ``into`` merge of a parallel group or a foreach."""
+    COMPENSATION = "compensation"
+    """A compensation, undoing a completed step."""
+
+
 # Built from the member names so the Python and proto enums cannot drift apart silently:
 # a member without a proto value fails here, at import.
 _EXECUTION_STATUS_FROM_PROTO: dict[int, ExecutionStatus] = {
@@ -88,6 +109,10 @@ _EXECUTION_STATUS_TO_PROTO: dict[ExecutionStatus, common_pb2.ExecutionStatus.Val
 _STEP_ATTEMPT_STATUS_FROM_PROTO: dict[int, StepAttemptStatus] = {
     common_pb2.StepAttemptStatus.Value(f"STEP_ATTEMPT_STATUS_{s.name}"): s
     for s in StepAttemptStatus
+}
+
+_TASK_KIND_FROM_PROTO: dict[int, TaskKind] = {
+    common_pb2.TaskKind.Value(f"TASK_KIND_{k.name}"): k for k in TaskKind
 }
 
 
@@ -120,6 +145,19 @@ def step_attempt_status_from_proto(value: int) -> StepAttemptStatus:
     except KeyError:
         raise ValueError(
             f"the orchestrator sent an unknown step attempt status ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+def task_kind_from_proto(value: int) -> TaskKind:
+    """The task kind for a proto enum value; UNSPECIFIED (an older orchestrator) is a step."""
+    if value == common_pb2.TASK_KIND_UNSPECIFIED:
+        return TaskKind.STEP
+    try:
+        return _TASK_KIND_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown task kind ({value}); "
             "is this SDK older than the orchestrator?"
         ) from None
 
@@ -167,6 +205,10 @@ class StepAttempt:
         finished_at: When it was reported, or ``None``.
         retry_at: When the next attempt is due, for a failed attempt that will be retried.
         logs: Captured log lines (only when requested).
+        kind: What ran: a step, a route, an into merge or a compensation (whose
+            ``step_name`` is the compensation's name).
+        lane_path: Where it ran: ``""`` at the top level, else the lanes from the
+            outside in, e.g. ``"checks/fraud"`` or ``"notify/17"`` (foreach item 17).
     """
 
     step_name: str
@@ -180,6 +222,8 @@ class StepAttempt:
     finished_at: datetime | None
     retry_at: datetime | None
     logs: tuple[LogLine, ...] = ()
+    kind: TaskKind = TaskKind.STEP
+    lane_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -302,6 +346,8 @@ def step_attempt_from_proto(msg: workflow_service_pb2.StepAttempt) -> StepAttemp
         finished_at=timestamp_from_proto(msg, "finished_at"),
         retry_at=timestamp_from_proto(msg, "retry_at"),
         logs=tuple(log_line_from_proto(line) for line in msg.logs),
+        kind=task_kind_from_proto(msg.kind),
+        lane_path=msg.lane_path,
     )
 
 

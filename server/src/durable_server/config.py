@@ -53,6 +53,7 @@ class Settings:
     max_poll_wait_secs: float = 60.0
     queue_limits: Mapping[str, int] = field(default_factory=dict)
     max_lost_attempts: int = 10
+    max_step_runs: int = 100_000
     loop_interval_secs: float = 1.0
     pool_min_size: int = 2
     pool_max_size: int = 20
@@ -83,6 +84,7 @@ class Settings:
             ("DURABLE_MAX_PAYLOAD_BYTES", "max_payload_bytes", int),
             ("DURABLE_LEASE_SECONDS", "lease_secs", float),
             ("DURABLE_MAX_LOST_ATTEMPTS", "max_lost_attempts", int),
+            ("DURABLE_MAX_STEP_RUNS", "max_step_runs", int),
             ("DURABLE_DATA_DIR", "data_dir", str),
             ("DURABLE_LOG_LEVEL", "log_level", str),
         ):

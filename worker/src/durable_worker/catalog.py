@@ -1,18 +1,44 @@
-"""Which step a task names, and whether this worker can run it."""
+"""What a task asks this worker to run, and whether this worker can run it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from durable._dsl import StepSpec, Workflow
+from durable._dsl import Workflow
+from durable._models import TaskKind, task_kind_from_proto
+from durable._nodes import Foreach, Parallel
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker import outcome
 
-__all__ = ["StepCatalog"]
+__all__ = ["Job", "StepCatalog"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One task's work: the user function to call (none for a route) and where it sits.
+
+    Attributes:
+        kind: STEP, ROUTE, INTO or COMPENSATION.
+        workflow: The workflow the task belongs to.
+        node: The task's ``step_name``: the step, the node a route starts at, the
+            parallel or foreach an into merges, or the compensation.
+        fn: The user function; None for a route.
+        takes_context: ``fn`` takes a StepContext as its last parameter.
+        is_async: ``fn`` is a coroutine function (run on the event loop, not in a thread).
+    """
+
+    kind: TaskKind
+    workflow: Workflow
+    node: str
+    fn: Callable[..., Any] | None
+    takes_context: bool = False
+    is_async: bool = False
 
 
 class StepCatalog:
-    """The steps of the workflows this worker registered, looked up by task.
+    """The workflows this worker registered, and the work each task names in them.
 
     Args:
         workflows: The registered workflows.
@@ -24,8 +50,8 @@ class StepCatalog:
         self._workflows = {w.name: w for w in workflows}
         self._versions = versions
 
-    def resolve(self, task: pb.Task) -> StepSpec | pb.TaskFailure:
-        """The step to run, or the non-retryable failure saying why this worker cannot."""
+    def resolve(self, task: pb.Task) -> Job | pb.TaskFailure:
+        """The job to run, or the non-retryable failure saying why this worker cannot."""
         name = task.workflow_name
         workflow = self._workflows.get(name)
         if workflow is None:
@@ -44,12 +70,45 @@ class StepCatalog:
                 "code changed since the execution started",
             )
         try:
-            return workflow.get_step(task.step_name)
-        except KeyError:
-            steps = ", ".join(s.name for s in workflow.steps)
-            return outcome.worker_failure(
-                task,
-                "UnknownStep",
-                f"workflow {name!r} has no step {task.step_name!r} in this worker "
-                f"(its steps: {steps})",
+            kind = task_kind_from_proto(task.kind)
+        except ValueError as exc:
+            return outcome.worker_failure(task, "UnknownTaskKind", str(exc))
+        job = _job(workflow, kind, task.step_name)
+        if job is not None:
+            return job
+        return outcome.worker_failure(task, "UnknownStep", _unknown(workflow, kind, task))
+
+
+def _job(workflow: Workflow, kind: TaskKind, node: str) -> Job | None:
+    """The job for ``node`` of ``workflow``, or None if the workflow has no such thing."""
+    try:
+        if kind is TaskKind.STEP or kind is TaskKind.COMPENSATION:
+            spec = (
+                workflow.get_step(node)
+                if kind is TaskKind.STEP
+                else workflow.get_compensation(node)
             )
+            return Job(kind, workflow, node, spec.fn, spec.takes_context, spec.is_async)
+        group = workflow.get_node(node)
+    except KeyError:
+        return None
+    if kind is TaskKind.ROUTE:
+        return Job(kind, workflow, node, None)
+    if isinstance(group, Parallel | Foreach) and group.into is not None:
+        into = group.into
+        return Job(kind, workflow, node, into.fn, into.takes_context, into.is_async)
+    return None
+
+
+def _unknown(workflow: Workflow, kind: TaskKind, task: pb.Task) -> str:
+    name = task.step_name
+    if kind is TaskKind.STEP:
+        steps = ", ".join(s.name for s in workflow.steps)
+        return (
+            f"workflow {workflow.name!r} has no step {name!r} in this worker (its steps: {steps})"
+        )
+    if kind is TaskKind.COMPENSATION:
+        return f"workflow {workflow.name!r} has no compensation {name!r} in this worker"
+    if kind is TaskKind.ROUTE:
+        return f"workflow {workflow.name!r} has no node {name!r} in this worker"
+    return f"workflow {workflow.name!r} has no parallel or foreach {name!r} with an into"

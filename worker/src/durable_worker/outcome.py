@@ -10,17 +10,24 @@ except ``StepTimeout`` (which follows the step's retry policy):
 | ``InputDecodeError`` | the task's input is not valid JSON |
 | ``PayloadTooLarge`` | the step's encoded result is over ``max_payload_bytes`` |
 | ``StepTimeout`` | the step ran past its timeout (reported with ``timed_out``) |
+| ``UnknownTaskKind`` | the task's kind is newer than this worker |
+| ``GotoError`` | a goto to a node outside the step's sequence, or by an into/compensation |
 
 Any other failure is the step's own exception: its class name, message and traceback.
+
+An evaluation (a branch key, a foreach item list) that failed is not a failure of the
+task: it is reported in the completion, as an error evaluation that fails its node.
 """
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from durable import _serde
+from durable._walk import Evaluation
 from durable.errors import NonRetryableError
 from durable.v1 import common_pb2
 from durable.v1 import worker_service_pb2 as pb
@@ -33,6 +40,7 @@ __all__ = [
     "completion",
     "decode",
     "error_from_exception",
+    "evaluations_to_proto",
     "failure",
     "lease_of",
     "payload_size",
@@ -72,9 +80,45 @@ def payload_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def completion(task: pb.Task, result_json: str) -> pb.TaskCompletion:
-    """The report of a step that returned ``result_json``."""
-    return pb.TaskCompletion(lease=lease_of(task), result_json=result_json)
+def completion(
+    task: pb.Task,
+    result_json: str,
+    *,
+    goto_target: str = "",
+    evaluations: Mapping[str, pb.Evaluation] | None = None,
+) -> pb.TaskCompletion:
+    """The report of a step that returned ``result_json`` (or went to ``goto_target``)."""
+    return pb.TaskCompletion(
+        lease=lease_of(task),
+        result_json=result_json,
+        goto_target=goto_target,
+        evaluations=evaluations,
+    )
+
+
+def evaluations_to_proto(
+    evaluations: Mapping[str, Evaluation], max_payload_bytes: int
+) -> dict[str, pb.Evaluation]:
+    """Evaluations as sent; a value over the payload limit becomes a PayloadTooLarge error."""
+    out: dict[str, pb.Evaluation] = {}
+    for name, evaluation in evaluations.items():
+        if evaluation.error is not None:
+            out[name] = pb.Evaluation(error=error_from_exception(evaluation.error))
+            continue
+        value_json = evaluation.value_json or "null"
+        size = payload_size(value_json)
+        if size > max_payload_bytes:
+            error = common_pb2.ErrorInfo(
+                type="PayloadTooLarge",
+                message=f"node {name!r} evaluated to {size:,} bytes of JSON, over the limit of "
+                f"{max_payload_bytes:,} bytes (max_payload_bytes): return a shorter list of "
+                "items, e.g. references to data stored elsewhere",
+                non_retryable=True,
+            )
+            out[name] = pb.Evaluation(error=error)
+        else:
+            out[name] = pb.Evaluation(value_json=value_json)
+    return out
 
 
 def failure(
@@ -108,7 +152,7 @@ def timeout_failure(task: pb.Task, seconds: float) -> pb.TaskFailure:
     return failure(task, error, timed_out=True)
 
 
-_MACHINERY = ("durable_worker.", "asyncio.", "concurrent.")
+_MACHINERY = ("durable_worker.", "durable._walk", "asyncio.", "concurrent.")
 
 
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:

@@ -1,8 +1,9 @@
-"""Run one leased task: find its step, call it with its timeout, and hand the report on.
+"""Run one leased task: find its job, run it with its timeout, and hand the report on.
 
 Async steps run on the event loop; sync steps run in a thread pool sized to the
-worker's concurrency, where their input is also decoded and their result encoded, so
-large JSON never blocks the loop.
+worker's concurrency, where their input is also decoded, their result encoded and the
+branch keys and foreach items after them evaluated, so neither large JSON nor user
+code blocks the loop (see :mod:`durable_worker.jobs`). Routes run in the pool too.
 
 A thread cannot be killed. When a sync step times out, or its lease is lost, the
 runner reports the timeout (or nothing, for a lost lease) at once and drops the
@@ -20,13 +21,12 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from durable import _serde
-from durable._context import StepContext
-from durable._dsl import StepSpec, Workflow
+from durable._dsl import Workflow
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker import outcome
-from durable_worker.catalog import StepCatalog
+from durable_worker.catalog import Job, StepCatalog
 from durable_worker.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_PAYLOAD_BYTES
+from durable_worker.jobs import Done, run_async, run_sync
 from durable_worker.outcome import Report
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "ReportSink", "Runner"]
@@ -56,32 +56,7 @@ class _Running:
     handle: asyncio.Task[Any] | None
     heartbeat_seconds: float | None
     abandoned: bool = False
-
-
-def _step_args(spec: StepSpec, task: pb.Task) -> tuple[Any, ...]:
-    """The step function's arguments: the decoded input, and a StepContext if it takes one."""
-    data = outcome.decode(task.input_json, "input")
-    if not spec.takes_context:
-        return (data,)
-    ctx = StepContext(
-        execution_id=task.execution_id,
-        workflow_name=task.workflow_name,
-        step_name=task.step_name,
-        sequence=task.sequence,
-        attempt=task.attempt,
-        input=outcome.decode(task.execution_input_json, "execution input"),
-    )
-    return (data, ctx)
-
-
-def _run_sync(spec: StepSpec, task: pb.Task) -> str:
-    """Decode, call and encode a sync step; runs in a worker thread."""
-    return _serde.dumps(spec.fn(*_step_args(spec, task)))
-
-
-async def _run_async(spec: StepSpec, task: pb.Task) -> str:
-    """Decode, await and encode an async step; runs on the event loop."""
-    return _serde.dumps(await spec.fn(*_step_args(spec, task)))
+    started: bool = False
 
 
 def _seconds(task: pb.Task, field: Literal["timeout", "heartbeat_interval"]) -> float | None:
@@ -197,25 +172,48 @@ class Runner:
                 continue
             running.abandoned = True
             abandoned.append(task_id)
-            if running.handle is not None and not running.handle.done():
-                running.handle.cancel()
+            if running.started and running.handle is not None and not running.handle.done():
+                running.handle.cancel()  # one not started yet sees ``abandoned`` and returns
         return abandoned
 
     # -- running -----------------------------------------------------------------------
 
     def start(self, task: pb.Task) -> asyncio.Task[None]:
-        """Run ``task`` in the background."""
-        return asyncio.get_running_loop().create_task(
-            self.run(task), name=f"durable-task-{task.task_id}"
+        """Run ``task`` in the background; its slot is taken at once, not when it starts."""
+        running = self._take_slot(task)
+        handle = asyncio.get_running_loop().create_task(
+            self._run(task, running), name=f"durable-task-{task.task_id}"
         )
+        running.handle = handle
+        # Cancelled before it ever ran (a stop), the task still frees its slot.
+        handle.add_done_callback(lambda _: self._release(task, running))
+        return handle
 
     async def run(self, task: pb.Task) -> None:
         """Run ``task`` to its end and put its report in the sink, unless it is abandoned."""
-        running = _Running(task, asyncio.current_task(), _seconds(task, "heartbeat_interval"))
+        running = self._take_slot(task)
+        running.handle = asyncio.current_task()
+        await self._run(task, running)
+
+    def _take_slot(self, task: pb.Task) -> _Running:
+        running = _Running(task, None, _seconds(task, "heartbeat_interval"))
         self._running[task.task_id] = running
         if running.heartbeat_seconds and running.heartbeat_seconds < self._interval_in_use:
             self._interval_shortened.set()
         self._notify()
+        return running
+
+    def _release(self, task: pb.Task, running: _Running) -> None:
+        """Free the task's slot (once; later calls do nothing)."""
+        if self._running.get(task.task_id) is running:
+            del self._running[task.task_id]
+            self._notify()
+
+    async def _run(self, task: pb.Task, running: _Running) -> None:
+        running.started = True
+        if running.abandoned:
+            self._release(task, running)
+            return
         try:
             report = await self._execute(task)
         except asyncio.CancelledError:
@@ -225,9 +223,7 @@ class Runner:
             if running.handle is not None:
                 running.handle.uncancel()
         finally:
-            if self._running.get(task.task_id) is running:
-                del self._running[task.task_id]
-            self._notify()
+            self._release(task, running)
         if running.abandoned or report is None:
             log.warning(
                 "task %d (%s.%s) abandoned: its lease was lost or given back; "
@@ -241,26 +237,31 @@ class Runner:
 
     async def _execute(self, task: pb.Task) -> Report:
         """The report for one run of ``task``."""
-        spec = self._catalog.resolve(task)
-        if isinstance(spec, pb.TaskFailure):
-            return spec
+        job = self._catalog.resolve(task)
+        if isinstance(job, pb.TaskFailure):
+            return job
         seconds = _seconds(task, "timeout")
         try:
-            result_json = await self._invoke(spec, task, seconds)
+            done = await self._invoke(job, task, seconds)
         except _StepTimedOutError:
             assert seconds is not None
             return outcome.timeout_failure(task, seconds)
         except Exception as exc:
             return outcome.failure(task, outcome.error_from_exception(exc))
-        size = outcome.payload_size(result_json)
+        size = outcome.payload_size(done.result_json)
         if size > self._max_payload_bytes:
             return outcome.too_large_failure(task, size, self._max_payload_bytes)
-        return outcome.completion(task, result_json)
+        return outcome.completion(
+            task,
+            done.result_json,
+            goto_target=done.goto_target,
+            evaluations=outcome.evaluations_to_proto(done.evaluations, self._max_payload_bytes),
+        )
 
-    async def _invoke(self, spec: StepSpec, task: pb.Task, seconds: float | None) -> str:
-        """Run the step within its timeout; returns its result as JSON text."""
-        call: Awaitable[str] = (
-            _run_async(spec, task) if spec.is_async else self._in_thread(_run_sync, spec, task)
+    async def _invoke(self, job: Job, task: pb.Task, seconds: float | None) -> Done:
+        """Run the job within its timeout; returns what to report."""
+        call: Awaitable[Done] = (
+            run_async(job, task) if job.is_async else self._in_thread(run_sync, job, task)
         )
         scope = asyncio.timeout(seconds)
         try:
@@ -271,11 +272,9 @@ class Runner:
                 raise _StepTimedOutError from None
             raise  # the step's own TimeoutError: an ordinary failure
 
-    async def _in_thread(
-        self, fn: Callable[[StepSpec, pb.Task], str], spec: StepSpec, task: pb.Task
-    ) -> str:
+    async def _in_thread(self, fn: Callable[[Job, pb.Task], Done], job: Job, task: pb.Task) -> Done:
         """Run ``fn`` in the executor; on timeout or cancel, leave the thread to finish alone."""
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, spec, task)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, job, task)
         self._threads += 1
         future.add_done_callback(self._thread_done)
         try:
@@ -286,12 +285,12 @@ class Runner:
                 future.add_done_callback(self._orphan_done)
             raise
 
-    def _thread_done(self, future: asyncio.Future[str]) -> None:
+    def _thread_done(self, future: asyncio.Future[Done]) -> None:
         self._threads -= 1
         if not future.cancelled():
             future.exception()  # retrieved, so a dropped result never logs "never retrieved"
 
-    def _orphan_done(self, future: asyncio.Future[str]) -> None:
+    def _orphan_done(self, future: asyncio.Future[Done]) -> None:
         self._orphans -= 1
         self._notify()
 

@@ -41,12 +41,20 @@ class _ExecutionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Execu
     """Cancelled by a caller; no further steps run."""
     EXECUTION_STATUS_TIMED_OUT: _ExecutionStatus.ValueType  # 7
     """The workflow timeout elapsed before it finished."""
+    EXECUTION_STATUS_COMPENSATING: _ExecutionStatus.ValueType  # 8
+    """A step failed for good; the compensations of completed steps are running."""
+    EXECUTION_STATUS_COMPENSATED: _ExecutionStatus.ValueType  # 9
+    """Every compensation succeeded; error holds the original failure."""
+    EXECUTION_STATUS_COMPENSATION_FAILED: _ExecutionStatus.ValueType  # 10
+    """At least one compensation failed for good (the others still ran)."""
 
 class ExecutionStatus(_ExecutionStatus, metaclass=_ExecutionStatusEnumTypeWrapper):
     """ExecutionStatus is the life-cycle state of one workflow execution.
 
     pending -> running -> completed | failed | cancelled | timed_out.
     A pending execution can also be cancelled or time out before it starts.
+    A failure with completed compensable steps goes failed-path through
+    compensating -> compensated | compensation_failed instead of failed.
     """
 
 EXECUTION_STATUS_UNSPECIFIED: ExecutionStatus.ValueType  # 0
@@ -64,7 +72,49 @@ EXECUTION_STATUS_CANCELLED: ExecutionStatus.ValueType  # 6
 """Cancelled by a caller; no further steps run."""
 EXECUTION_STATUS_TIMED_OUT: ExecutionStatus.ValueType  # 7
 """The workflow timeout elapsed before it finished."""
+EXECUTION_STATUS_COMPENSATING: ExecutionStatus.ValueType  # 8
+"""A step failed for good; the compensations of completed steps are running."""
+EXECUTION_STATUS_COMPENSATED: ExecutionStatus.ValueType  # 9
+"""Every compensation succeeded; error holds the original failure."""
+EXECUTION_STATUS_COMPENSATION_FAILED: ExecutionStatus.ValueType  # 10
+"""At least one compensation failed for good (the others still ran)."""
 Global___ExecutionStatus: _TypeAlias = ExecutionStatus  # noqa: Y015
+
+class _TaskKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TaskKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TASK_KIND_UNSPECIFIED: _TaskKind.ValueType  # 0
+    TASK_KIND_STEP: _TaskKind.ValueType  # 1
+    """The step function named step_name, on input_json."""
+    TASK_KIND_ROUTE: _TaskKind.ValueType  # 2
+    """No user step: evaluate the control nodes from node step_name on (branch keys,
+    foreach items) for input_json, report them as evaluations, and complete with
+    input_json unchanged. Sent only when no worker could evaluate them earlier.
+    """
+    TASK_KIND_INTO: _TaskKind.ValueType  # 3
+    """The into merge of the parallel or foreach named step_name."""
+    TASK_KIND_COMPENSATION: _TaskKind.ValueType  # 4
+    """The compensation named step_name, on the compensated step's result."""
+
+class TaskKind(_TaskKind, metaclass=_TaskKindEnumTypeWrapper):
+    """TaskKind is what a task asks a worker to run."""
+
+TASK_KIND_UNSPECIFIED: TaskKind.ValueType  # 0
+TASK_KIND_STEP: TaskKind.ValueType  # 1
+"""The step function named step_name, on input_json."""
+TASK_KIND_ROUTE: TaskKind.ValueType  # 2
+"""No user step: evaluate the control nodes from node step_name on (branch keys,
+foreach items) for input_json, report them as evaluations, and complete with
+input_json unchanged. Sent only when no worker could evaluate them earlier.
+"""
+TASK_KIND_INTO: TaskKind.ValueType  # 3
+"""The into merge of the parallel or foreach named step_name."""
+TASK_KIND_COMPENSATION: TaskKind.ValueType  # 4
+"""The compensation named step_name, on the compensated step's result."""
+Global___TaskKind: _TypeAlias = TaskKind  # noqa: Y015
 
 class _StepAttemptStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)

@@ -9,6 +9,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,27 +21,73 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ErrorMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ErrorModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ERROR_MODE_UNSPECIFIED: _ErrorMode.ValueType  # 0
+    ERROR_MODE_FAIL_FAST: _ErrorMode.ValueType  # 1
+    """The first lane failing for good fails the group; the other lanes are cancelled.
+    Output: {branch name: result} (parallel) or [result, ...] in item order (foreach).
+    """
+    ERROR_MODE_COLLECT: _ErrorMode.ValueType  # 2
+    """Every lane runs to its end; the group never fails because of a lane. Output:
+    {branch name: outcome} or [outcome, ...], each outcome {"ok": true, "value": result}
+    or {"ok": false, "error": {"type": ..., "message": ...}}.
+    """
+
+class ErrorMode(_ErrorMode, metaclass=_ErrorModeEnumTypeWrapper):
+    """ErrorMode says what a failing lane of a parallel group or foreach does."""
+
+ERROR_MODE_UNSPECIFIED: ErrorMode.ValueType  # 0
+ERROR_MODE_FAIL_FAST: ErrorMode.ValueType  # 1
+"""The first lane failing for good fails the group; the other lanes are cancelled.
+Output: {branch name: result} (parallel) or [result, ...] in item order (foreach).
+"""
+ERROR_MODE_COLLECT: ErrorMode.ValueType  # 2
+"""Every lane runs to its end; the group never fails because of a lane. Output:
+{branch name: outcome} or [outcome, ...], each outcome {"ok": true, "value": result}
+or {"ok": false, "error": {"type": ..., "message": ...}}.
+"""
+Global___ErrorMode: _TypeAlias = ErrorMode  # noqa: Y015
+
 @_typing.final
 class WorkflowDefinition(_message.Message):
     """WorkflowDefinition is a workflow as data: the worker turns its DSL into this
     message and registers it; the orchestrator drives executions from it. Each
     distinct definition gets a version (a content hash), and an execution stays
     on the version it started with.
+
+    A workflow is a sequence of nodes. Every node has a name unique within the
+    whole workflow (nested nodes included): names are the stable ids that tasks,
+    attempts and gotos refer to, so renaming a node makes a new version.
+
+    How a sequence runs: each node receives the previous node's output; the first
+    node of the workflow receives the execution's input; the last output is the
+    execution's result. At the end of a branch case, execution continues after the
+    branch node. At the end of a parallel branch or a foreach body, that lane is done.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
-    STEPS_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
     QUEUE_FIELD_NUMBER: _builtins.int
+    MAX_STEP_RUNS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique workflow name, e.g. "process_order"."""
     queue: _builtins.str
     """Queue used when a start does not name one (empty means "default")."""
+    max_step_runs: _builtins.int
+    """Most step runs one execution may make (goto loops, foreach items, retries not
+    counted); 0 means the orchestrator's default. Exceeding it fails the execution.
+    """
     @_builtins.property
-    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___Step]:
-        """Steps in the order they run; each receives the previous step's result."""
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]:
+        """The top-level sequence, in the order it runs."""
 
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
@@ -50,27 +97,69 @@ class WorkflowDefinition(_message.Message):
         self,
         *,
         name: _builtins.str = ...,
-        steps: _abc.Iterable[Global___Step] | None = ...,
+        nodes: _abc.Iterable[Global___Node] | None = ...,
         timeout: _duration_pb2.Duration | None = ...,
         queue: _builtins.str = ...,
+        max_step_runs: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "queue", b"queue", "steps", b"steps", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_step_runs", b"max_step_runs", "name", b"name", "nodes", b"nodes", "queue", b"queue", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkflowDefinition: _TypeAlias = WorkflowDefinition  # noqa: Y015
 
 @_typing.final
+class Node(_message.Message):
+    """Node is one element of a sequence."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    PARALLEL_FIELD_NUMBER: _builtins.int
+    FOREACH_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def step(self) -> Global___Step: ...
+    @_builtins.property
+    def branch(self) -> Global___Branch: ...
+    @_builtins.property
+    def parallel(self) -> Global___Parallel: ...
+    @_builtins.property
+    def foreach(self) -> Global___Foreach: ...
+    def __init__(
+        self,
+        *,
+        step: Global___Step | None = ...,
+        branch: Global___Branch | None = ...,
+        parallel: Global___Parallel | None = ...,
+        foreach: Global___Foreach | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "foreach", b"foreach", "kind", b"kind", "parallel", b"parallel", "step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "foreach", b"foreach", "kind", b"kind", "parallel", b"parallel", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["step", "branch", "parallel", "foreach"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___Node: _TypeAlias = Node  # noqa: Y015
+
+@_typing.final
 class Step(_message.Message):
-    """Step is one unit of work run by a worker."""
+    """Step is one unit of work run by a worker.
+
+    A step may end with a goto instead of a plain result (TaskCompletion.goto_target):
+    execution continues at the named node of the same sequence, forward or back.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     RETRY_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    COMPENSATION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique within the workflow; stable across deploys."""
     @_builtins.property
@@ -81,6 +170,43 @@ class Step(_message.Message):
     def timeout(self) -> _duration_pb2.Duration:
         """Per-attempt timeout; unset or zero means none."""
 
+    @_builtins.property
+    def compensation(self) -> Global___Compensation:
+        """Run when a later step fails for good, to undo this one; unset means none."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        retry: _common_pb2.RetryPolicy | None = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        compensation: Global___Compensation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "retry", b"retry", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "name", b"name", "retry", b"retry", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Step: _TypeAlias = Step  # noqa: Y015
+
+@_typing.final
+class Compensation(_message.Message):
+    """Compensation undoes a completed step (the saga pattern). It receives the step's
+    result. Compensations of completed steps run one at a time, newest first.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RETRY_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Unique within the workflow."""
+    @_builtins.property
+    def retry(self) -> _common_pb2.RetryPolicy: ...
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration: ...
     def __init__(
         self,
         *,
@@ -94,4 +220,175 @@ class Step(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Step: _TypeAlias = Step  # noqa: Y015
+Global___Compensation: _TypeAlias = Compensation  # noqa: Y015
+
+@_typing.final
+class Branch(_message.Message):
+    """Branch picks one case by a key that a worker computes from the branch's input
+    (user code: the orchestrator never runs it). The chosen case's nodes run with the
+    branch's input; execution continues after the branch with the case's last output.
+    A branch with no matching case and no default fails with BranchNoMatch.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CASES_FIELD_NUMBER: _builtins.int
+    DEFAULT_NODES_FIELD_NUMBER: _builtins.int
+    HAS_DEFAULT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    has_default: _builtins.bool
+    @_builtins.property
+    def cases(self) -> _containers.RepeatedCompositeFieldContainer[Global___BranchCase]: ...
+    @_builtins.property
+    def default_nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]:
+        """Run when no case matches (only when has_default)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        cases: _abc.Iterable[Global___BranchCase] | None = ...,
+        default_nodes: _abc.Iterable[Global___Node] | None = ...,
+        has_default: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cases", b"cases", "default_nodes", b"default_nodes", "has_default", b"has_default", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Branch: _TypeAlias = Branch  # noqa: Y015
+
+@_typing.final
+class BranchCase(_message.Message):
+    """BranchCase is one arm of a branch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_JSON_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    key_json: _builtins.str
+    """The key as compact JSON: a string ("\\"invoice\\""), an integer ("3") or a
+    boolean ("true"). Keys are compared as this text.
+    """
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]: ...
+    def __init__(
+        self,
+        *,
+        key_json: _builtins.str = ...,
+        nodes: _abc.Iterable[Global___Node] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_json", b"key_json", "nodes", b"nodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BranchCase: _TypeAlias = BranchCase  # noqa: Y015
+
+@_typing.final
+class Parallel(_message.Message):
+    """Parallel runs its branches at the same time, each from the group's input, each
+    branch a separate lane that any worker may take.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    BRANCHES_FIELD_NUMBER: _builtins.int
+    ON_ERROR_FIELD_NUMBER: _builtins.int
+    HAS_INTO_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    on_error: Global___ErrorMode.ValueType
+    """Unspecified means fail fast."""
+    has_into: _builtins.bool
+    """When set, a worker merges the outcomes: an INTO task receives
+    {"data": group input, "results": {branch name: outcome}} (outcomes as in
+    ERROR_MODE_COLLECT) and its result is the group's output.
+    """
+    @_builtins.property
+    def branches(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParallelBranch]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        branches: _abc.Iterable[Global___ParallelBranch] | None = ...,
+        on_error: Global___ErrorMode.ValueType = ...,
+        has_into: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branches", b"branches", "has_into", b"has_into", "name", b"name", "on_error", b"on_error"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Parallel: _TypeAlias = Parallel  # noqa: Y015
+
+@_typing.final
+class ParallelBranch(_message.Message):
+    """ParallelBranch is one lane of a parallel group."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Unique within its group; the key of its result."""
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        nodes: _abc.Iterable[Global___Node] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "nodes", b"nodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParallelBranch: _TypeAlias = ParallelBranch  # noqa: Y015
+
+@_typing.final
+class Foreach(_message.Message):
+    """Foreach runs its body once per item of a list that a worker computes from the
+    foreach's input; each item is a lane whose body receives the item.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    ON_ERROR_FIELD_NUMBER: _builtins.int
+    HAS_INTO_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    concurrency: _builtins.int
+    """Lanes running at the same time, at most (0 means 10)."""
+    on_error: Global___ErrorMode.ValueType
+    """Unspecified means fail fast."""
+    has_into: _builtins.bool
+    """When set, an INTO task receives {"data": foreach input, "results": [outcome, ...]}
+    and its result is the foreach's output.
+    """
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        nodes: _abc.Iterable[Global___Node] | None = ...,
+        concurrency: _builtins.int = ...,
+        on_error: Global___ErrorMode.ValueType = ...,
+        has_into: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "has_into", b"has_into", "name", b"name", "nodes", b"nodes", "on_error", b"on_error"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Foreach: _TypeAlias = Foreach  # noqa: Y015

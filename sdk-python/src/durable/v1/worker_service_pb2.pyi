@@ -173,6 +173,9 @@ class Task(_message.Message):
     EXECUTION_INPUT_JSON_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    LANE_PATH_FIELD_NUMBER: _builtins.int
+    COMPENSATED_STEP_FIELD_NUMBER: _builtins.int
     task_id: _builtins.int
     lease_token: _builtins.str
     execution_id: _builtins.str
@@ -185,6 +188,14 @@ class Task(_message.Message):
     """The step's input: the previous step's result, or the execution input for the first step."""
     execution_input_json: _builtins.str
     """The execution's original input."""
+    kind: _common_pb2.TaskKind.ValueType
+    """What to run; step_name names the step, node, group or compensation."""
+    lane_path: _builtins.str
+    """Where in the execution it runs: "" at the top level, else the lanes from the
+    outside in, e.g. "checks/fraud" or "notify/17" (foreach item 17).
+    """
+    compensated_step: _builtins.str
+    """For a compensation: the step it undoes."""
     @_builtins.property
     def lease_expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -211,10 +222,13 @@ class Task(_message.Message):
         execution_input_json: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
         heartbeat_interval: _duration_pb2.Duration | None = ...,
+        kind: _common_pb2.TaskKind.ValueType = ...,
+        lane_path: _builtins.str = ...,
+        compensated_step: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "lease_expires_at", b"lease_expires_at", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "input_json", b"input_json", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensated_step", b"compensated_step", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "input_json", b"input_json", "kind", b"kind", "lane_path", b"lane_path", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -269,24 +283,91 @@ Global___CompleteTasksRequest: _TypeAlias = CompleteTasksRequest  # noqa: Y015
 class TaskCompletion(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class EvaluationsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___Evaluation: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___Evaluation | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     LEASE_FIELD_NUMBER: _builtins.int
     RESULT_JSON_FIELD_NUMBER: _builtins.int
+    GOTO_TARGET_FIELD_NUMBER: _builtins.int
+    EVALUATIONS_FIELD_NUMBER: _builtins.int
     result_json: _builtins.str
+    goto_target: _builtins.str
+    """Continue at this node of the same sequence instead of the next one (a step's
+    goto); result_json is its input. Empty means the next node.
+    """
     @_builtins.property
     def lease(self) -> Global___TaskLease: ...
+    @_builtins.property
+    def evaluations(self) -> _containers.MessageMap[_builtins.str, Global___Evaluation]:
+        """The control nodes the worker evaluated on the way to the next step, by node
+        name: each branch key or foreach item list met walking from the node after this
+        one (from step_name itself for a ROUTE task) with result_json as input. The
+        orchestrator asks with a ROUTE task for any it still needs.
+        """
+
     def __init__(
         self,
         *,
         lease: Global___TaskLease | None = ...,
         result_json: _builtins.str = ...,
+        goto_target: _builtins.str = ...,
+        evaluations: _abc.Mapping[_builtins.str, Global___Evaluation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease", "result_json", b"result_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluations", b"evaluations", "goto_target", b"goto_target", "lease", b"lease", "result_json", b"result_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskCompletion: _TypeAlias = TaskCompletion  # noqa: Y015
+
+@_typing.final
+class Evaluation(_message.Message):
+    """Evaluation is a worker's answer for one control node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_JSON_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    value_json: _builtins.str
+    """A branch's key (compact JSON) or a foreach's item list (a JSON array)."""
+    @_builtins.property
+    def error(self) -> _common_pb2.ErrorInfo:
+        """The user's function raised: the node fails with this error."""
+
+    def __init__(
+        self,
+        *,
+        value_json: _builtins.str = ...,
+        error: _common_pb2.ErrorInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "value_json", b"value_json"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "value_json", b"value_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["value_json", "error"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___Evaluation: _TypeAlias = Evaluation  # noqa: Y015
 
 @_typing.final
 class CompleteTasksResponse(_message.Message):

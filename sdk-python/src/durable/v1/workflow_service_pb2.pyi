@@ -361,6 +361,8 @@ class StepAttempt(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     RETRY_AT_FIELD_NUMBER: _builtins.int
     LOGS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    LANE_PATH_FIELD_NUMBER: _builtins.int
     step_name: _builtins.str
     sequence: _builtins.int
     """Position of this step run in the execution, from 1."""
@@ -369,6 +371,9 @@ class StepAttempt(_message.Message):
     status: _common_pb2.StepAttemptStatus.ValueType
     result_json: _builtins.str
     worker_id: _builtins.str
+    kind: _common_pb2.TaskKind.ValueType
+    lane_path: _builtins.str
+    """"" at the top level, else the lanes from the outside in (see Task.lane_path)."""
     @_builtins.property
     def error(self) -> _common_pb2.ErrorInfo: ...
     @_builtins.property
@@ -397,10 +402,12 @@ class StepAttempt(_message.Message):
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         retry_at: _timestamp_pb2.Timestamp | None = ...,
         logs: _abc.Iterable[Global___LogLine] | None = ...,
+        kind: _common_pb2.TaskKind.ValueType = ...,
+        lane_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "finished_at", b"finished_at", "retry_at", b"retry_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "finished_at", b"finished_at", "logs", b"logs", "result_json", b"result_json", "retry_at", b"retry_at", "sequence", b"sequence", "started_at", b"started_at", "status", b"status", "step_name", b"step_name", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "finished_at", b"finished_at", "kind", b"kind", "lane_path", b"lane_path", "logs", b"logs", "result_json", b"result_json", "retry_at", b"retry_at", "sequence", b"sequence", "started_at", b"started_at", "status", b"status", "step_name", b"step_name", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

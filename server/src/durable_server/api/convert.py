@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable.v1 import common_pb2, worker_service_pb2, workflow_service_pb2
 from durable_server.engine.reads import ExecutionDetail
 from durable_server.engine.states import ExecutionStatus, StepAttemptStatus
-from durable_server.engine.transitions import StepError
+from durable_server.engine.transitions import Evaluation, StepError
 from durable_server.store.rows import ClaimedTask, ExecutionRow, StepAttemptRow
 
 __all__ = [
@@ -38,6 +39,24 @@ def status_from_proto(value: common_pb2.ExecutionStatus.ValueType) -> ExecutionS
 def attempt_status_to_proto(status: str) -> common_pb2.StepAttemptStatus.ValueType:
     """``"failed"`` -> ``STEP_ATTEMPT_STATUS_FAILED``."""
     return common_pb2.StepAttemptStatus.Value("STEP_ATTEMPT_STATUS_" + status.upper())
+
+
+def kind_to_proto(kind: str) -> common_pb2.TaskKind.ValueType:
+    """``"route"`` -> ``TASK_KIND_ROUTE``."""
+    return common_pb2.TaskKind.Value("TASK_KIND_" + kind.upper())
+
+
+def evaluations_from_proto(
+    evaluations: Mapping[str, worker_service_pb2.Evaluation],
+) -> dict[str, Evaluation]:
+    """Reported evaluations as the engine's values."""
+    out: dict[str, Evaluation] = {}
+    for name, ev in evaluations.items():
+        if ev.WhichOneof("outcome") == "error":
+            out[name] = Evaluation(error=step_error_from_proto(ev.error))
+        else:
+            out[name] = Evaluation(value_json=ev.value_json)
+    return out
 
 
 def error_to_proto(error_json: str | None) -> common_pb2.ErrorInfo | None:
@@ -84,6 +103,8 @@ def _attempt_to_proto(a: StepAttemptRow) -> workflow_service_pb2.StepAttempt:
         status=attempt_status_to_proto(a.status),
         result_json=a.result_json or "",
         worker_id=a.worker_id or "",
+        kind=kind_to_proto(a.kind),
+        lane_path=a.lane_path,
     )
     error = error_to_proto(a.error_json)
     if error is not None:
@@ -125,6 +146,8 @@ def execution_to_proto(
                 attempt=r.attempt,
                 status=attempt_status_to_proto(StepAttemptStatus.RUNNING),
                 worker_id=r.worker_id or "",
+                kind=kind_to_proto(r.kind),
+                lane_path=r.lane_path,
             )
             _set_time(running, "started_at", r.leased_at)
             msg.steps.append(running)
@@ -146,6 +169,9 @@ def claimed_task_to_proto(
         attempt=task.attempt,
         input_json=task.input_json,
         execution_input_json=task.execution_input_json,
+        kind=kind_to_proto(task.kind),
+        lane_path=task.lane_path,
+        compensated_step=task.compensated_step or "",
     )
     msg.lease_expires_at.FromDatetime(task.lease_expires_at)
     if task.timeout_secs:

@@ -84,6 +84,11 @@ def check_execution_id(value: str, field: str = "execution_id") -> str:
         ) from exc
 
 
+def check_goto(value: str) -> str:
+    """A goto target: empty (none) or a node name."""
+    return check_name("goto_target", value) if value else ""
+
+
 def check_worker_id(value: str) -> str:
     """A non-empty worker id of reasonable length."""
     if not value or len(value) > MAX_KEY_LENGTH:
@@ -105,23 +110,96 @@ def check_page_size(value: int) -> int:
     return value or DEFAULT_PAGE_SIZE
 
 
+_KEY_JSON = re.compile(r'^(true|false|-?(0|[1-9][0-9]*)|"([^"\\]|\\.)*")$')
+
+
 def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
-    """A definition the engine can run."""
+    """A definition the engine can run: every node named once, no empty sequences."""
     check_name("workflow name", d.name)
-    if not d.steps:
-        raise InvalidArgumentError(f"workflow {d.name!r} has no steps")
-    seen: set[str] = set()
-    for step in d.steps:
-        check_name(f"step name in workflow {d.name!r}", step.name)
-        if step.name in seen:
-            raise InvalidArgumentError(f"workflow {d.name!r} has two steps named {step.name!r}")
-        seen.add(step.name)
-        if step.retry.max_attempts < 0:
-            raise InvalidArgumentError(f"step {step.name!r}: retry.max_attempts must be >= 0")
-        if step.timeout.ToTimedelta().total_seconds() < 0:
-            raise InvalidArgumentError(f"step {step.name!r}: timeout must not be negative")
+    wf = f"workflow {d.name!r}"
+    if d.max_step_runs < 0:
+        raise InvalidArgumentError(f"{wf}: max_step_runs must not be negative")
     if d.queue:
-        check_name(f"queue of workflow {d.name!r}", d.queue)
+        check_name(f"queue of {wf}", d.queue)
+    seen: set[str] = set()
+
+    def named(kind: str, name: str) -> None:
+        check_name(f"{kind} name in {wf}", name)
+        if name in seen:
+            raise InvalidArgumentError(
+                f"{wf} has two nodes named {name!r}: step, branch, parallel, foreach and "
+                "compensation names must be unique in the workflow"
+            )
+        seen.add(name)
+
+    def sequence(nodes: Sequence[definition_pb2.Node], where: str) -> None:
+        if not nodes:
+            raise InvalidArgumentError(f"{wf}: {where} has no steps")
+        for n in nodes:
+            node(n)
+
+    def node(n: definition_pb2.Node) -> None:
+        kind = n.WhichOneof("kind")
+        if kind == "step":
+            step = n.step
+            named("step", step.name)
+            _check_step_options(f"step {step.name!r}", step)
+            if step.HasField("compensation"):
+                named("compensation", step.compensation.name)
+                _check_step_options(f"compensation {step.compensation.name!r}", step.compensation)
+        elif kind == "branch":
+            b = n.branch
+            named("branch", b.name)
+            if not b.cases:
+                raise InvalidArgumentError(f"{wf}: branch {b.name!r} has no cases")
+            keys: set[str] = set()
+            for case in b.cases:
+                if not _KEY_JSON.match(case.key_json):
+                    raise InvalidArgumentError(
+                        f"{wf}: branch {b.name!r} has case key {case.key_json!r}: keys are "
+                        'compact JSON strings, integers or booleans, e.g. ""invoice"", "3"'
+                    )
+                if case.key_json in keys:
+                    raise InvalidArgumentError(
+                        f"{wf}: branch {b.name!r} has two cases {case.key_json}"
+                    )
+                keys.add(case.key_json)
+                sequence(case.nodes, f"case {case.key_json} of branch {b.name!r}")
+            if b.has_default:
+                sequence(b.default_nodes, f"the default of branch {b.name!r}")
+        elif kind == "parallel":
+            p = n.parallel
+            named("parallel", p.name)
+            if not p.branches:
+                raise InvalidArgumentError(f"{wf}: parallel {p.name!r} has no branches")
+            names: set[str] = set()
+            for br in p.branches:
+                check_name(f"branch name in parallel {p.name!r}", br.name)
+                if br.name in names:
+                    raise InvalidArgumentError(
+                        f"{wf}: parallel {p.name!r} has two branches named {br.name!r}"
+                    )
+                names.add(br.name)
+                sequence(br.nodes, f"branch {br.name!r} of parallel {p.name!r}")
+        elif kind == "foreach":
+            f = n.foreach
+            named("foreach", f.name)
+            if f.concurrency < 0:
+                raise InvalidArgumentError(
+                    f"{wf}: foreach {f.name!r} concurrency must not be negative"
+                )
+            sequence(f.nodes, f"the body of foreach {f.name!r}")
+        else:
+            raise InvalidArgumentError(f"{wf} has a node with no kind")
+
+    sequence(d.nodes, "the workflow")
+
+
+def _check_step_options(what: str, step: definition_pb2.Step | definition_pb2.Compensation) -> None:
+    if step.retry.max_attempts < 0:
+        raise InvalidArgumentError(f"{what}: retry.max_attempts must be >= 0")
+    if step.timeout.ToTimedelta().total_seconds() < 0:
+        raise InvalidArgumentError(f"{what}: timeout must not be negative")
 
 
 def check_queues(queues: Sequence[str]) -> list[str]:

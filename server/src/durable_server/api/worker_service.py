@@ -99,11 +99,17 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 result_json=validate.check_payload(
                     f"result_json of task {task_id}", c.result_json, self.settings.max_payload_bytes
                 ),
+                goto_target=validate.check_goto(c.goto_target),
+                evaluations=convert.evaluations_from_proto(c.evaluations),
             )
             for (task_id, token), c in zip(leases, request.completions, strict=True)
         ]
         if outcomes:
             payloads = {f"result_json of task {o.task_id}": o.result_json or "" for o in outcomes}
+            for o in outcomes:
+                for name, ev in o.evaluations.items():
+                    if ev.value_json is not None:
+                        payloads[f"evaluation {name!r} of task {o.task_id}"] = ev.value_json
             with validate.naming_bad_json(payloads):
                 await self.engine.report(outcomes)
         return pb.CompleteTasksResponse()

@@ -1,5 +1,9 @@
 """Workflow definitions as the engine reads them, and a cache of them by version.
 
+A definition is a tree: sequences of nodes (steps, branches, parallel groups, foreach).
+Every node has a name unique in the workflow, and ``Definition`` indexes where each one
+sits, so the engine can answer "what comes after this node?" without walking the tree.
+
 A version is the sha256 of a definition, so a version's definition never changes and
 the cache is safe to share by every request on every replica.
 """
@@ -7,23 +11,100 @@ the cache is safe to share by every request on every replica.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from durable._definition import definition_hash
 from durable._retry import NO_RETRY, RetryPolicy
 from durable.v1 import definition_pb2
 
-__all__ = ["Definition", "DefinitionCache", "StepDef"]
+__all__ = [
+    "BranchDef",
+    "CompensationDef",
+    "Definition",
+    "DefinitionCache",
+    "ForeachDef",
+    "NodeDef",
+    "ParallelDef",
+    "Seq",
+    "StepDef",
+]
+
+DEFAULT_FOREACH_CONCURRENCY = 10
+
+
+def _secs(msg: object, name: str) -> float | None:
+    if not msg.HasField(name):  # type: ignore[attr-defined]
+        return None
+    return getattr(msg, name).ToTimedelta().total_seconds() or None
+
+
+def _policy(msg: object) -> RetryPolicy:
+    if not msg.HasField("retry"):  # type: ignore[attr-defined]
+        return NO_RETRY
+    return RetryPolicy.from_proto(msg.retry)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class CompensationDef:
+    """The compensation of a step."""
+
+    name: str
+    step_name: str
+    retry: RetryPolicy
+    timeout_secs: float | None
 
 
 @dataclass(frozen=True)
 class StepDef:
-    """One step of a definition."""
+    """A step: user code run by a worker."""
 
     name: str
-    index: int
     retry: RetryPolicy
     timeout_secs: float | None
+    compensation: CompensationDef | None
+
+
+@dataclass(frozen=True)
+class BranchDef:
+    """A branch: a worker computes a key; the matching case runs."""
+
+    name: str
+    cases: dict[str, Seq]
+    default: Seq | None
+
+
+@dataclass(frozen=True)
+class ParallelDef:
+    """A parallel group: one lane per branch, all from the group's input."""
+
+    name: str
+    branches: tuple[tuple[str, Seq], ...]
+    fail_fast: bool
+    has_into: bool
+
+
+@dataclass(frozen=True)
+class ForeachDef:
+    """A foreach: one lane per item of a list a worker computes."""
+
+    name: str
+    body: Seq
+    concurrency: int
+    fail_fast: bool
+    has_into: bool
+
+
+NodeDef = StepDef | BranchDef | ParallelDef | ForeachDef
+
+
+@dataclass(frozen=True, eq=False)
+class Seq:
+    """A sequence of nodes. ``case_of`` names the branch whose case it is, if any."""
+
+    nodes: tuple[NodeDef, ...]
+    case_of: str | None = None
+    lane_of: str | None = None  # the parallel or foreach whose lane it is
+    index: dict[str, int] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -32,46 +113,117 @@ class Definition:
 
     name: str
     version: str
-    steps: tuple[StepDef, ...]
+    root: Seq
     timeout_secs: float | None
     queue: str | None
+    max_step_runs: int | None
     proto: definition_pb2.WorkflowDefinition
+    nodes: dict[str, NodeDef]
+    where: dict[str, Seq]
+    compensations: dict[str, CompensationDef]
 
     @classmethod
     def from_proto(cls, msg: definition_pb2.WorkflowDefinition) -> Definition:
         """Parse a definition; its version is computed here, never trusted from a client."""
-        steps = tuple(
-            StepDef(
-                name=s.name,
-                index=i,
-                retry=RetryPolicy.from_proto(s.retry) if s.HasField("retry") else NO_RETRY,
-                timeout_secs=(s.timeout.ToTimedelta().total_seconds() or None)
-                if s.HasField("timeout")
-                else None,
-            )
-            for i, s in enumerate(msg.steps)
-        )
+        nodes: dict[str, NodeDef] = {}
+        where: dict[str, Seq] = {}
+        compensations: dict[str, CompensationDef] = {}
+
+        def seq(items: object, *, case_of: str | None = None, lane_of: str | None = None) -> Seq:
+            parsed = tuple(node(n) for n in items)  # type: ignore[attr-defined]
+            s = Seq(parsed, case_of=case_of, lane_of=lane_of)
+            for i, n in enumerate(parsed):
+                s.index[n.name] = i
+                where[n.name] = s
+            return s
+
+        def node(n: definition_pb2.Node) -> NodeDef:
+            kind = n.WhichOneof("kind")
+            parsed: NodeDef
+            if kind == "step":
+                st = n.step
+                comp = None
+                if st.HasField("compensation"):
+                    c = st.compensation
+                    comp = CompensationDef(c.name, st.name, _policy(c), _secs(c, "timeout"))
+                    compensations[c.name] = comp
+                parsed = StepDef(st.name, _policy(st), _secs(st, "timeout"), comp)
+            elif kind == "branch":
+                b = n.branch
+                parsed = BranchDef(
+                    b.name,
+                    {c.key_json: seq(c.nodes, case_of=b.name) for c in b.cases},
+                    seq(b.default_nodes, case_of=b.name) if b.has_default else None,
+                )
+            elif kind == "parallel":
+                p = n.parallel
+                parsed = ParallelDef(
+                    p.name,
+                    tuple((br.name, seq(br.nodes, lane_of=p.name)) for br in p.branches),
+                    p.on_error != definition_pb2.ERROR_MODE_COLLECT,
+                    p.has_into,
+                )
+            elif kind == "foreach":
+                f = n.foreach
+                parsed = ForeachDef(
+                    f.name,
+                    seq(f.nodes, lane_of=f.name),
+                    f.concurrency or DEFAULT_FOREACH_CONCURRENCY,
+                    f.on_error != definition_pb2.ERROR_MODE_COLLECT,
+                    f.has_into,
+                )
+            else:
+                raise ValueError(f"a node of workflow {msg.name!r} has no kind")
+            nodes[parsed.name] = parsed
+            return parsed
+
+        root = seq(msg.nodes)
         timeout = msg.timeout.ToTimedelta().total_seconds() if msg.HasField("timeout") else 0
         return cls(
             name=msg.name,
             version=definition_hash(msg),
-            steps=steps,
+            root=root,
             timeout_secs=timeout or None,
             queue=msg.queue or None,
+            max_step_runs=msg.max_step_runs or None,
             proto=msg,
+            nodes=nodes,
+            where=where,
+            compensations=compensations,
         )
 
-    def step(self, name: str) -> StepDef:
-        """The step called ``name``; KeyError if it is not in this version."""
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+    @property
+    def first(self) -> NodeDef:
+        """The node an execution starts with."""
+        return self.root.nodes[0]
 
-    def after(self, name: str) -> StepDef | None:
-        """The step that follows ``name``, or None if ``name`` is the last."""
-        index = self.step(name).index + 1
-        return self.steps[index] if index < len(self.steps) else None
+    def node(self, name: str) -> NodeDef:
+        """The node called ``name``; KeyError if it is not in this version."""
+        return self.nodes[name]
+
+    def step(self, name: str) -> StepDef:
+        """The step called ``name``; KeyError if there is no such step."""
+        found = self.nodes[name]
+        if not isinstance(found, StepDef):
+            raise KeyError(name)
+        return found
+
+    def after(self, name: str) -> NodeDef | None:
+        """The node that runs after ``name`` in its lane; None at the lane's end.
+
+        Past the end of a branch case, execution continues after the branch.
+        """
+        s = self.where[name]
+        i = s.index[name] + 1
+        if i < len(s.nodes):
+            return s.nodes[i]
+        if s.case_of is not None:
+            return self.after(s.case_of)
+        return None
+
+    def same_sequence(self, a: str, b: str) -> bool:
+        """Whether nodes ``a`` and ``b`` sit in the same sequence (a goto's rule)."""
+        return b in self.where and self.where[a] is self.where[b]
 
 
 class DefinitionCache:

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from durable_server.clock import Clock
 from durable_server.config import Settings
-from durable_server.engine.definitions import Definition, DefinitionCache
-from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, allowed_from
+from durable_server.engine.apply import Applier
+from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
+from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, TaskKind
 from durable_server.engine.transitions import (
     Decision,
-    EnqueueStep,
+    Evaluation,
     FinishExecution,
-    RecordAttempt,
-    RemoveTask,
-    RetryTask,
     StepError,
     decide_lease_expired,
     decide_step_completed,
@@ -31,7 +29,6 @@ from durable_server.engine.transitions import (
 from durable_server.errors import FailedPreconditionError, NotFoundError
 from durable_server.ids import new_execution_id
 from durable_server.store import executions as ex_store
-from durable_server.store import step_attempts as attempt_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
 from durable_server.store import workers as worker_store
@@ -66,6 +63,8 @@ class TaskOutcome:
     result_json: str | None = None
     error: StepError | None = None
     timed_out: bool = False
+    goto_target: str = ""
+    evaluations: Mapping[str, Evaluation] = field(default_factory=dict)
 
 
 class Engine:
@@ -92,7 +91,7 @@ class Engine:
 
     async def start(self, req: StartRequest, definition: Definition) -> tuple[str, bool]:
         """Create an execution of ``definition``; returns (id, created)."""
-        first = definition.steps[0]
+        first = definition.first
         queue = req.queue or definition.queue or "default"
         new = ex_store.NewExecution(
             id=new_execution_id(),
@@ -105,7 +104,8 @@ class Engine:
             scheduled_at=req.scheduled_at,
             timeout_secs=definition.timeout_secs,
             first_step=first.name,
-            first_step_timeout_secs=first.timeout_secs,
+            first_step_timeout_secs=first.timeout_secs if isinstance(first, StepDef) else None,
+            first_task_kind=TaskKind.STEP if isinstance(first, StepDef) else TaskKind.ROUTE,
         )
         async with self.db.transaction() as conn:
             created_id = await ex_store.execution_insert(conn, new, now=self.clock.db_now())
@@ -139,7 +139,7 @@ class Engine:
                     "waiting executions can be cancelled"
                 )
             finish = FinishExecution(execution_id, ExecutionStatus.CANCELLED, error_json=error)
-            await self._finish(conn, [finish])
+            await self._applier(conn, {}).finish([finish])
             row = await ex_store.execution_get(conn, execution_id=execution_id)
         assert row is not None
         return row
@@ -200,7 +200,15 @@ class Engine:
                 definition = await self._definition(task.workflow_version)
                 if outcome.error is None:
                     assert outcome.result_json is not None
-                    decisions.append(decide_step_completed(definition, task, outcome.result_json))
+                    decisions.append(
+                        decide_step_completed(
+                            definition,
+                            task,
+                            outcome.result_json,
+                            goto_target=outcome.goto_target,
+                            evaluations=outcome.evaluations,
+                        )
+                    )
                 else:
                     decisions.append(
                         decide_step_failed(
@@ -293,7 +301,7 @@ class Engine:
                 for t in due
                 if t.kind == "execution_timeout"
             ]
-            await self._finish(conn, finishes)
+            await self._applier(conn, {}).finish(finishes)
         return len(due)
 
     async def next_timer_due(self) -> datetime | None:
@@ -321,34 +329,29 @@ class Engine:
                 trailers=[(STALE_TRAILER, ",".join(str(i) for i in stale))],
             )
 
+    def _applier(self, conn: Conn, definitions: dict[str, Definition]) -> Applier:
+        return Applier(
+            conn,
+            definitions,
+            now=self.clock.db_now(),
+            max_step_runs=self.settings.max_step_runs,
+        )
+
     async def _apply(self, conn: Conn, decisions: Sequence[Decision]) -> list[str]:
-        """Apply every effect, batched by kind; returns queues with new ready work."""
+        """Apply every effect in this transaction; returns queues with new ready work."""
         effects = [e for d in decisions for e in d.effects]
-        now = self.clock.db_now()
-        records = [e for e in effects if isinstance(e, RecordAttempt)]
-        enqueues = [e for e in effects if isinstance(e, EnqueueStep)]
-        retries = [e for e in effects if isinstance(e, RetryTask)]
-        removes = [e.task_id for e in effects if isinstance(e, RemoveTask)]
-        await attempt_store.step_attempt_insert_many(conn, records, now=now)
-        await task_store.task_delete_many(conn, ids=removes)
-        await task_store.task_insert_many(conn, enqueues, now=now)
-        requeued = await task_store.task_requeue_many(conn, retries, now=now)
-        await self._finish(conn, [e for e in effects if isinstance(e, FinishExecution)])
-        queues = {e.task.queue for e in enqueues}
-        queues |= {q for (q, _), r in zip(requeued, retries, strict=True) if r.delay_secs == 0}
-        ready = sorted(queues)
+        versions = {getattr(e, "origin", None) for e in effects}
+        definitions = {
+            o.workflow_version: await self._definition(o.workflow_version)
+            for o in versions
+            if o is not None
+        }
+        for e in effects:
+            task = getattr(e, "task", None)
+            if task is not None and task.workflow_version not in definitions:
+                definitions[task.workflow_version] = await self._definition(task.workflow_version)
+        applier = self._applier(conn, definitions)
+        await applier.apply(effects)
+        ready = sorted(applier.ready)
         await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
         return ready
-
-    async def _finish(self, conn: Conn, finishes: Sequence[FinishExecution]) -> list[str]:
-        """End executions (guarded by the transition table) and drop their tasks and timers."""
-        done: list[str] = []
-        for status in sorted({f.status for f in finishes}):
-            group = [f for f in finishes if f.status == status]
-            done += await ex_store.execution_finish_many(
-                conn, group, allowed_from=allowed_from(status), now=self.clock.db_now()
-            )
-        if done:
-            await task_store.task_delete_for_executions(conn, execution_ids=done)
-            await timer_store.timer_delete_for_executions(conn, execution_ids=done)
-        return done

@@ -22,6 +22,9 @@ class ExecutionStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
 
 
 class StepAttemptStatus(enum.StrEnum):
@@ -32,6 +35,15 @@ class StepAttemptStatus(enum.StrEnum):
     FAILED = "failed"
     LOST = "lost"
     TIMED_OUT = "timed_out"
+
+
+class TaskKind(enum.StrEnum):
+    """What a task asks a worker to run."""
+
+    STEP = "step"
+    ROUTE = "route"
+    INTO = "into"
+    COMPENSATION = "compensation"
 
 
 class TaskStatus(enum.StrEnum):
@@ -45,12 +57,17 @@ E = ExecutionStatus
 
 EXECUTION_TRANSITIONS: Final[Mapping[ExecutionStatus, frozenset[ExecutionStatus]]] = {
     E.PENDING: frozenset({E.RUNNING, E.CANCELLED, E.TIMED_OUT, E.FAILED}),
-    E.RUNNING: frozenset({E.WAITING, E.COMPLETED, E.FAILED, E.CANCELLED, E.TIMED_OUT}),
-    E.WAITING: frozenset({E.RUNNING, E.CANCELLED, E.TIMED_OUT, E.FAILED}),
+    E.RUNNING: frozenset(
+        {E.WAITING, E.COMPLETED, E.FAILED, E.CANCELLED, E.TIMED_OUT, E.COMPENSATING}
+    ),
+    E.WAITING: frozenset({E.RUNNING, E.CANCELLED, E.TIMED_OUT, E.FAILED, E.COMPENSATING}),
+    E.COMPENSATING: frozenset({E.COMPENSATED, E.COMPENSATION_FAILED, E.CANCELLED, E.TIMED_OUT}),
     E.COMPLETED: frozenset(),
     E.FAILED: frozenset(),
     E.CANCELLED: frozenset(),
     E.TIMED_OUT: frozenset(),
+    E.COMPENSATED: frozenset(),
+    E.COMPENSATION_FAILED: frozenset(),
 }
 
 ACTIVE_STATUSES: Final = frozenset(s for s, nxt in EXECUTION_TRANSITIONS.items() if nxt)

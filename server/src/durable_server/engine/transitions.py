@@ -2,31 +2,51 @@
 
 Each ``decide_*`` function returns a :class:`Decision`: a tuple of effects that
 ``engine.py`` applies through the store in one transaction. Nothing here does I/O.
+Moving through the workflow's graph is ``walk``: from a node, with an input and the
+evaluations a worker sent, to the next task, group, or the end of the lane.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from durable._retry import retry_delay
-from durable_server.engine.definitions import Definition, StepDef
-from durable_server.engine.states import ExecutionStatus, StepAttemptStatus
+from durable._retry import NO_RETRY, RetryPolicy, retry_delay
+from durable_server.engine.definitions import (
+    BranchDef,
+    Definition,
+    ForeachDef,
+    NodeDef,
+    ParallelDef,
+    Seq,
+    StepDef,
+)
+from durable_server.engine.states import ExecutionStatus, StepAttemptStatus, TaskKind
 from durable_server.store.rows import LeasedTask
 
 __all__ = [
+    "ROOT",
+    "CompensationDone",
     "Decision",
-    "EnqueueStep",
+    "EndLane",
+    "EnqueueTask",
+    "Evaluation",
+    "FailLane",
     "FinishExecution",
+    "Lane",
+    "Origin",
     "RecordAttempt",
     "RemoveTask",
     "RetryTask",
+    "StartGroup",
     "StepError",
     "decide_lease_expired",
     "decide_step_completed",
     "decide_step_failed",
+    "lane_start",
+    "walk",
 ]
 
 
@@ -51,6 +71,53 @@ class StepError:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """A worker's answer for a control node: a value (JSON text) or the error it raised."""
+
+    value_json: str | None = None
+    error: StepError | None = None
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Where work runs: the top level, or one lane (``index``) of a group."""
+
+    group_id: int | None = None
+    index: int | None = None
+    path: str = ""
+
+    @property
+    def is_root(self) -> bool:
+        """Whether this is the execution's top level."""
+        return self.group_id is None
+
+
+ROOT = Lane()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The execution new tasks belong to, and where they queue."""
+
+    execution_id: str
+    queue: str
+    priority: int
+    workflow_version: str
+
+    @classmethod
+    def of(cls, task: LeasedTask) -> Origin:
+        """The origin of a task's execution."""
+        return cls(task.execution_id, task.queue, task.priority, task.workflow_version)
+
+
+def lane_of(task: LeasedTask) -> Lane:
+    """The lane a task runs in."""
+    if task.group_id is None:
+        return ROOT
+    return Lane(task.group_id, task.lane, task.lane_path)
+
+
+@dataclass(frozen=True)
 class RecordAttempt:
     """Record a finished attempt; ``retry_delay_secs`` is set when a retry follows."""
 
@@ -62,12 +129,17 @@ class RecordAttempt:
 
 
 @dataclass(frozen=True)
-class EnqueueStep:
-    """Make the next step run ready."""
+class EnqueueTask:
+    """Make a task ready; ``input_json`` None means the lane's own input (a foreach item)."""
 
-    task: LeasedTask
-    step: StepDef
-    input_json: str
+    origin: Origin
+    lane: Lane
+    kind: TaskKind
+    name: str
+    input_json: str | None
+    timeout_secs: float | None = None
+    compensated_step: str | None = None
+    compensated_sequence: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,8 +160,46 @@ class RemoveTask:
 
 
 @dataclass(frozen=True)
+class StartGroup:
+    """Start a parallel group or a foreach in ``lane``; ``items_json`` for a foreach."""
+
+    origin: Origin
+    lane: Lane
+    node: ParallelDef | ForeachDef
+    input_json: str
+    items_json: str | None = None
+
+
+@dataclass(frozen=True)
+class EndLane:
+    """A lane ran to its end with ``result_json``; at the top level, the execution did."""
+
+    origin: Origin
+    lane: Lane
+    result_json: str
+
+
+@dataclass(frozen=True)
+class FailLane:
+    """A lane failed for good; at the top level, the execution fails (or compensates)."""
+
+    origin: Origin
+    lane: Lane
+    error_json: str
+
+
+@dataclass(frozen=True)
+class CompensationDone:
+    """A compensation ended (``failed`` for good or not); the next one runs, or the end."""
+
+    origin: Origin
+    compensated_sequence: int
+    failed: bool
+
+
+@dataclass(frozen=True)
 class FinishExecution:
-    """End an execution."""
+    """End an execution; ``error_json`` None keeps the error it has."""
 
     execution_id: str
     status: ExecutionStatus
@@ -97,7 +207,17 @@ class FinishExecution:
     error_json: str | None = None
 
 
-Effect = RecordAttempt | EnqueueStep | RetryTask | RemoveTask | FinishExecution
+Effect = (
+    RecordAttempt
+    | EnqueueTask
+    | RetryTask
+    | RemoveTask
+    | StartGroup
+    | EndLane
+    | FailLane
+    | CompensationDone
+    | FinishExecution
+)
 
 
 @dataclass(frozen=True)
@@ -107,15 +227,115 @@ class Decision:
     effects: tuple[Effect, ...]
 
 
-def decide_step_completed(definition: Definition, task: LeasedTask, result_json: str) -> Decision:
-    """A step returned ``result_json``: run the next step, or complete the execution."""
+# -- walking the graph -------------------------------------------------------------------
+
+
+def lane_start(origin: Origin, lane: Lane, body: Seq, input_json: str | None) -> EnqueueTask:
+    """The first task of a new lane: its first step, or a route task for a control node."""
+    first = body.nodes[0]
+    if isinstance(first, StepDef):
+        return EnqueueTask(origin, lane, TaskKind.STEP, first.name, input_json, first.timeout_secs)
+    return EnqueueTask(origin, lane, TaskKind.ROUTE, first.name, input_json)
+
+
+def _keys(branch: BranchDef) -> str:
+    return ", ".join(branch.cases) or "none"
+
+
+def walk(
+    definition: Definition,
+    node: NodeDef | None,
+    data_json: str,
+    evaluations: Mapping[str, Evaluation],
+    origin: Origin,
+    lane: Lane,
+) -> tuple[EnqueueTask | StartGroup | EndLane | FailLane]:
+    """From ``node`` (None: past the lane's end) with ``data_json``: what happens next.
+
+    Branch keys and foreach items come from ``evaluations``; a control node without one
+    becomes a ROUTE task, so a worker evaluates it.
+    """
+    while True:
+        if node is None:
+            return (EndLane(origin, lane, data_json),)
+        if isinstance(node, StepDef):
+            return (
+                EnqueueTask(origin, lane, TaskKind.STEP, node.name, data_json, node.timeout_secs),
+            )
+        if isinstance(node, ParallelDef):
+            return (StartGroup(origin, lane, node, data_json),)
+        evaluation = evaluations.get(node.name)
+        if evaluation is None:
+            return (EnqueueTask(origin, lane, TaskKind.ROUTE, node.name, data_json),)
+        if evaluation.error is not None:
+            what = "on function" if isinstance(node, BranchDef) else "items function"
+            error = StepError(
+                "BranchError" if isinstance(node, BranchDef) else "ForeachItemsError",
+                f"{type(node).__name__[:-3].lower()} {node.name!r}: its {what} raised "
+                f"{evaluation.error.type}: {evaluation.error.message}",
+                evaluation.error.traceback,
+            )
+            return (FailLane(origin, lane, error.to_json(node=node.name)),)
+        value = evaluation.value_json or "null"
+        if isinstance(node, ForeachDef):
+            return (StartGroup(origin, lane, node, data_json, value),)
+        case = node.cases.get(value, node.default)
+        if case is None:
+            error = StepError(
+                "BranchNoMatch",
+                f"branch {node.name!r} has no case for key {value} and no default "
+                f"(cases: {_keys(node)})",
+            )
+            return (FailLane(origin, lane, error.to_json(node=node.name)),)
+        node = case.nodes[0] if case.nodes else definition.after(node.name)
+
+
+# -- decisions on task outcomes ------------------------------------------------------------
+
+
+def policy_for(definition: Definition, task: LeasedTask) -> RetryPolicy:
+    """The retry policy of what a task runs."""
+    if task.kind == TaskKind.STEP:
+        return definition.step(task.step_name).retry
+    if task.kind == TaskKind.COMPENSATION:
+        return definition.compensations[task.step_name].retry
+    return NO_RETRY
+
+
+def decide_step_completed(
+    definition: Definition,
+    task: LeasedTask,
+    result_json: str,
+    *,
+    goto_target: str = "",
+    evaluations: Mapping[str, Evaluation] | None = None,
+) -> Decision:
+    """A task returned ``result_json``: move on through the graph."""
     record = RecordAttempt(task, StepAttemptStatus.COMPLETED, result_json=result_json)
     done = RemoveTask(task.id)
-    following = definition.after(task.step_name)
-    if following is not None:
-        return Decision((record, done, EnqueueStep(task, following, result_json)))
-    finish = FinishExecution(task.execution_id, ExecutionStatus.COMPLETED, result_json=result_json)
-    return Decision((record, done, finish))
+    origin, lane, evals = Origin.of(task), lane_of(task), evaluations or {}
+    kind = TaskKind(task.kind)
+    nxt: tuple[Effect, ...]
+    if kind == TaskKind.COMPENSATION:
+        assert task.compensated_sequence is not None
+        nxt = (CompensationDone(origin, task.compensated_sequence, failed=False),)
+    elif kind == TaskKind.ROUTE:
+        nxt = walk(definition, definition.node(task.step_name), result_json, evals, origin, lane)
+    elif goto_target:
+        if kind != TaskKind.STEP or not definition.same_sequence(task.step_name, goto_target):
+            error = StepError(
+                "GotoError",
+                f"step {task.step_name!r} jumped to {goto_target!r}, which is not a node of "
+                "the same sequence: a goto stays within its sequence (forward or back)",
+            )
+            nxt = (FailLane(origin, lane, error.to_json(step=task.step_name)),)
+        else:
+            target = definition.node(goto_target)
+            nxt = walk(definition, target, result_json, evals, origin, lane)
+    else:  # a step, or the into merge of the group named step_name
+        following = definition.after(task.step_name)
+        nxt = walk(definition, following, result_json, evals, origin, lane)
+    return Decision((record, done, *nxt))
 
 
 def decide_step_failed(
@@ -126,9 +346,8 @@ def decide_step_failed(
     timed_out: bool = False,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
-    """A step raised (or timed out): retry it per its policy, or fail the execution."""
-    step = definition.step(task.step_name)
-    policy = step.retry
+    """A task raised (or timed out): retry it per its policy, or fail its lane."""
+    policy = policy_for(definition, task)
     failures = task.failures + 1
     status = StepAttemptStatus.TIMED_OUT if timed_out else StepAttemptStatus.FAILED
     retryable = (
@@ -145,19 +364,28 @@ def decide_step_failed(
             )
         )
     reason = "is not retryable" if failures < policy.max_attempts else "has no attempts left"
-    execution_error = error.to_json(
-        step=task.step_name,
-        attempts=task.attempt,
-        message=f"step {task.step_name!r} failed on attempt {task.attempt} and {reason}: "
-        f"{error.message}",
-    )
     return Decision(
         (
             RecordAttempt(task, status, error_json=error.to_json()),
             RemoveTask(task.id),
-            FinishExecution(task.execution_id, ExecutionStatus.FAILED, error_json=execution_error),
+            _gave_up(task, error, f"failed on attempt {task.attempt} and {reason}"),
         )
     )
+
+
+def _gave_up(task: LeasedTask, error: StepError, why: str) -> Effect:
+    origin = Origin.of(task)
+    if task.kind == TaskKind.COMPENSATION:
+        assert task.compensated_sequence is not None
+        return CompensationDone(origin, task.compensated_sequence, failed=True)
+    what = {"step": "step", "route": "routing at", "into": "into merge of"}[task.kind]
+    where = f" (lane {task.lane_path})" if task.lane_path else ""
+    execution_error = error.to_json(
+        step=task.step_name,
+        attempts=task.attempt,
+        message=f"{what} {task.step_name!r}{where} {why}: {error.message}",
+    )
+    return FailLane(origin, lane_of(task), execution_error)
 
 
 def decide_lease_expired(
@@ -191,11 +419,7 @@ def decide_lease_expired(
             (
                 RecordAttempt(task, StepAttemptStatus.LOST, error_json=lost.to_json()),
                 RemoveTask(task.id),
-                FinishExecution(
-                    task.execution_id,
-                    ExecutionStatus.FAILED,
-                    error_json=error.to_json(step=task.step_name),
-                ),
+                _gave_up(task, error, "was lost too often"),
             )
         )
     return Decision(

@@ -27,6 +27,7 @@ class NewExecution:
     timeout_secs: float | None
     first_step: str
     first_step_timeout_secs: float | None
+    first_task_kind: str = "step"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ async def execution_insert(conn: Conn, new: NewExecution, *, now: datetime | Non
         new.timeout_secs,
         new.first_step,
         new.first_step_timeout_secs,
+        new.first_task_kind,
     )
     return str(value) if value is not None else None
 
@@ -135,3 +137,32 @@ async def execution_finish_many(
         allowed_from,
     )
     return [str(r["id"]) for r in rows]
+
+
+async def execution_sequences_take(conn: Conn, *, counts: dict[str, int]) -> dict[str, int]:
+    """Take ``counts[id]`` more sequence numbers of each execution; {id: last one taken}."""
+    if not counts:
+        return {}
+    rows = await conn.fetch(Q["execution_sequences_take"], list(counts), list(counts.values()))
+    return {str(r["id"]): r["step_runs"] for r in rows}
+
+
+async def execution_compensation_begin(
+    conn: Conn, *, execution_id: str, error_json: str, allowed_from: list[str]
+) -> bool:
+    """Move an execution to compensating; False if it is in none of ``allowed_from``."""
+    return bool(
+        await conn.fetchval(
+            Q["execution_compensation_begin"], execution_id, error_json, allowed_from
+        )
+    )
+
+
+async def execution_compensation_failed_set(conn: Conn, *, execution_id: str) -> None:
+    """Note a compensation that failed for good."""
+    await conn.execute(Q["execution_compensation_failed_set"], execution_id)
+
+
+async def execution_compensation_failed_get(conn: Conn, *, execution_id: str) -> bool:
+    """Whether a compensation of the execution failed for good."""
+    return bool(await conn.fetchval(Q["execution_compensation_failed_get"], execution_id))

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ClaimedTask", "ExecutionRow", "LeasedTask", "RunningStep", "StepAttemptRow"]
+__all__ = [
+    "ClaimedTask",
+    "ExecutionRow",
+    "GroupState",
+    "LeasedTask",
+    "RunningStep",
+    "StepAttemptRow",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,12 @@ class LeasedTask:
     timeout_secs: float | None
     leased_at: datetime | None
     worker_id: str | None
+    kind: str = "step"
+    group_id: int | None = None
+    lane: int | None = None
+    lane_path: str = ""
+    compensated_step: str | None = None
+    compensated_sequence: int | None = None
 
     @classmethod
     def from_record(cls, r: Any) -> LeasedTask:
@@ -44,6 +57,12 @@ class LeasedTask:
             timeout_secs=r["timeout_secs"],
             leased_at=r["leased_at"],
             worker_id=r["worker_id"],
+            kind=r["kind"],
+            group_id=r["group_id"],
+            lane=r["lane"],
+            lane_path=r["lane_path"],
+            compensated_step=r["compensated_step"],
+            compensated_sequence=r["compensated_sequence"],
         )
 
 
@@ -63,6 +82,9 @@ class ClaimedTask:
     input_json: str
     execution_input_json: str
     timeout_secs: float | None
+    kind: str = "step"
+    lane_path: str = ""
+    compensated_step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +147,8 @@ class StepAttemptRow:
     started_at: datetime | None
     finished_at: datetime | None
     retry_at: datetime | None
+    kind: str = "step"
+    lane_path: str = ""
 
     @classmethod
     def from_record(cls, r: Any) -> StepAttemptRow:
@@ -140,6 +164,8 @@ class StepAttemptRow:
             started_at=r["started_at"],
             finished_at=r["finished_at"],
             retry_at=r["retry_at"],
+            kind=r["kind"],
+            lane_path=r["lane_path"],
         )
 
 
@@ -152,3 +178,47 @@ class RunningStep:
     attempt: int
     worker_id: str | None
     leased_at: datetime | None
+    kind: str = "step"
+    lane_path: str = ""
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """A group's counters after one of its lanes ended."""
+
+    id: int
+    execution_id: str
+    node_name: str
+    kind: str
+    parent_group_id: int | None
+    parent_lane: int | None
+    lane_path: str
+    total: int
+    started: int
+    finished: int
+    failed: int
+    concurrency: int
+    fail_fast: bool
+    collect: bool
+    changed: bool
+
+    @classmethod
+    def from_record(cls, r: Any) -> GroupState:
+        """Build from a ``groups`` record plus ``changed``."""
+        return cls(
+            id=r["id"],
+            execution_id=str(r["execution_id"]),
+            node_name=r["node_name"],
+            kind=r["kind"],
+            parent_group_id=r["parent_group_id"],
+            parent_lane=r["parent_lane"],
+            lane_path=r["lane_path"],
+            total=r["total"],
+            started=r["started"],
+            finished=r["finished"],
+            failed=r["failed"],
+            concurrency=r["concurrency"],
+            fail_fast=r["fail_fast"],
+            collect=r["collect"],
+            changed=bool(r["changed"]),
+        )

@@ -30,6 +30,8 @@ async def step_attempt_insert_many(
         [r.task.leased_at for r in records],
         [r.retry_delay_secs for r in records],
         now,
+        [r.task.kind for r in records],
+        [r.task.lane_path for r in records],
     )
 
 
@@ -37,3 +39,11 @@ async def step_attempt_list(conn: Conn, *, execution_id: str) -> list[StepAttemp
     """Every recorded attempt of one execution, in order."""
     rows = await conn.fetch(Q["step_attempt_list"], execution_id)
     return [StepAttemptRow.from_record(r) for r in rows]
+
+
+async def step_attempt_last_compensable(
+    conn: Conn, *, execution_id: str, steps: list[str], before: int
+) -> tuple[str, int, str] | None:
+    """(step, sequence, result) of the latest completed run of ``steps`` before ``before``."""
+    row = await conn.fetchrow(Q["step_attempt_last_compensable"], execution_id, steps, before)
+    return (row["step_name"], row["sequence"], row["result"]) if row else None

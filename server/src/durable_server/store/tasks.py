@@ -5,28 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from durable_server.engine.transitions import EnqueueStep, RetryTask
+from durable_server.engine.transitions import EnqueueTask, RetryTask
 from durable_server.store.db import Conn
 from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import ClaimedTask, LeasedTask, RunningStep
 
 
 async def task_insert_many(
-    conn: Conn, steps: Sequence[EnqueueStep], *, now: datetime | None
+    conn: Conn, tasks: Sequence[EnqueueTask], sequences: Sequence[int], *, now: datetime | None
 ) -> None:
-    """Enqueue next step runs, ready now."""
-    if not steps:
+    """Enqueue task runs (each with its sequence number), ready now."""
+    if not tasks:
         return
     await conn.execute(
         Q["task_insert_many"],
-        [s.task.execution_id for s in steps],
-        [s.task.sequence + 1 for s in steps],
-        [s.step.name for s in steps],
-        [s.task.queue for s in steps],
-        [s.task.priority for s in steps],
-        [s.task.workflow_version for s in steps],
-        [s.step.timeout_secs for s in steps],
-        [s.input_json for s in steps],
+        [t.origin.execution_id for t in tasks],
+        list(sequences),
+        [t.name for t in tasks],
+        [t.origin.queue for t in tasks],
+        [t.origin.priority for t in tasks],
+        [t.origin.workflow_version for t in tasks],
+        [t.timeout_secs for t in tasks],
+        [t.input_json for t in tasks],
+        [t.kind.value for t in tasks],
+        [t.lane.group_id for t in tasks],
+        [t.lane.index for t in tasks],
+        [t.lane.path for t in tasks],
+        [t.compensated_step for t in tasks],
+        [t.compensated_sequence for t in tasks],
         now,
     )
 
@@ -59,6 +65,9 @@ async def task_claim_many(
             input_json=r["input"],
             execution_input_json=r["execution_input"],
             timeout_secs=r["timeout_secs"],
+            kind=r["kind"],
+            lane_path=r["lane_path"],
+            compensated_step=r["compensated_step"],
         )
         for r in rows
     ]
@@ -95,6 +104,14 @@ async def task_delete_many(conn: Conn, *, ids: list[int]) -> None:
     """Delete tasks by id."""
     if ids:
         await conn.execute(Q["task_delete_many"], ids)
+
+
+async def task_delete_for_executions_except(
+    conn: Conn, *, execution_ids: list[str], keep: list[int]
+) -> int:
+    """Delete the tasks of these executions but ``keep``; returns how many."""
+    rows = await conn.fetch(Q["task_delete_for_executions_except"], execution_ids, keep)
+    return len(rows)
 
 
 async def task_delete_for_executions(conn: Conn, *, execution_ids: list[str]) -> int:
@@ -169,6 +186,14 @@ async def task_running_for_execution(conn: Conn, *, execution_id: str) -> list[R
     """The leased tasks of an execution, as running attempts."""
     rows = await conn.fetch(Q["task_running_for_execution"], execution_id)
     return [
-        RunningStep(r["step_name"], r["sequence"], r["attempt"], r["worker_id"], r["leased_at"])
+        RunningStep(
+            r["step_name"],
+            r["sequence"],
+            r["attempt"],
+            r["worker_id"],
+            r["leased_at"],
+            r["kind"],
+            r["lane_path"],
+        )
         for r in rows
     ]

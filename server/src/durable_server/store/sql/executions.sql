@@ -11,8 +11,9 @@ WITH e AS (
     RETURNING id, input, created_at, scheduled_at, deadline_at
 ), t AS (
     INSERT INTO tasks (execution_id, sequence, step_name, queue, priority, workflow_version,
-                       timeout_secs, input, status, available_at)
-    SELECT e.id, 1, $11, $4, $5, $3, $12, e.input, 'ready', coalesce(e.scheduled_at, e.created_at)
+                       timeout_secs, input, status, available_at, kind)
+    SELECT e.id, 1, $11, $4, $5, $3, $12, e.input, 'ready', coalesce(e.scheduled_at, e.created_at),
+           $13
     FROM e
 ), tm AS (
     INSERT INTO timers (execution_id, kind, due_at)
@@ -63,8 +64,29 @@ SELECT status FROM executions WHERE id = $1 FOR UPDATE;
 -- name: execution_finish_many
 -- Finish executions (status, result, error) that are still in one of the allowed statuses.
 UPDATE executions e
-SET status = x.status, result = x.result::jsonb, error = x.error::jsonb,
+SET status = x.status, result = x.result::jsonb, error = coalesce(x.error::jsonb, e.error),
     finished_at = coalesce($5, now())
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(id, status, result, error)
 WHERE e.id = x.id AND e.status = ANY($6::text[])
 RETURNING e.id;
+
+-- name: execution_sequences_take
+-- Hand out the next sequence numbers of executions; returns the last one taken of each.
+UPDATE executions e SET step_runs = e.step_runs + x.n
+FROM unnest($1::uuid[], $2::int[]) AS x(id, n)
+WHERE e.id = x.id
+RETURNING e.id, e.step_runs;
+
+-- name: execution_compensation_begin
+-- Move a failing execution to compensating, keeping its failure; false if it had ended.
+UPDATE executions SET status = 'compensating', error = $2::jsonb
+WHERE id = $1 AND status = ANY($3::text[])
+RETURNING true;
+
+-- name: execution_compensation_failed_set
+-- Note that a compensation failed for good.
+UPDATE executions SET compensation_failed = true WHERE id = $1;
+
+-- name: execution_compensation_failed_get
+-- Whether any compensation of an execution failed for good.
+SELECT compensation_failed FROM executions WHERE id = $1;

@@ -1,13 +1,21 @@
 -- name: task_insert_many
--- Enqueue the next step run of each execution, ready now.
+-- Enqueue task runs, ready now; a NULL input is the lane's own input (a foreach item).
 INSERT INTO tasks (execution_id, sequence, step_name, queue, priority, workflow_version,
-                   timeout_secs, input, status, available_at)
+                   timeout_secs, input, status, available_at, kind, group_id, lane, lane_path,
+                   compensated_step, compensated_sequence)
 SELECT x.execution_id, x.sequence, x.step_name, x.queue, x.priority, x.workflow_version,
-       x.timeout_secs, x.input::jsonb, 'ready', coalesce($9, now())
+       x.timeout_secs,
+       coalesce(x.input::jsonb, (SELECT l.input FROM lanes l
+                                 WHERE l.group_id = x.group_id AND l.index = x.lane)),
+       'ready', coalesce($15, now()), x.kind, x.group_id, x.lane, x.lane_path,
+       x.compensated_step, x.compensated_sequence
 FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[],
-            $7::float8[], $8::text[])
+            $7::float8[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::text[],
+            $13::text[], $14::int[])
      AS x(execution_id, sequence, step_name, queue, priority, workflow_version, timeout_secs,
-          input);
+          input, kind, group_id, lane, lane_path, compensated_step, compensated_sequence)
+-- A lane whose group ended earlier in the same transaction (a failing sibling) gets nothing.
+WHERE x.group_id IS NULL OR EXISTS (SELECT 1 FROM groups g WHERE g.id = x.group_id);
 
 -- name: task_claim_many
 -- Lease up to $3 ready tasks of one queue whose version the worker registered, best first; starts pending executions.
@@ -30,14 +38,16 @@ WITH w AS (
     FROM c
     WHERE t.id = c.id
     RETURNING t.id, t.lease_token, t.lease_expires_at, t.execution_id, t.workflow_version,
-              t.step_name, t.sequence, t.attempt, t.input, t.timeout_secs
+              t.step_name, t.sequence, t.attempt, t.input, t.timeout_secs, t.kind,
+              t.lane_path, t.compensated_step
 ), s AS (
     UPDATE executions e SET status = 'running', started_at = coalesce($4, now())
     FROM u WHERE e.id = u.execution_id AND e.status = 'pending'
 )
 SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution_id::text AS execution_id,
        e.workflow_name, u.workflow_version, u.step_name, u.sequence, u.attempt,
-       u.input::text AS input, e.input::text AS execution_input, u.timeout_secs
+       u.input::text AS input, e.input::text AS execution_input, u.timeout_secs, u.kind,
+       u.lane_path, u.compensated_step
 FROM u JOIN executions e ON e.id = u.execution_id
 ORDER BY u.id;
 
@@ -58,7 +68,8 @@ WHERE status = 'ready' AND queue = ANY($1::text[]) AND available_at > coalesce($
 -- name: task_lock_leased_many
 -- Lock the leased tasks whose (id, lease token) match; the ones missing are stale.
 SELECT t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.losses,
-       t.queue, t.priority, t.workflow_version, t.timeout_secs, t.leased_at, t.worker_id
+       t.queue, t.priority, t.workflow_version, t.timeout_secs, t.leased_at, t.worker_id,
+       t.kind, t.group_id, t.lane, t.lane_path, t.compensated_step, t.compensated_sequence
 FROM tasks t
 JOIN unnest($1::bigint[], $2::uuid[]) AS x(id, token) ON t.id = x.id AND t.lease_token = x.token
 WHERE t.status = 'leased'
@@ -72,6 +83,10 @@ DELETE FROM tasks WHERE id = ANY($1::bigint[]);
 -- name: task_notify_ready
 -- Wake the long-polls of other orchestrators: one notification per queue with new ready work.
 SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q;
+
+-- name: task_delete_for_executions_except
+-- Remove every task of these executions but the listed ones (a failure stops the others).
+DELETE FROM tasks WHERE execution_id = ANY($1::uuid[]) AND NOT id = ANY($2::bigint[]) RETURNING id;
 
 -- name: task_delete_for_executions
 -- Remove every task of these executions (cancelled, timed out or finished).
@@ -110,6 +125,7 @@ RETURNING t.id, t.lease_expires_at;
 -- Lock up to $2 leased tasks whose lease has expired, oldest first, saying which ran past their timeout.
 SELECT t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.losses,
        t.queue, t.priority, t.workflow_version, t.timeout_secs, t.leased_at, t.worker_id,
+       t.kind, t.group_id, t.lane, t.lane_path, t.compensated_step, t.compensated_sequence,
        (t.timeout_secs IS NOT NULL AND
         t.leased_at + make_interval(secs => t.timeout_secs) <= coalesce($1, now())) AS past_timeout
 FROM tasks t
@@ -124,5 +140,5 @@ SELECT min(lease_expires_at) FROM tasks WHERE status = 'leased';
 
 -- name: task_running_for_execution
 -- The leased task of an execution, shown as its running attempt.
-SELECT step_name, sequence, attempt, worker_id, leased_at FROM tasks
+SELECT step_name, sequence, attempt, worker_id, leased_at, kind, lane_path FROM tasks
 WHERE execution_id = $1 AND status = 'leased' ORDER BY sequence;

@@ -1,0 +1,366 @@
+"""Apply decided effects through the store, inside the caller's transaction.
+
+Simple effects (record an attempt, remove, retry or enqueue tasks) are applied in
+batches. Effects that depend on stored state — a lane ending inside a group, a group
+starting, an execution failing into its compensations — are applied one by one and may
+produce more effects, until none are left. Everything happens in one transaction, so
+a crash anywhere leaves either all of it or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from durable_server.engine.definitions import Definition, ForeachDef, ParallelDef
+from durable_server.engine.states import ExecutionStatus, TaskKind, allowed_from
+from durable_server.engine.transitions import (
+    ROOT,
+    CompensationDone,
+    Effect,
+    EndLane,
+    EnqueueTask,
+    FailLane,
+    FinishExecution,
+    Lane,
+    Origin,
+    RecordAttempt,
+    RemoveTask,
+    RetryTask,
+    StartGroup,
+    StepError,
+    lane_start,
+    walk,
+)
+from durable_server.store import executions as ex_store
+from durable_server.store import groups as group_store
+from durable_server.store import step_attempts as attempt_store
+from durable_server.store import tasks as task_store
+from durable_server.store import timers as timer_store
+from durable_server.store.db import Conn
+from durable_server.store.rows import GroupState
+
+__all__ = ["Applier"]
+
+DefinitionLookup = dict[str, Definition]
+
+
+class Applier:
+    """Applies the effects of one transaction; ``ready`` collects queues with new work."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        definitions: DefinitionLookup,
+        *,
+        now: datetime | None,
+        max_step_runs: int,
+    ) -> None:
+        self.conn = conn
+        self.definitions = definitions
+        self.now = now
+        self.max_step_runs = max_step_runs
+        self.ready: set[str] = set()
+        self.finished: set[str] = set()
+
+    async def apply(self, effects: Sequence[Effect]) -> None:
+        """Apply ``effects`` and everything they lead to."""
+        pending = list(effects)
+        while pending:
+            simple = [e for e in pending if isinstance(e, RecordAttempt | RemoveTask | RetryTask)]
+            enqueues = [e for e in pending if isinstance(e, EnqueueTask)]
+            stateful = [
+                e for e in pending if not isinstance(e, RecordAttempt | RemoveTask | RetryTask)
+            ]
+            stateful = [e for e in stateful if not isinstance(e, EnqueueTask)]
+            await self._apply_simple(simple)
+            pending = await self._enqueue(enqueues)
+            for effect in stateful:
+                pending += await self._apply_stateful(effect)
+
+    # -- batches -----------------------------------------------------------------------
+
+    async def _apply_simple(self, effects: Sequence[Effect]) -> None:
+        records = [e for e in effects if isinstance(e, RecordAttempt)]
+        retries = [e for e in effects if isinstance(e, RetryTask)]
+        removes = [e.task_id for e in effects if isinstance(e, RemoveTask)]
+        await attempt_store.step_attempt_insert_many(self.conn, records, now=self.now)
+        await task_store.task_delete_many(self.conn, ids=removes)
+        requeued = await task_store.task_requeue_many(self.conn, retries, now=self.now)
+        self.ready |= {q for (q, _), r in zip(requeued, retries, strict=True) if r.delay_secs == 0}
+
+    async def _enqueue(self, tasks: Sequence[EnqueueTask]) -> list[Effect]:
+        """Insert tasks with fresh sequence numbers; over the step-run limit, fail instead."""
+        tasks = [t for t in tasks if t.origin.execution_id not in self.finished]
+        if not tasks:
+            return []
+        counts: dict[str, int] = {}
+        for t in tasks:
+            counts[t.origin.execution_id] = counts.get(t.origin.execution_id, 0) + 1
+        last = await ex_store.execution_sequences_take(self.conn, counts=counts)
+        next_seq = {eid: last[eid] - n + 1 for eid, n in counts.items()}
+        insert: list[EnqueueTask] = []
+        sequences: list[int] = []
+        failed: list[Effect] = []
+        over: set[str] = set()
+        for t in tasks:
+            eid = t.origin.execution_id
+            seq = next_seq[eid]
+            next_seq[eid] += 1
+            limit = self.definitions[t.origin.workflow_version].max_step_runs
+            limit = limit or self.max_step_runs
+            if seq > limit and t.kind != TaskKind.COMPENSATION:
+                if eid not in over:
+                    over.add(eid)
+                    error = StepError(
+                        "StepRunLimit",
+                        f"the execution ran more than {limit} step runs (max_step_runs): "
+                        "a goto loop that never ends, or a workflow that needs a higher limit",
+                    )
+                    failed.append(FailLane(t.origin, ROOT, error.to_json()))
+                continue
+            insert.append(t)
+            sequences.append(seq)
+        await task_store.task_insert_many(self.conn, insert, sequences, now=self.now)
+        self.ready |= {t.origin.queue for t in insert}
+        return failed
+
+    # -- one at a time -------------------------------------------------------------------
+
+    async def _apply_stateful(self, effect: Effect) -> list[Effect]:
+        if isinstance(effect, FinishExecution):
+            await self.finish([effect])
+            return []
+        if effect.origin.execution_id in self.finished:  # type: ignore[union-attr]
+            return []
+        if isinstance(effect, StartGroup):
+            return await self._start_group(effect)
+        if isinstance(effect, EndLane):
+            if effect.lane.is_root:
+                finish = FinishExecution(
+                    effect.origin.execution_id,
+                    ExecutionStatus.COMPLETED,
+                    result_json=effect.result_json,
+                )
+                await self.finish([finish])
+                return []
+            return await self._lane_ended(effect.origin, effect.lane, effect.result_json, None)
+        if isinstance(effect, FailLane):
+            if effect.lane.is_root:
+                return await self._fail_execution(effect.origin, effect.error_json)
+            return await self._lane_ended(effect.origin, effect.lane, None, effect.error_json)
+        if isinstance(effect, CompensationDone):
+            return await self._compensation_done(effect)
+        raise TypeError(f"unknown effect {effect!r}")
+
+    # -- groups --------------------------------------------------------------------------
+
+    async def _start_group(self, effect: StartGroup) -> list[Effect]:
+        node, lane, origin = effect.node, effect.lane, effect.origin
+        collect = not node.fail_fast or node.has_into
+        if isinstance(node, ParallelDef):
+            group_id = await group_store.group_insert_parallel(
+                self.conn,
+                execution_id=origin.execution_id,
+                node_name=node.name,
+                parent_group_id=lane.group_id,
+                parent_lane=lane.index,
+                lane_path=lane.path,
+                input_json=effect.input_json,
+                branch_names=[name for name, _ in node.branches],
+                fail_fast=node.fail_fast,
+                collect=collect,
+            )
+            if group_id is None:
+                return []  # the lane it would run in ended meanwhile
+            return [
+                lane_start(
+                    origin,
+                    Lane(group_id, i, _join(lane.path, node.name, name)),
+                    body,
+                    effect.input_json,
+                )
+                for i, (name, body) in enumerate(node.branches)
+            ]
+        assert effect.items_json is not None
+        started = await group_store.group_insert_foreach(
+            self.conn,
+            execution_id=origin.execution_id,
+            node_name=node.name,
+            parent_group_id=lane.group_id,
+            parent_lane=lane.index,
+            lane_path=lane.path,
+            input_json=effect.input_json,
+            items_json=effect.items_json,
+            concurrency=node.concurrency,
+            fail_fast=node.fail_fast,
+            collect=collect,
+        )
+        if started is None:
+            error = StepError(
+                "ForeachItemsError", f"foreach {node.name!r}: its items are not a JSON array"
+            )
+            return [FailLane(origin, lane, error.to_json(node=node.name))]
+        group_id, total = started
+        if total == 0:
+            return await self._group_done(origin, lane, node, group_id)
+        return await self._start_lanes(origin, node, group_id, lane.path, 0, node.concurrency)
+
+    async def _start_lanes(
+        self, origin: Origin, node: ForeachDef, group_id: int, path: str, start: int, count: int
+    ) -> list[Effect]:
+        stop = start + count
+        await group_store.group_lanes_start(self.conn, group_id=group_id, start=start, stop=stop)
+        # Lanes past the end do not exist: the insert's lane lookup finds no such rows, so
+        # only ask for the ones the caller knows exist (start + count <= total).
+        return [
+            lane_start(origin, Lane(group_id, i, _join(path, node.name, str(i))), node.body, None)
+            for i in range(start, stop)
+        ]
+
+    async def _lane_ended(
+        self, origin: Origin, lane: Lane, result_json: str | None, error_json: str | None
+    ) -> list[Effect]:
+        assert lane.group_id is not None
+        assert lane.index is not None
+        state = await group_store.group_lane_finish(
+            self.conn,
+            group_id=lane.group_id,
+            index=lane.index,
+            status="completed" if error_json is None else "failed",
+            result_json=result_json,
+            error_json=error_json,
+        )
+        if state is None or not state.changed:
+            return []  # the group was cancelled, or this lane already ended
+        definition = self.definitions[origin.workflow_version]
+        node = definition.node(state.node_name)
+        assert isinstance(node, ParallelDef | ForeachDef)
+        parent = _parent_lane(state)
+        if error_json is not None and state.fail_fast:
+            await group_store.group_delete(self.conn, group_id=state.id)
+            which = f"branch {lane.path.rsplit('/', 1)[-1]!r}"
+            if isinstance(node, ForeachDef):
+                which = f"item {lane.index}"
+            error = StepError(
+                "ParallelFailed" if isinstance(node, ParallelDef) else "ForeachFailed",
+                f"{which} of {type(node).__name__[:-3].lower()} {node.name!r} failed",
+            )
+            return [FailLane(origin, parent, _with_cause(error, error_json))]
+        if state.finished == state.total:
+            return await self._group_done(origin, parent, node, state.id)
+        running = state.started - state.finished
+        room = min(state.concurrency - running, state.total - state.started)
+        if isinstance(node, ForeachDef) and room > 0:
+            return await self._start_lanes(
+                origin, node, state.id, state.lane_path, state.started, room
+            )
+        return []
+
+    async def _group_done(
+        self, origin: Origin, parent: Lane, node: ParallelDef | ForeachDef, group_id: int
+    ) -> list[Effect]:
+        input_json, output_json = await group_store.group_output(self.conn, group_id=group_id)
+        await group_store.group_delete(self.conn, group_id=group_id)
+        if node.has_into:
+            into_input = f'{{"data": {input_json}, "results": {output_json}}}'
+            return [EnqueueTask(origin, parent, TaskKind.INTO, node.name, into_input)]
+        definition = self.definitions[origin.workflow_version]
+        return list(walk(definition, definition.after(node.name), output_json, {}, origin, parent))
+
+    # -- failure and compensation ------------------------------------------------------------
+
+    async def _fail_execution(self, origin: Origin, error_json: str) -> list[Effect]:
+        definition = self.definitions[origin.workflow_version]
+        following = await self._next_compensation(origin, definition, before=2**31 - 1)
+        if following is not None:
+            began = await ex_store.execution_compensation_begin(
+                self.conn,
+                execution_id=origin.execution_id,
+                error_json=error_json,
+                allowed_from=allowed_from(ExecutionStatus.COMPENSATING),
+            )
+            if began:
+                await self._stop_everything(origin.execution_id)
+                return [following]
+        finish = FinishExecution(origin.execution_id, ExecutionStatus.FAILED, error_json=error_json)
+        await self.finish([finish])
+        return []
+
+    async def _compensation_done(self, effect: CompensationDone) -> list[Effect]:
+        origin = effect.origin
+        if effect.failed:
+            await ex_store.execution_compensation_failed_set(
+                self.conn, execution_id=origin.execution_id
+            )
+        definition = self.definitions[origin.workflow_version]
+        following = await self._next_compensation(
+            origin, definition, before=effect.compensated_sequence
+        )
+        if following is not None:
+            return [following]
+        failed = await ex_store.execution_compensation_failed_get(
+            self.conn, execution_id=origin.execution_id
+        )
+        status = ExecutionStatus.COMPENSATION_FAILED if failed else ExecutionStatus.COMPENSATED
+        await self.finish([FinishExecution(origin.execution_id, status)])
+        return []
+
+    async def _next_compensation(
+        self, origin: Origin, definition: Definition, *, before: int
+    ) -> EnqueueTask | None:
+        by_step = {c.step_name: c for c in definition.compensations.values()}
+        if not by_step:
+            return None
+        found = await attempt_store.step_attempt_last_compensable(
+            self.conn, execution_id=origin.execution_id, steps=sorted(by_step), before=before
+        )
+        if found is None:
+            return None
+        step_name, sequence, result_json = found
+        comp = by_step[step_name]
+        return EnqueueTask(
+            origin,
+            ROOT,
+            TaskKind.COMPENSATION,
+            comp.name,
+            result_json or "null",
+            comp.timeout_secs,
+            compensated_step=step_name,
+            compensated_sequence=sequence,
+        )
+
+    async def _stop_everything(self, execution_id: str) -> None:
+        await group_store.group_delete_for_executions(self.conn, execution_ids=[execution_id])
+        await task_store.task_delete_for_executions(self.conn, execution_ids=[execution_id])
+
+    async def finish(self, finishes: Sequence[FinishExecution]) -> list[str]:
+        """End executions (guarded by the transition table); drop their tasks and timers."""
+        done: list[str] = []
+        for status in sorted({f.status for f in finishes}):
+            group = [f for f in finishes if f.status == status]
+            done += await ex_store.execution_finish_many(
+                self.conn, group, allowed_from=allowed_from(status), now=self.now
+            )
+        if done:
+            await group_store.group_delete_for_executions(self.conn, execution_ids=done)
+            await task_store.task_delete_for_executions(self.conn, execution_ids=done)
+            await timer_store.timer_delete_for_executions(self.conn, execution_ids=done)
+            self.finished |= set(done)
+        return done
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p for p in parts if p)
+
+
+def _parent_lane(state: GroupState) -> Lane:
+    if state.parent_group_id is None:
+        return ROOT
+    return Lane(state.parent_group_id, state.parent_lane, state.lane_path)
+
+
+def _with_cause(error: StepError, cause_json: str) -> str:
+    """``error`` as JSON with the lane's own error (JSON text) nested as its cause."""
+    doc = error.to_json()
+    return f'{doc[:-1]}, "cause": {cause_json}}}'
