@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from durable import NonRetryableError, RetryPolicy, StepContext, Workflow, branch, goto, step
+from durable.errors import ChildWorkflowError
 
 # -- goto: a loop that counts up, and one that never ends ----------------------------------
 
@@ -220,3 +221,72 @@ def charge_card(data: dict[str, Any]) -> dict[str, Any]:
 @saga.step
 def ship(data: dict[str, Any]) -> dict[str, Any]:
     raise NonRetryableError("no courier for this address")
+
+
+# -- child workflows ------------------------------------------------------------------------
+
+child = Workflow("cf_child")
+
+
+@child.step
+def child_work(data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("fail"):
+        raise NonRetryableError("the child failed on purpose")
+    return {"child_saw": data["n"] * 10}
+
+
+# Started on a queue no worker polls: it never runs, so its parent waits until it gives up.
+stuck_child = Workflow("cf_stuck_child", queue="nobody_polls_this")
+
+
+@stuck_child.step
+def never_runs(data: Any) -> Any:
+    return data
+
+
+parent = Workflow("cf_parent")
+
+
+@parent.step
+def call_children(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    called = ctx.call_workflow("cf_child", {"n": data["n"]})
+    fired = ctx.start_workflow("cf_child", {"n": 0})
+    try:
+        ctx.call_workflow("cf_child", {"n": 1, "fail": True})
+        failure = None
+    except ChildWorkflowError as exc:
+        failure = exc.message if hasattr(exc, "message") else str(exc)
+    return {"called": called, "fired": fired, "failure": failure}
+
+
+retrying_parent = Workflow("cf_parent_retry")
+
+
+@retrying_parent.step(retry=RetryPolicy(max_attempts=3, initial_delay=timedelta(0), jitter=0.0))
+def call_then_flake(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    result = ctx.call_workflow("cf_child", {"n": data["n"]})
+    if ctx.attempt < 3:
+        raise RuntimeError(f"flaky after the child finished (attempt {ctx.attempt})")
+    return {"result": result, "attempt": ctx.attempt}
+
+
+impatient_parent = Workflow("cf_parent_timeout")
+
+
+@impatient_parent.step
+def call_with_timeout(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    got = ctx.call_workflow(
+        "cf_stuck_child",
+        data,
+        timeout=timedelta(milliseconds=data["timeout_ms"]),
+        timeout_value={"gave_up": True},
+    )
+    return {"got": got}
+
+
+waiting_parent = Workflow("cf_parent_waits")
+
+
+@waiting_parent.step
+def wait_forever(data: dict[str, Any], ctx: StepContext) -> Any:
+    return ctx.call_workflow("cf_stuck_child", data)

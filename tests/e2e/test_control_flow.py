@@ -42,6 +42,8 @@ async def raw(database_url: str, tmp_path: Path) -> AsyncIterator[RawClient]:
             step_log=tmp_path / "steps.log",
             module=FLOWS,
             concurrency=8,
+            # Not "nobody_polls_this": the children started there never run.
+            args=["--queue", "default"],
         ),
     ):
         yield RawClient(channel)
@@ -201,3 +203,74 @@ async def test_a_failing_compensation_ends_compensation_failed_after_the_others_
         ("release_stock", 1, S.STEP_ATTEMPT_STATUS_COMPLETED),
     ]
     assert "no courier" in ex.error.message
+
+
+# -- child workflows ------------------------------------------------------------------------
+
+
+async def children_of(raw: RawClient, parent_id: str) -> list[pb.Execution]:
+    reply = await raw.flows.ListChildren(pb.ListChildrenRequest(parent_execution_id=parent_id))
+    return list(reply.executions)
+
+
+async def test_call_and_start_children_from_a_step(raw: RawClient) -> None:
+    ex = await run(raw, "cf_parent", {"n": 4})
+    assert ex.status == S.EXECUTION_STATUS_COMPLETED, ex.error
+    result = json.loads(ex.result_json)
+    assert result["called"] == {"child_saw": 40}
+    assert "the child failed on purpose" in result["failure"]
+    kids = await children_of(raw, ex.id)
+    assert len(kids) == 3
+    assert {k.parent_execution_id for k in kids} == {ex.id}
+    assert result["fired"] in {k.id for k in kids}
+    by_status = sorted(S.ExecutionStatus.Name(k.status) for k in kids)
+    # The fired child may still be running when the parent completes; it is linked either way.
+    assert by_status.count("EXECUTION_STATUS_FAILED") == 1
+    # The step suspended twice (once per call) and ran three times; recorded once.
+    assert [name for name, _ in steps(ex)] == ["call_children"]
+
+
+async def test_a_retried_parent_step_does_not_start_a_second_child(raw: RawClient) -> None:
+    ex = await run(raw, "cf_parent_retry", {"n": 2})
+    assert ex.status == S.EXECUTION_STATUS_COMPLETED, ex.error
+    assert json.loads(ex.result_json) == {"result": {"child_saw": 20}, "attempt": 3}
+    attempts = [(a.attempt, a.status) for a in ex.steps if a.step_name == "call_then_flake"]
+    assert attempts == [
+        (1, S.STEP_ATTEMPT_STATUS_FAILED),
+        (2, S.STEP_ATTEMPT_STATUS_FAILED),
+        (3, S.STEP_ATTEMPT_STATUS_COMPLETED),
+    ]
+    kids = await children_of(raw, ex.id)
+    assert len(kids) == 1
+    assert kids[0].status == S.EXECUTION_STATUS_COMPLETED
+
+
+async def test_a_call_that_times_out_returns_the_timeout_value_and_cancels_the_child(
+    raw: RawClient,
+) -> None:
+    ex = await run(raw, "cf_parent_timeout", {"timeout_ms": 200})
+    assert ex.status == S.EXECUTION_STATUS_COMPLETED, ex.error
+    assert json.loads(ex.result_json) == {"got": {"gave_up": True}}
+    [kid] = await children_of(raw, ex.id)
+    assert kid.status == S.EXECUTION_STATUS_CANCELLED
+    assert "stopped waiting" in kid.error.message
+
+
+async def test_cancelling_a_waiting_parent_cancels_its_children(raw: RawClient) -> None:
+    parent_id = await raw.start("cf_parent_waits", json.dumps({"n": 1}))
+
+    async def waiting() -> pb.Execution | None:
+        got = await raw.get(parent_id)
+        return got if got.status == S.EXECUTION_STATUS_WAITING else None
+
+    parked = await wait_until(waiting)
+    [attempt] = parked.steps
+    assert attempt.status == S.STEP_ATTEMPT_STATUS_WAITING
+    assert attempt.worker_id == ""  # no worker is held while it waits
+    [kid] = await children_of(raw, parent_id)
+    assert kid.status == S.EXECUTION_STATUS_PENDING
+
+    await raw.flows.CancelExecution(pb.CancelExecutionRequest(execution_id=parent_id))
+    [kid] = await children_of(raw, parent_id)
+    assert kid.status == S.EXECUTION_STATUS_CANCELLED
+    assert "cancelled with its parent" in kid.error.message

@@ -111,7 +111,16 @@ async def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
     conn = await asyncpg.connect(database_url)
     try:
         out = {}
-        for table in ("executions", "tasks", "step_attempts", "timers", "workflows"):
+        for table in (
+            "executions",
+            "tasks",
+            "step_attempts",
+            "timers",
+            "workflows",
+            "groups",
+            "lanes",
+            "waits",
+        ):
             rows = await conn.fetch(f"SELECT * FROM durable.{table}")
             out[table] = sorted(tuple(map(str, r.values())) for r in rows)
         return out

@@ -64,7 +64,7 @@ def _check_values(table: str, column: str) -> set[str]:
     assert check is not None, f"no CHECK on {table}.{column}"
     # A later migration may replace the constraint; the last one wins.
     replaced = re.findall(
-        rf"ALTER TABLE {table} ADD CONSTRAINT \w+ CHECK \({column} IN\s*\(([^)]*)\)\)", sql
+        rf"ALTER TABLE {table} ADD CONSTRAINT \w+\s+CHECK \({column} IN\s*\(([^)]*)\)\)", sql
     )
     values = re.findall(r"'([^']*)'", replaced[-1] if replaced else check[1])
     assert values, f"CHECK on {table}.{column} lists no values"
@@ -128,10 +128,11 @@ def test_execution_status_matches_the_proto_enum() -> None:
 
 
 def test_step_attempt_status_matches_the_sql_check_plus_running() -> None:
-    # ``running`` is a leased task, shown as an attempt but never stored as a row.
+    # ``running`` and ``waiting`` are tasks (leased, suspended), shown as attempts but never
+    # stored as rows.
     stored = _check_values("step_attempts", "status")
     assert "running" not in stored
-    assert {s.value for s in StepAttemptStatus} == stored | {"running"}
+    assert {s.value for s in StepAttemptStatus} == stored | {"running", "waiting"}
 
 
 def test_step_attempt_status_matches_the_proto_enum() -> None:

@@ -85,6 +85,24 @@ async def test_list_prints_a_table(
     assert (sent.workflow_name, sent.page_size) == ("wf", 2)
 
 
+async def test_children_prints_a_table_without_a_total(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, address = served
+    code = await run(address, "children", "ex-parent", "--status", "failed", "--page-size", "7")
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["ex-child", "wf", "failed", "default", "-", "-"]
+    assert lines[2:] == ["1 execution(s)", "next page: --page-token kids-2"]
+    assert service.requests == [
+        pb.ListChildrenRequest(
+            parent_execution_id="ex-parent",
+            statuses=[common_pb2.EXECUTION_STATUS_FAILED],
+            page_size=7,
+        )
+    ]
+
+
 async def test_cancel(
     served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,7 +25,13 @@ from durable import (
     UnavailableError,
     Workflow,
 )
-from durable._client import MAX_POLL_INTERVAL, WaitDeadline, list_request, start_request
+from durable._client import (
+    MAX_POLL_INTERVAL,
+    WaitDeadline,
+    children_request,
+    list_request,
+    start_request,
+)
 from durable.errors import DurableError
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb
@@ -99,6 +105,16 @@ class FakeWorkflowService(pb_grpc.WorkflowServiceServicer):
             next_page_token="page-2",
             total_count=5,
         )
+
+    async def ListChildren(
+        self, request: pb.ListChildrenRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListChildrenResponse:
+        self.requests.append(request)
+        if request.parent_execution_id == "nope":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "execution 'nope' not found")
+        child = self.execution("ex-child", S.EXECUTION_STATUS_FAILED)
+        child.parent_execution_id = request.parent_execution_id
+        return pb.ListChildrenResponse(executions=[child], next_page_token="kids-2")
 
     async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -190,6 +206,51 @@ async def test_list_executions(fake: tuple[FakeWorkflowService, str]) -> None:
     assert not sent.HasField("created_before")
 
 
+async def test_list_children(fake: tuple[FakeWorkflowService, str]) -> None:
+    service, address = fake
+    async with Client(address) as client:
+        page = await client.list_children(
+            "ex-parent", statuses=["failed", ExecutionStatus.CANCELLED], page_token="kids-1"
+        )
+    [child] = page.executions
+    assert (child.id, child.parent_execution_id, child.status) == (
+        "ex-child",
+        "ex-parent",
+        ExecutionStatus.FAILED,
+    )
+    assert (page.next_page_token, page.total_count) == ("kids-2", None)
+    assert service.requests == [
+        pb.ListChildrenRequest(
+            parent_execution_id="ex-parent",
+            statuses=[S.EXECUTION_STATUS_FAILED, S.EXECUTION_STATUS_CANCELLED],
+            page_size=0,
+            page_token="kids-1",
+        )
+    ]
+
+
+async def test_sync_list_children(fake: tuple[FakeWorkflowService, str]) -> None:
+    service, address = fake
+
+    def call() -> Any:
+        with SyncClient(address) as client:
+            return client.list_children("ex-parent", statuses="running", page_size=10)
+
+    page = await asyncio.to_thread(call)
+    assert [e.id for e in page.executions] == ["ex-child"]
+    assert page.total_count is None
+    assert service.requests == [
+        pb.ListChildrenRequest(
+            parent_execution_id="ex-parent", statuses=[S.EXECUTION_STATUS_RUNNING], page_size=10
+        )
+    ]
+
+
+def test_children_request_refuses_unknown_statuses() -> None:
+    with pytest.raises(ValueError, match="unknown execution status 'done'"):
+        children_request("ex-parent", statuses=["done"], page_size=0, page_token=None)
+
+
 async def test_cancel(fake: tuple[FakeWorkflowService, str]) -> None:
     service, address = fake
     async with Client(address) as client:
@@ -226,6 +287,12 @@ async def test_cancel(fake: tuple[FakeWorkflowService, str]) -> None:
             InvalidArgumentError,
             grpc.StatusCode.INVALID_ARGUMENT,
             "page_size must be at most 1000",
+        ),
+        (
+            lambda c: c.list_children("nope"),
+            NotFoundError,
+            grpc.StatusCode.NOT_FOUND,
+            "execution 'nope' not found",
         ),
         (
             lambda c: c.cancel("ex-done"),

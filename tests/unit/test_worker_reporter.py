@@ -115,6 +115,13 @@ class FakeWorkerService(pb_grpc.WorkerServiceServicer):
         await self._check_stale([f.lease.task_id for f in request.failures], context)
         return pb.FailTasksResponse()
 
+    async def SuspendTasks(
+        self, request: pb.SuspendTasksRequest, context: Context
+    ) -> pb.SuspendTasksResponse:
+        await self._enter("SuspendTasks", request, context)
+        await self._check_stale([s.lease.task_id for s in request.suspensions], context)
+        return pb.SuspendTasksResponse()
+
     async def ReleaseTasks(
         self, request: pb.ReleaseTasksRequest, context: Context
     ) -> pb.ReleaseTasksResponse:
@@ -135,6 +142,9 @@ class FakeWorkerService(pb_grpc.WorkerServiceServicer):
 
     def failed_ids(self) -> list[int]:
         return self._accepted("FailTasks", lambda r: [f.lease.task_id for f in r.failures])
+
+    def suspended_ids(self) -> list[int]:
+        return self._accepted("SuspendTasks", lambda r: [s.lease.task_id for s in r.suspensions])
 
     def released_ids(self) -> list[int]:
         return self._accepted("ReleaseTasks", lambda r: [lease.task_id for lease in r.leases])

@@ -3,7 +3,8 @@
 Define a workflow with :class:`Workflow` and its ``step`` decorator (plus :func:`branch`,
 :func:`parallel`, :func:`foreach` and :func:`goto` for control flow), run its steps with
 ``durable-worker``, and start and inspect executions with :class:`Client` (async) or
-:class:`SyncClient` (blocking).
+:class:`SyncClient` (blocking). A step starts child workflows through its
+:class:`StepContext` (``ctx.start_workflow``, ``ctx.call_workflow``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from durable._sync_client import SyncClient
 from durable.errors import (
     AbortedError,
     AlreadyExistsError,
+    ChildWorkflowError,
     DeadlineExceededError,
     DurableError,
     FailedPreconditionError,
@@ -42,6 +44,7 @@ from durable.errors import (
 __all__ = [
     "AbortedError",
     "AlreadyExistsError",
+    "ChildWorkflowError",
     "Client",
     "DeadlineExceededError",
     "DurableError",

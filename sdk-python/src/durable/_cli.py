@@ -5,6 +5,7 @@ Examples::
     durable start process_order --input '{"id": 1}' --wait
     durable get 0190c3e2-... --steps
     durable list --status running waiting
+    durable children 0190c3e2-... --status failed
     durable cancel 0190c3e2-... --reason "customer asked"
     durable server --database-url postgresql://...    # arguments go to durable-server
 
@@ -110,7 +111,10 @@ def format_table(page: ExecutionPage) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    lines.append(f"{len(page.executions)} of {page.total_count} execution(s)")
+    if page.total_count is None:
+        lines.append(f"{len(page.executions)} execution(s)")
+    else:
+        lines.append(f"{len(page.executions)} of {page.total_count} execution(s)")
     if page.next_page_token:
         lines.append(f"next page: --page-token {page.next_page_token}")
     return "\n".join(lines)
@@ -128,9 +132,36 @@ def _cmd_list(client: SyncClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_children(client: SyncClient, args: argparse.Namespace) -> int:
+    page = client.list_children(
+        args.execution_id,
+        statuses=args.status,
+        page_size=args.page_size,
+        page_token=args.page_token,
+    )
+    print(format_table(page))
+    return 0
+
+
 def _cmd_cancel(client: SyncClient, args: argparse.Namespace) -> int:
     _print_json(client.cancel(args.execution_id, reason=args.reason))
     return 0
+
+
+def _add_status_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--status",
+        nargs="+",
+        action="extend",
+        choices=[s.value for s in ExecutionStatus],
+        metavar="S",
+        help="only these statuses: " + ", ".join(s.value for s in ExecutionStatus),
+    )
+
+
+def _add_page_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--page-size", type=int, default=50, help="at most this many (default 50)")
+    parser.add_argument("--page-token", help="the token printed under the previous page")
 
 
 def _add_client_commands(sub: Any) -> None:
@@ -156,18 +187,16 @@ def _add_client_commands(sub: Any) -> None:
 
     lst = sub.add_parser("list", help="list executions, newest first")
     lst.add_argument("--workflow", help="only this workflow")
-    lst.add_argument(
-        "--status",
-        nargs="+",
-        action="extend",
-        choices=[s.value for s in ExecutionStatus],
-        metavar="S",
-        help="only these statuses: " + ", ".join(s.value for s in ExecutionStatus),
-    )
+    _add_status_argument(lst)
     lst.add_argument("--queue", help="only this queue")
-    lst.add_argument("--page-size", type=int, default=50, help="at most this many (default 50)")
-    lst.add_argument("--page-token", help="the token printed under the previous page")
+    _add_page_arguments(lst)
     lst.set_defaults(handler=_cmd_list)
+
+    children = sub.add_parser("children", help="list an execution's children, oldest first")
+    children.add_argument("execution_id", metavar="ID", help="the parent execution")
+    _add_status_argument(children)
+    _add_page_arguments(children)
+    children.set_defaults(handler=_cmd_children)
 
     cancel = sub.add_parser("cancel", help="cancel an execution; print it as JSON")
     cancel.add_argument("execution_id", metavar="ID")

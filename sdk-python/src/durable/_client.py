@@ -122,6 +122,24 @@ def list_request(
     )
 
 
+def children_request(
+    parent_execution_id: str,
+    *,
+    statuses: Iterable[ExecutionStatus | str] | None,
+    page_size: int,
+    page_token: str | None,
+) -> pb.ListChildrenRequest:
+    """The ListChildren request; ValueError for an unknown status name."""
+    if isinstance(statuses, str):  # a lone "running" would otherwise iterate its letters
+        statuses = [statuses]
+    return pb.ListChildrenRequest(
+        parent_execution_id=parent_execution_id,
+        statuses=[execution_status_to_proto(s) for s in statuses or ()],
+        page_size=page_size,
+        page_token=page_token or "",
+    )
+
+
 def cancel_request(execution_id: str, *, reason: str) -> pb.CancelExecutionRequest:
     """The CancelExecution request."""
     return pb.CancelExecutionRequest(execution_id=execution_id, reason=reason)
@@ -371,6 +389,31 @@ class Client:
             page_token=page_token,
         )
         response = await self._call(self._stub().ListExecutions, request)
+        return execution_page_from_proto(response)
+
+    async def list_children(
+        self,
+        parent_execution_id: str,
+        *,
+        statuses: Iterable[ExecutionStatus | str] | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> ExecutionPage:
+        """List the child executions the parent's steps started, oldest first.
+
+        Children started by ``ctx.start_workflow`` and ``ctx.call_workflow`` alike. The
+        page's ``total_count`` is ``None``: this call does not count them.
+
+        Args:
+            parent_execution_id: The parent execution's id.
+            statuses: Only children in any of these statuses.
+            page_size: At most this many (up to 1000; 0 means the orchestrator's 50).
+            page_token: ``next_page_token`` of the previous page, with the same filters.
+        """
+        request = children_request(
+            parent_execution_id, statuses=statuses, page_size=page_size, page_token=page_token
+        )
+        response = await self._call(self._stub().ListChildren, request)
         return execution_page_from_proto(response)
 
     async def cancel(self, execution_id: str, reason: str = "") -> Execution:

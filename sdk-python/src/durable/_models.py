@@ -83,6 +83,9 @@ class StepAttemptStatus(enum.StrEnum):
     FAILED = "failed"
     LOST = "lost"
     TIMED_OUT = "timed_out"
+    WAITING = "waiting"
+    """Suspended on a wait (a child workflow called with ``ctx.call_workflow``), holding no
+    worker; the step runs again when the wait is over."""
 
 
 class TaskKind(enum.StrEnum):
@@ -273,17 +276,19 @@ class Execution:
 
 @dataclass(frozen=True)
 class ExecutionPage:
-    """One page of :meth:`Client.list_executions`.
+    """One page of :meth:`Client.list_executions` or :meth:`Client.list_children`.
 
     Attributes:
-        executions: The executions on this page, newest first.
+        executions: The executions on this page: newest first (``list_executions``) or
+            oldest first (``list_children``).
         next_page_token: Pass as ``page_token`` for the next page; ``""`` on the last one.
-        total_count: Executions matching the filters, over all pages.
+        total_count: Executions matching the filters, over all pages; ``None`` when the
+            call does not count them (``list_children``).
     """
 
     executions: tuple[Execution, ...]
     next_page_token: str
-    total_count: int
+    total_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -375,12 +380,16 @@ def execution_from_proto(msg: workflow_service_pb2.Execution) -> Execution:
     )
 
 
-def execution_page_from_proto(msg: workflow_service_pb2.ListExecutionsResponse) -> ExecutionPage:
-    """A page of executions."""
+def execution_page_from_proto(
+    msg: workflow_service_pb2.ListExecutionsResponse | workflow_service_pb2.ListChildrenResponse,
+) -> ExecutionPage:
+    """A page of executions (``total_count`` is ``None`` for a page of children)."""
     return ExecutionPage(
         executions=tuple(execution_from_proto(e) for e in msg.executions),
         next_page_token=msg.next_page_token,
-        total_count=msg.total_count,
+        total_count=msg.total_count
+        if isinstance(msg, workflow_service_pb2.ListExecutionsResponse)
+        else None,
     )
 
 

@@ -19,6 +19,7 @@ from durable._client import (
     DEFAULT_ADDRESS,
     WaitDeadline,
     cancel_request,
+    children_request,
     get_request,
     list_request,
     start_request,
@@ -175,6 +176,20 @@ class SyncClient:
             page_token=page_token,
         )
         return execution_page_from_proto(self._call(self._stub.ListExecutions, request))
+
+    def list_children(
+        self,
+        parent_execution_id: str,
+        *,
+        statuses: Iterable[ExecutionStatus | str] | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> ExecutionPage:
+        """List a parent's child executions, oldest first (see :meth:`Client.list_children`)."""
+        request = children_request(
+            parent_execution_id, statuses=statuses, page_size=page_size, page_token=page_token
+        )
+        return execution_page_from_proto(self._call(self._stub.ListChildren, request))
 
     def cancel(self, execution_id: str, reason: str = "") -> Execution:
         """Cancel an unfinished execution and return it (see :meth:`Client.cancel`)."""

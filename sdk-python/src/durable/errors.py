@@ -13,6 +13,8 @@ The tree::
     └── InternalError             INTERNAL and anything else
 
     NonRetryableError             raised by a step: fail it now, whatever its retry policy says
+    └── ChildWorkflowError        raised by ``ctx.call_workflow``: the child failed, was
+                                  cancelled or timed out, or the wait for it timed out
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import grpc
 __all__ = [
     "AbortedError",
     "AlreadyExistsError",
+    "ChildWorkflowError",
     "DeadlineExceededError",
     "DurableError",
     "FailedPreconditionError",
@@ -94,6 +97,38 @@ class InternalError(DurableError):
 
 class NonRetryableError(Exception):
     """Raised by step code to fail the step at once, without further retries."""
+
+
+class ChildWorkflowError(NonRetryableError):
+    """A child workflow called with ``ctx.call_workflow`` did not give a result.
+
+    The child failed, was cancelled or timed out, or the wait for it timed out without a
+    ``timeout_value``. It is a :class:`NonRetryableError`: a retry of the calling step
+    waits on the same child (its id is derived from the step run) and would meet the
+    same outcome. Catch it in the step to carry on without the child's result.
+
+    Attributes:
+        message: What happened, as the orchestrator recorded it.
+        type: The orchestrator's name for the outcome, e.g. ``"ChildWorkflowFailed"``
+            (the child ended failed, cancelled, timed out, compensated, ...) or
+            ``"ChildTimeout"`` (the wait's own timeout elapsed; the child was cancelled).
+        child_execution_id: The child execution's id.
+        status: The child's final status (e.g. ``"failed"``), when the orchestrator says.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str = "ChildWorkflowFailed",
+        child_execution_id: str | None = None,
+        status: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type = type
+        self.child_execution_id = child_execution_id
+        self.status = status
 
 
 _BY_CODE: dict[grpc.StatusCode, type[DurableError]] = {

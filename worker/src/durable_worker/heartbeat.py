@@ -112,7 +112,9 @@ class Heartbeat:
         lost = list(response.lost_task_ids)
         if lost:
             abandoned = self._runner.abandon(lost)
-            log.warning(
+            # A task reported while this heartbeat was in flight is "lost" too: harmless.
+            log.log(
+                logging.WARNING if abandoned else logging.DEBUG,
                 "lease lost on task(s) %s; stopped %d running step(s): their results will "
                 "not be recorded",
                 ", ".join(map(str, lost)),

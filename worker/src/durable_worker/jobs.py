@@ -12,16 +12,22 @@ goto's data as its result and the walk starts at the goto's target.
 | ROUTE | nothing | the input, unchanged | the node itself |
 | INTO | ``into(data, results[, ctx])`` | its result | after the group |
 | COMPENSATION | ``compensation(result[, ctx])`` | its result | nowhere |
+
+Child workflows: the user function's StepContext records the children it starts; they go
+with the result (:attr:`Done.children`). A step whose ``ctx.call_workflow`` raised
+:class:`~durable._context.StepSuspended` ends as :class:`Suspended` instead, with no
+result and no evaluations, even when the step caught the suspension and went on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from durable import _serde
-from durable._context import StepContext
+from durable._context import StepContext, StepSuspended, recorded_children, suspension_of
 from durable._models import TaskKind
 from durable._nodes import Goto
 from durable._walk import Evaluation, evaluate, needs_evaluation
@@ -30,7 +36,9 @@ from durable.v1 import worker_service_pb2 as pb
 from durable_worker import outcome
 from durable_worker.catalog import Job
 
-__all__ = ["Done", "GotoError", "arguments", "run_async", "run_sync"]
+__all__ = ["Done", "GotoError", "Suspended", "arguments", "run_async", "run_sync"]
+
+log = logging.getLogger(__name__)
 
 
 class GotoError(NonRetryableError):
@@ -45,14 +53,36 @@ class Done:
         result_json: The result as JSON text.
         goto_target: The node to continue at instead of the next one; ``""`` for the next.
         evaluations: Control node name -> its evaluation, for the orchestrator.
+        children: The child starts the user function recorded, in call order.
     """
 
     result_json: str
     goto_target: str = ""
     evaluations: Mapping[str, Evaluation] = field(default_factory=dict)
+    children: tuple[pb.ChildStart, ...] = ()
+
+
+@dataclass(frozen=True)
+class Suspended:
+    """A job whose ``ctx.call_workflow`` must wait for a child: park it (SuspendTasks).
+
+    Attributes:
+        children: The child starts recorded up to the wait, the waited one included.
+        wait: The wait.
+    """
+
+    children: tuple[pb.ChildStart, ...]
+    wait: pb.ChildWait
 
 
 def _context(job: Job, task: pb.Task) -> StepContext:
+    memo = outcome.decode(task.memo_json, "memo")
+    if memo is None:
+        memo = {}
+    if not isinstance(memo, dict):
+        raise outcome.InputDecodeError(
+            f"the task's memo must be a JSON object, got {task.memo_json[:200]}"
+        )
     return StepContext(
         execution_id=task.execution_id,
         workflow_name=task.workflow_name,
@@ -62,11 +92,15 @@ def _context(job: Job, task: pb.Task) -> StepContext:
         input=outcome.decode(task.execution_input_json, "execution input"),
         lane_path=task.lane_path,
         kind=job.kind,
+        memo=memo,
     )
 
 
-def arguments(job: Job, task: pb.Task) -> tuple[Any, ...]:
-    """The user function's arguments: the decoded input(s), and a StepContext if it takes one."""
+def arguments(job: Job, task: pb.Task) -> tuple[tuple[Any, ...], StepContext | None]:
+    """The user function's arguments, and the StepContext among them if it takes one.
+
+    The arguments are the decoded input(s), then the context.
+    """
     data = outcome.decode(task.input_json, "input")
     if job.kind is TaskKind.INTO:
         if not isinstance(data, dict) or "data" not in data or "results" not in data:
@@ -77,32 +111,79 @@ def arguments(job: Job, task: pb.Task) -> tuple[Any, ...]:
         args: tuple[Any, ...] = (data["data"], data["results"])
     else:
         args = (data,)
-    return (*args, _context(job, task)) if job.takes_context else args
+    if not job.takes_context:
+        return args, None
+    ctx = _context(job, task)
+    return (*args, ctx), ctx
 
 
-def run_sync(job: Job, task: pb.Task) -> Done:
+def run_sync(job: Job, task: pb.Task) -> Done | Suspended:
     """Run a job whose user code is sync (or a route); runs in a worker thread."""
     if job.fn is None:
         return Done(task.input_json, "", _walk(job, job.node, task.input_json, inclusive=True))
-    return _finish(job, job.fn(*arguments(job, task)))
+    args, ctx = arguments(job, task)
+    try:
+        value = job.fn(*args)
+    except StepSuspended as exc:
+        return _suspended(job, ctx, exc)
+    except Exception:
+        if ctx is None or suspension_of(ctx) is None:
+            raise
+        return _suspended(job, ctx, None)
+    return _finish(job, value, ctx)
 
 
-async def run_async(job: Job, task: pb.Task) -> Done:
+async def run_async(job: Job, task: pb.Task) -> Done | Suspended:
     """Run a job whose user code is async; runs on the event loop."""
     assert job.fn is not None
-    return _finish(job, await job.fn(*arguments(job, task)))
+    args, ctx = arguments(job, task)
+    try:
+        value = await job.fn(*args)
+    except StepSuspended as exc:
+        return _suspended(job, ctx, exc)
+    except Exception:
+        if ctx is None or suspension_of(ctx) is None:
+            raise
+        return _suspended(job, ctx, None)
+    return _finish(job, value, ctx)
 
 
-def _finish(job: Job, value: Any) -> Done:
+def _suspended(job: Job, ctx: StepContext | None, raised: StepSuspended | None) -> Suspended:
+    """The run's first suspension; ``raised`` is what reached the worker, if one did.
+
+    A step that caught its suspension and went on (or raised something else) is
+    suspended all the same, at its first wait: nothing after that wait should have run.
+    """
+    first = suspension_of(ctx) if ctx is not None else None
+    if first is None:
+        assert raised is not None  # a StepSuspended made without a context: use it as is
+        first = raised
+    if raised is not first:
+        log.warning(
+            "%s %r caught the suspension that ctx.call_workflow raised (call %d) instead of "
+            "letting it through; it is suspended at that call all the same (a step that "
+            "catches BaseException must re-raise it)",
+            job.kind.value,
+            job.node,
+            first.wait.index,
+        )
+    return Suspended(first.children, first.wait)
+
+
+def _finish(job: Job, value: Any, ctx: StepContext | None) -> Done | Suspended:
     """Encode the user function's return value and walk to the next step."""
+    if ctx is not None and suspension_of(ctx) is not None:
+        return _suspended(job, ctx, None)
+    children = recorded_children(ctx) if ctx is not None else ()
     if isinstance(value, Goto):
         _check_goto(job, value)
         result_json = _serde.dumps(value.data)
-        return Done(result_json, value.target, _walk(job, value.target, result_json, True))
+        walked = _walk(job, value.target, result_json, True)
+        return Done(result_json, value.target, walked, children)
     result_json = _serde.dumps(value)
     if job.kind is TaskKind.COMPENSATION:
-        return Done(result_json)
-    return Done(result_json, "", _walk(job, job.node, result_json, inclusive=False))
+        return Done(result_json, children=children)
+    return Done(result_json, "", _walk(job, job.node, result_json, inclusive=False), children)
 
 
 def _check_goto(job: Job, value: Goto) -> None:

@@ -1,4 +1,7 @@
-"""What a step run becomes on the wire: a TaskCompletion or a TaskFailure (pure functions).
+"""What a step run becomes on the wire: a TaskCompletion, TaskFailure or TaskSuspension.
+
+Pure functions. A step that called ``ctx.call_workflow`` for a child that has not ended
+becomes a TaskSuspension: the child starts it recorded so far and the wait.
 
 Failures the worker decides on its own carry these error types, all non-retryable
 except ``StepTimeout`` (which follows the step's retry policy):
@@ -7,11 +10,12 @@ except ``StepTimeout`` (which follows the step's retry policy):
 | --- | --- |
 | ``UnknownStep`` | the task names a workflow or step this worker does not have |
 | ``VersionMismatch`` | the task's workflow version is not the one this worker registered |
-| ``InputDecodeError`` | the task's input is not valid JSON |
-| ``PayloadTooLarge`` | the step's encoded result is over ``max_payload_bytes`` |
+| ``InputDecodeError`` | the task's input (or memo) is not valid JSON |
+| ``PayloadTooLarge`` | a result, child input or timeout value is over ``max_payload_bytes`` |
 | ``StepTimeout`` | the step ran past its timeout (reported with ``timed_out``) |
 | ``UnknownTaskKind`` | the task's kind is newer than this worker |
 | ``GotoError`` | a goto to a node outside the step's sequence, or by an into/compensation |
+| ``CallWorkflowOutsideStep`` | an into merge or a compensation called ``ctx.call_workflow`` |
 
 Any other failure is the step's own exception: its class name, message and traceback.
 
@@ -22,7 +26,7 @@ task: it is reported in the completion, as an error evaluation that fails its no
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -37,6 +41,7 @@ __all__ = [
     "MAX_TRACEBACK_CHARS",
     "InputDecodeError",
     "Report",
+    "child_too_large_failure",
     "completion",
     "decode",
     "error_from_exception",
@@ -44,13 +49,14 @@ __all__ = [
     "failure",
     "lease_of",
     "payload_size",
+    "suspension",
     "timeout_failure",
     "too_large_failure",
     "worker_failure",
 ]
 
-Report = pb.TaskCompletion | pb.TaskFailure
-"""One step run's result, as the reporter sends it."""
+Report = pb.TaskCompletion | pb.TaskFailure | pb.TaskSuspension
+"""One step run's outcome, as the reporter sends it."""
 
 MAX_MESSAGE_CHARS = 16 * 1024
 """Longer error messages are cut, so a failure report always fits in a call."""
@@ -86,14 +92,26 @@ def completion(
     *,
     goto_target: str = "",
     evaluations: Mapping[str, pb.Evaluation] | None = None,
+    children: Sequence[pb.ChildStart] = (),
 ) -> pb.TaskCompletion:
-    """The report of a step that returned ``result_json`` (or went to ``goto_target``)."""
+    """The report of a step that returned ``result_json`` (or went to ``goto_target``).
+
+    ``children`` are the child starts the step recorded (``ctx.start_workflow``).
+    """
     return pb.TaskCompletion(
         lease=lease_of(task),
         result_json=result_json,
         goto_target=goto_target,
         evaluations=evaluations,
+        children=children,
     )
+
+
+def suspension(
+    task: pb.Task, children: Sequence[pb.ChildStart], wait: pb.ChildWait
+) -> pb.TaskSuspension:
+    """The report of a step parked on a child: the starts it recorded, and the wait."""
+    return pb.TaskSuspension(lease=lease_of(task), children=children, child=wait)
 
 
 def evaluations_to_proto(
@@ -141,6 +159,19 @@ def too_large_failure(task: pb.Task, size: int, limit: int) -> pb.TaskFailure:
         f"step {task.step_name!r} returned {size:,} bytes of JSON, over the limit of "
         f"{limit:,} bytes (max_payload_bytes): return a smaller value, or store the data "
         "elsewhere and return a reference to it",
+    )
+
+
+def child_too_large_failure(
+    task: pb.Task, what: str, start: pb.ChildStart | pb.ChildWait, size: int, limit: int
+) -> pb.TaskFailure:
+    """The failure of a step whose child input (or timeout value) is over the payload limit."""
+    return worker_failure(
+        task,
+        "PayloadTooLarge",
+        f"step {task.step_name!r} gave its child call {start.index} {size:,} bytes of JSON as "
+        f"{what}, over the limit of {limit:,} bytes (max_payload_bytes): pass a smaller "
+        "value, or store the data elsewhere and pass a reference to it",
     )
 
 

@@ -1,9 +1,10 @@
 """Send step reports to the orchestrator in batches, and never lose one to an outage.
 
 One loop takes everything queued right now (waits for one report, then drains the
-queue without waiting) and sends it as one CompleteTasks, one FailTasks and one
-ReleaseTasks call, run concurrently. When idle a report goes out at once; under load
-reports pile up while a call is in flight and the next call carries them all.
+queue without waiting) and sends it as one CompleteTasks, one FailTasks, one
+SuspendTasks and one ReleaseTasks call, run concurrently. When idle a report goes out at
+once; under load reports pile up while a call is in flight and the next call carries
+them all.
 
 How a refused call is handled:
 
@@ -33,9 +34,10 @@ __all__ = ["Item", "Reporter", "chunks", "item_task_id"]
 
 log = logging.getLogger(__name__)
 
-Item = pb.TaskCompletion | pb.TaskFailure | pb.TaskLease
-"""One queued report: a result, a failure, or (a bare lease) a task given back unrun."""
-Kind = Literal["complete", "fail", "release"]
+Item = pb.TaskCompletion | pb.TaskFailure | pb.TaskSuspension | pb.TaskLease
+"""One queued report: a result, a failure, a suspension, or (a bare lease) a task given
+back unrun."""
+Kind = Literal["complete", "fail", "suspend", "release"]
 
 MAX_ITEMS_PER_CALL = 1000
 DEFAULT_BATCH_BYTES = 3 * 1024 * 1024
@@ -45,7 +47,9 @@ DEFAULT_BATCH_BYTES = 3 * 1024 * 1024
 def _kind(item: Item) -> Kind:
     if isinstance(item, pb.TaskCompletion):
         return "complete"
-    return "fail" if isinstance(item, pb.TaskFailure) else "release"
+    if isinstance(item, pb.TaskFailure):
+        return "fail"
+    return "suspend" if isinstance(item, pb.TaskSuspension) else "release"
 
 
 def item_task_id(item: Item) -> int:
@@ -68,7 +72,7 @@ def chunks(items: Sequence[Item], max_bytes: int) -> list[list[Item]]:
 
 
 class Reporter:
-    """Batches reports into CompleteTasks/FailTasks/ReleaseTasks calls.
+    """Batches reports into CompleteTasks/FailTasks/SuspendTasks/ReleaseTasks calls.
 
     Args:
         stub: The WorkerService stub.
@@ -105,7 +109,7 @@ class Reporter:
     # -- queueing ----------------------------------------------------------------------
 
     def put(self, report: Report) -> None:
-        """Queue a step's result or failure."""
+        """Queue a step's result, failure or suspension."""
         self._reported[report.lease.task_id] = report.lease
         self._enqueue(report)
 
@@ -241,6 +245,12 @@ class Reporter:
             failures = [i for i in items if isinstance(i, pb.TaskFailure)]
             await self._stub.FailTasks(
                 pb.FailTasksRequest(worker_id=worker_id, failures=failures), timeout=timeout
+            )
+        elif kind == "suspend":
+            suspensions = [i for i in items if isinstance(i, pb.TaskSuspension)]
+            await self._stub.SuspendTasks(
+                pb.SuspendTasksRequest(worker_id=worker_id, suspensions=suspensions),
+                timeout=timeout,
             )
         else:
             leases = [i for i in items if isinstance(i, pb.TaskLease)]

@@ -10,6 +10,11 @@ runner reports the timeout (or nothing, for a lost lease) at once and drops the
 thread's eventual result; until that thread returns it still counts against the
 concurrency limit, so a stuck step never lets the worker take more work than it has
 threads for (see :attr:`Runner.busy_threads`).
+
+A step whose ``ctx.call_workflow`` waits for a child becomes a TaskSuspension (sent with
+SuspendTasks) instead of a completion: it holds no slot while the child runs, and runs
+again when the child ends. Only a step may wait; an into merge or a compensation that
+tries fails for good (``CallWorkflowOutsideStep``).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from durable._dsl import Workflow
+from durable._models import TaskKind
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker import outcome
 from durable_worker.catalog import Job, StepCatalog
 from durable_worker.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_PAYLOAD_BYTES
-from durable_worker.jobs import Done, run_async, run_sync
+from durable_worker.jobs import Done, Suspended, run_async, run_sync
 from durable_worker.outcome import Report
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "ReportSink", "Runner"]
@@ -38,7 +44,7 @@ DEFAULT_HEARTBEAT_INTERVAL = 10.0
 
 
 class ReportSink(Protocol):
-    """Where the runner puts the report of each finished step (the reporter, in a worker)."""
+    """Where the runner puts the report of each finished or suspended step (the reporter)."""
 
     def put(self, report: Report) -> None:
         """Queue ``report`` for sending; must not block."""
@@ -248,6 +254,19 @@ class Runner:
             return outcome.timeout_failure(task, seconds)
         except Exception as exc:
             return outcome.failure(task, outcome.error_from_exception(exc))
+        too_large = self._children_too_large(task, done)
+        if too_large is not None:
+            return too_large
+        if isinstance(done, Suspended):
+            if job.kind is not TaskKind.STEP:
+                return outcome.worker_failure(
+                    task,
+                    "CallWorkflowOutsideStep",
+                    f"{job.kind.value} {job.node!r} called ctx.call_workflow, but only a step "
+                    "can wait for a child workflow (ctx.start_workflow starts one without "
+                    "waiting)",
+                )
+            return outcome.suspension(task, done.children, done.wait)
         size = outcome.payload_size(done.result_json)
         if size > self._max_payload_bytes:
             return outcome.too_large_failure(task, size, self._max_payload_bytes)
@@ -256,11 +275,27 @@ class Runner:
             done.result_json,
             goto_target=done.goto_target,
             evaluations=outcome.evaluations_to_proto(done.evaluations, self._max_payload_bytes),
+            children=done.children,
         )
 
-    async def _invoke(self, job: Job, task: pb.Task, seconds: float | None) -> Done:
+    def _children_too_large(self, task: pb.Task, done: Done | Suspended) -> pb.TaskFailure | None:
+        """The failure of a run whose child inputs (or timeout value) are over the limit."""
+        limit = self._max_payload_bytes
+        for start in done.children:
+            size = outcome.payload_size(start.input_json)
+            if size > limit:
+                return outcome.child_too_large_failure(task, "input", start, size, limit)
+        if isinstance(done, Suspended):
+            size = outcome.payload_size(done.wait.timeout_value_json)
+            if size > limit:
+                return outcome.child_too_large_failure(
+                    task, "timeout value", done.wait, size, limit
+                )
+        return None
+
+    async def _invoke(self, job: Job, task: pb.Task, seconds: float | None) -> Done | Suspended:
         """Run the job within its timeout; returns what to report."""
-        call: Awaitable[Done] = (
+        call: Awaitable[Done | Suspended] = (
             run_async(job, task) if job.is_async else self._in_thread(run_sync, job, task)
         )
         scope = asyncio.timeout(seconds)
@@ -272,7 +307,9 @@ class Runner:
                 raise _StepTimedOutError from None
             raise  # the step's own TimeoutError: an ordinary failure
 
-    async def _in_thread(self, fn: Callable[[Job, pb.Task], Done], job: Job, task: pb.Task) -> Done:
+    async def _in_thread(
+        self, fn: Callable[[Job, pb.Task], Done | Suspended], job: Job, task: pb.Task
+    ) -> Done | Suspended:
         """Run ``fn`` in the executor; on timeout or cancel, leave the thread to finish alone."""
         future = asyncio.get_running_loop().run_in_executor(self._executor, fn, job, task)
         self._threads += 1
@@ -285,12 +322,12 @@ class Runner:
                 future.add_done_callback(self._orphan_done)
             raise
 
-    def _thread_done(self, future: asyncio.Future[Done]) -> None:
+    def _thread_done(self, future: asyncio.Future[Done | Suspended]) -> None:
         self._threads -= 1
         if not future.cancelled():
             future.exception()  # retrieved, so a dropped result never logs "never retrieved"
 
-    def _orphan_done(self, future: asyncio.Future[Done]) -> None:
+    def _orphan_done(self, future: asyncio.Future[Done | Suspended]) -> None:
         self._orphans -= 1
         self._notify()
 

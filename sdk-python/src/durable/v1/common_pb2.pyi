@@ -133,6 +133,10 @@ class _StepAttemptStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ste
     """The worker's lease expired (the worker died or stalled); the step runs again."""
     STEP_ATTEMPT_STATUS_TIMED_OUT: _StepAttemptStatus.ValueType  # 5
     """The step ran past its timeout."""
+    STEP_ATTEMPT_STATUS_WAITING: _StepAttemptStatus.ValueType  # 6
+    """The step is suspended on a wait (a child workflow, ...) and holds no worker; it runs
+    again when the wait is over.
+    """
 
 class StepAttemptStatus(_StepAttemptStatus, metaclass=_StepAttemptStatusEnumTypeWrapper):
     """StepAttemptStatus is the outcome of one attempt at a step."""
@@ -148,6 +152,10 @@ STEP_ATTEMPT_STATUS_LOST: StepAttemptStatus.ValueType  # 4
 """The worker's lease expired (the worker died or stalled); the step runs again."""
 STEP_ATTEMPT_STATUS_TIMED_OUT: StepAttemptStatus.ValueType  # 5
 """The step ran past its timeout."""
+STEP_ATTEMPT_STATUS_WAITING: StepAttemptStatus.ValueType  # 6
+"""The step is suspended on a wait (a child workflow, ...) and holds no worker; it runs
+again when the wait is over.
+"""
 Global___StepAttemptStatus: _TypeAlias = StepAttemptStatus  # noqa: Y015
 
 class _Backoff:

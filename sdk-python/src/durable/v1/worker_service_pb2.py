@@ -28,7 +28,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64urable/v1/worker_service.proto\x12\ndurable.v1\x1a\x17\x64urable/v1/common.proto\x1a\x1b\x64urable/v1/definition.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"p\n\x18RegisterWorkflowsRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x31\n\tworkflows\x18\x02 \x03(\x0b\x32\x1e.durable.v1.WorkflowDefinition\x12\x0e\n\x06queues\x18\x03 \x03(\t\"N\n\x19RegisterWorkflowsResponse\x12\x31\n\tworkflows\x18\x01 \x03(\x0b\x32\x1e.durable.v1.RegisteredWorkflow\"D\n\x12RegisteredWorkflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"y\n\x10PollTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\x11\n\tmax_tasks\x18\x03 \x01(\x05\x12/\n\x0cwait_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"4\n\x11PollTasksResponse\x12\x1f\n\x05tasks\x18\x01 \x03(\x0b\x32\x10.durable.v1.Task\"\xc5\x03\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\x03\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\x34\n\x10lease_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x65xecution_id\x18\x04 \x01(\t\x12\x15\n\rworkflow_name\x18\x05 \x01(\t\x12\x18\n\x10workflow_version\x18\x06 \x01(\t\x12\x11\n\tstep_name\x18\x07 \x01(\t\x12\x10\n\x08sequence\x18\x08 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\t \x01(\x05\x12\x12\n\ninput_json\x18\n \x01(\t\x12\x1c\n\x14\x65xecution_input_json\x18\x0b \x01(\t\x12*\n\x07timeout\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12heartbeat_interval\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\"\n\x04kind\x18\x0e \x01(\x0e\x32\x14.durable.v1.TaskKind\x12\x11\n\tlane_path\x18\x0f \x01(\t\x12\x18\n\x10\x63ompensated_step\x18\x10 \x01(\t\"1\n\tTaskLease\x12\x0f\n\x07task_id\x18\x01 \x01(\x03\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"Z\n\x14\x43ompleteTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12/\n\x0b\x63ompletions\x18\x02 \x03(\x0b\x32\x1a.durable.v1.TaskCompletion\"\xee\x01\n\x0eTaskCompletion\x12$\n\x05lease\x18\x01 \x01(\x0b\x32\x15.durable.v1.TaskLease\x12\x13\n\x0bresult_json\x18\x02 \x01(\t\x12\x13\n\x0bgoto_target\x18\x03 \x01(\t\x12@\n\x0b\x65valuations\x18\x04 \x03(\x0b\x32+.durable.v1.TaskCompletion.EvaluationsEntry\x1aJ\n\x10\x45valuationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.durable.v1.Evaluation:\x02\x38\x01\"U\n\nEvaluation\x12\x14\n\nvalue_json\x18\x01 \x01(\tH\x00\x12&\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x15.durable.v1.ErrorInfoH\x00\x42\t\n\x07outcome\"\x17\n\x15\x43ompleteTasksResponse\"P\n\x10\x46\x61ilTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12)\n\x08\x66\x61ilures\x18\x02 \x03(\x0b\x32\x17.durable.v1.TaskFailure\"l\n\x0bTaskFailure\x12$\n\x05lease\x18\x01 \x01(\x0b\x32\x15.durable.v1.TaskLease\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x15.durable.v1.ErrorInfo\x12\x11\n\ttimed_out\x18\x03 \x01(\x08\"\x13\n\x11\x46\x61ilTasksResponse\"O\n\x13ReleaseTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12%\n\x06leases\x18\x02 \x03(\x0b\x32\x15.durable.v1.TaskLease\"\x16\n\x14ReleaseTasksResponse\"L\n\x10HeartbeatRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12%\n\x06leases\x18\x02 \x03(\x0b\x32\x15.durable.v1.TaskLease\"`\n\x11HeartbeatResponse\x12\x15\n\rlost_task_ids\x18\x01 \x03(\x03\x12\x34\n\x10lease_expires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xf8\x03\n\rWorkerService\x12`\n\x11RegisterWorkflows\x12$.durable.v1.RegisterWorkflowsRequest\x1a%.durable.v1.RegisterWorkflowsResponse\x12H\n\tPollTasks\x12\x1c.durable.v1.PollTasksRequest\x1a\x1d.durable.v1.PollTasksResponse\x12T\n\rCompleteTasks\x12 .durable.v1.CompleteTasksRequest\x1a!.durable.v1.CompleteTasksResponse\x12H\n\tFailTasks\x12\x1c.durable.v1.FailTasksRequest\x1a\x1d.durable.v1.FailTasksResponse\x12Q\n\x0cReleaseTasks\x12\x1f.durable.v1.ReleaseTasksRequest\x1a .durable.v1.ReleaseTasksResponse\x12H\n\tHeartbeat\x12\x1c.durable.v1.HeartbeatRequest\x1a\x1d.durable.v1.HeartbeatResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64urable/v1/worker_service.proto\x12\ndurable.v1\x1a\x17\x64urable/v1/common.proto\x1a\x1b\x64urable/v1/definition.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"p\n\x18RegisterWorkflowsRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x31\n\tworkflows\x18\x02 \x03(\x0b\x32\x1e.durable.v1.WorkflowDefinition\x12\x0e\n\x06queues\x18\x03 \x03(\t\"N\n\x19RegisterWorkflowsResponse\x12\x31\n\tworkflows\x18\x01 \x03(\x0b\x32\x1e.durable.v1.RegisteredWorkflow\"D\n\x12RegisteredWorkflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"y\n\x10PollTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\x11\n\tmax_tasks\x18\x03 \x01(\x05\x12/\n\x0cwait_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"4\n\x11PollTasksResponse\x12\x1f\n\x05tasks\x18\x01 \x03(\x0b\x32\x10.durable.v1.Task\"\xd8\x03\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\x03\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\x34\n\x10lease_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x65xecution_id\x18\x04 \x01(\t\x12\x15\n\rworkflow_name\x18\x05 \x01(\t\x12\x18\n\x10workflow_version\x18\x06 \x01(\t\x12\x11\n\tstep_name\x18\x07 \x01(\t\x12\x10\n\x08sequence\x18\x08 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\t \x01(\x05\x12\x12\n\ninput_json\x18\n \x01(\t\x12\x1c\n\x14\x65xecution_input_json\x18\x0b \x01(\t\x12*\n\x07timeout\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12heartbeat_interval\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\"\n\x04kind\x18\x0e \x01(\x0e\x32\x14.durable.v1.TaskKind\x12\x11\n\tlane_path\x18\x0f \x01(\t\x12\x18\n\x10\x63ompensated_step\x18\x10 \x01(\t\x12\x11\n\tmemo_json\x18\x11 \x01(\t\"g\n\nChildStart\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x12\n\ninput_json\x18\x03 \x01(\t\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\x05\"}\n\tChildWait\x12\r\n\x05index\x18\x01 \x01(\x05\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12timeout_value_json\x18\x03 \x01(\t\x12\x19\n\x11has_timeout_value\x18\x04 \x01(\x08\"1\n\tTaskLease\x12\x0f\n\x07task_id\x18\x01 \x01(\x03\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"Z\n\x14\x43ompleteTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12/\n\x0b\x63ompletions\x18\x02 \x03(\x0b\x32\x1a.durable.v1.TaskCompletion\"\x98\x02\n\x0eTaskCompletion\x12$\n\x05lease\x18\x01 \x01(\x0b\x32\x15.durable.v1.TaskLease\x12\x13\n\x0bresult_json\x18\x02 \x01(\t\x12\x13\n\x0bgoto_target\x18\x03 \x01(\t\x12@\n\x0b\x65valuations\x18\x04 \x03(\x0b\x32+.durable.v1.TaskCompletion.EvaluationsEntry\x12(\n\x08\x63hildren\x18\x05 \x03(\x0b\x32\x16.durable.v1.ChildStart\x1aJ\n\x10\x45valuationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.durable.v1.Evaluation:\x02\x38\x01\"U\n\nEvaluation\x12\x14\n\nvalue_json\x18\x01 \x01(\tH\x00\x12&\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x15.durable.v1.ErrorInfoH\x00\x42\t\n\x07outcome\"\x17\n\x15\x43ompleteTasksResponse\"P\n\x10\x46\x61ilTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12)\n\x08\x66\x61ilures\x18\x02 \x03(\x0b\x32\x17.durable.v1.TaskFailure\"l\n\x0bTaskFailure\x12$\n\x05lease\x18\x01 \x01(\x0b\x32\x15.durable.v1.TaskLease\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x15.durable.v1.ErrorInfo\x12\x11\n\ttimed_out\x18\x03 \x01(\x08\"\x13\n\x11\x46\x61ilTasksResponse\"Y\n\x13SuspendTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12/\n\x0bsuspensions\x18\x02 \x03(\x0b\x32\x1a.durable.v1.TaskSuspension\"\x90\x01\n\x0eTaskSuspension\x12$\n\x05lease\x18\x01 \x01(\x0b\x32\x15.durable.v1.TaskLease\x12(\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x16.durable.v1.ChildStart\x12&\n\x05\x63hild\x18\x03 \x01(\x0b\x32\x15.durable.v1.ChildWaitH\x00\x42\x06\n\x04wait\"\x16\n\x14SuspendTasksResponse\"O\n\x13ReleaseTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12%\n\x06leases\x18\x02 \x03(\x0b\x32\x15.durable.v1.TaskLease\"\x16\n\x14ReleaseTasksResponse\"L\n\x10HeartbeatRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12%\n\x06leases\x18\x02 \x03(\x0b\x32\x15.durable.v1.TaskLease\"`\n\x11HeartbeatResponse\x12\x15\n\rlost_task_ids\x18\x01 \x03(\x03\x12\x34\n\x10lease_expires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xcb\x04\n\rWorkerService\x12`\n\x11RegisterWorkflows\x12$.durable.v1.RegisterWorkflowsRequest\x1a%.durable.v1.RegisterWorkflowsResponse\x12H\n\tPollTasks\x12\x1c.durable.v1.PollTasksRequest\x1a\x1d.durable.v1.PollTasksResponse\x12T\n\rCompleteTasks\x12 .durable.v1.CompleteTasksRequest\x1a!.durable.v1.CompleteTasksResponse\x12H\n\tFailTasks\x12\x1c.durable.v1.FailTasksRequest\x1a\x1d.durable.v1.FailTasksResponse\x12Q\n\x0cReleaseTasks\x12\x1f.durable.v1.ReleaseTasksRequest\x1a .durable.v1.ReleaseTasksResponse\x12Q\n\x0cSuspendTasks\x12\x1f.durable.v1.SuspendTasksRequest\x1a .durable.v1.SuspendTasksResponse\x12H\n\tHeartbeat\x12\x1c.durable.v1.HeartbeatRequest\x1a\x1d.durable.v1.HeartbeatResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,33 +48,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POLLTASKSRESPONSE']._serialized_start=553
   _globals['_POLLTASKSRESPONSE']._serialized_end=605
   _globals['_TASK']._serialized_start=608
-  _globals['_TASK']._serialized_end=1061
-  _globals['_TASKLEASE']._serialized_start=1063
-  _globals['_TASKLEASE']._serialized_end=1112
-  _globals['_COMPLETETASKSREQUEST']._serialized_start=1114
-  _globals['_COMPLETETASKSREQUEST']._serialized_end=1204
-  _globals['_TASKCOMPLETION']._serialized_start=1207
-  _globals['_TASKCOMPLETION']._serialized_end=1445
-  _globals['_TASKCOMPLETION_EVALUATIONSENTRY']._serialized_start=1371
-  _globals['_TASKCOMPLETION_EVALUATIONSENTRY']._serialized_end=1445
-  _globals['_EVALUATION']._serialized_start=1447
-  _globals['_EVALUATION']._serialized_end=1532
-  _globals['_COMPLETETASKSRESPONSE']._serialized_start=1534
-  _globals['_COMPLETETASKSRESPONSE']._serialized_end=1557
-  _globals['_FAILTASKSREQUEST']._serialized_start=1559
-  _globals['_FAILTASKSREQUEST']._serialized_end=1639
-  _globals['_TASKFAILURE']._serialized_start=1641
-  _globals['_TASKFAILURE']._serialized_end=1749
-  _globals['_FAILTASKSRESPONSE']._serialized_start=1751
-  _globals['_FAILTASKSRESPONSE']._serialized_end=1770
-  _globals['_RELEASETASKSREQUEST']._serialized_start=1772
-  _globals['_RELEASETASKSREQUEST']._serialized_end=1851
-  _globals['_RELEASETASKSRESPONSE']._serialized_start=1853
-  _globals['_RELEASETASKSRESPONSE']._serialized_end=1875
-  _globals['_HEARTBEATREQUEST']._serialized_start=1877
-  _globals['_HEARTBEATREQUEST']._serialized_end=1953
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1955
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2051
-  _globals['_WORKERSERVICE']._serialized_start=2054
-  _globals['_WORKERSERVICE']._serialized_end=2558
+  _globals['_TASK']._serialized_end=1080
+  _globals['_CHILDSTART']._serialized_start=1082
+  _globals['_CHILDSTART']._serialized_end=1185
+  _globals['_CHILDWAIT']._serialized_start=1187
+  _globals['_CHILDWAIT']._serialized_end=1312
+  _globals['_TASKLEASE']._serialized_start=1314
+  _globals['_TASKLEASE']._serialized_end=1363
+  _globals['_COMPLETETASKSREQUEST']._serialized_start=1365
+  _globals['_COMPLETETASKSREQUEST']._serialized_end=1455
+  _globals['_TASKCOMPLETION']._serialized_start=1458
+  _globals['_TASKCOMPLETION']._serialized_end=1738
+  _globals['_TASKCOMPLETION_EVALUATIONSENTRY']._serialized_start=1664
+  _globals['_TASKCOMPLETION_EVALUATIONSENTRY']._serialized_end=1738
+  _globals['_EVALUATION']._serialized_start=1740
+  _globals['_EVALUATION']._serialized_end=1825
+  _globals['_COMPLETETASKSRESPONSE']._serialized_start=1827
+  _globals['_COMPLETETASKSRESPONSE']._serialized_end=1850
+  _globals['_FAILTASKSREQUEST']._serialized_start=1852
+  _globals['_FAILTASKSREQUEST']._serialized_end=1932
+  _globals['_TASKFAILURE']._serialized_start=1934
+  _globals['_TASKFAILURE']._serialized_end=2042
+  _globals['_FAILTASKSRESPONSE']._serialized_start=2044
+  _globals['_FAILTASKSRESPONSE']._serialized_end=2063
+  _globals['_SUSPENDTASKSREQUEST']._serialized_start=2065
+  _globals['_SUSPENDTASKSREQUEST']._serialized_end=2154
+  _globals['_TASKSUSPENSION']._serialized_start=2157
+  _globals['_TASKSUSPENSION']._serialized_end=2301
+  _globals['_SUSPENDTASKSRESPONSE']._serialized_start=2303
+  _globals['_SUSPENDTASKSRESPONSE']._serialized_end=2325
+  _globals['_RELEASETASKSREQUEST']._serialized_start=2327
+  _globals['_RELEASETASKSREQUEST']._serialized_end=2406
+  _globals['_RELEASETASKSRESPONSE']._serialized_start=2408
+  _globals['_RELEASETASKSRESPONSE']._serialized_end=2430
+  _globals['_HEARTBEATREQUEST']._serialized_start=2432
+  _globals['_HEARTBEATREQUEST']._serialized_end=2508
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2510
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2606
+  _globals['_WORKERSERVICE']._serialized_start=2609
+  _globals['_WORKERSERVICE']._serialized_end=3196
 # @@protoc_insertion_point(module_scope)

@@ -176,6 +176,7 @@ class Task(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     LANE_PATH_FIELD_NUMBER: _builtins.int
     COMPENSATED_STEP_FIELD_NUMBER: _builtins.int
+    MEMO_JSON_FIELD_NUMBER: _builtins.int
     task_id: _builtins.int
     lease_token: _builtins.str
     execution_id: _builtins.str
@@ -196,6 +197,11 @@ class Task(_message.Message):
     """
     compensated_step: _builtins.str
     """For a compensation: the step it undoes."""
+    memo_json: _builtins.str
+    """The outcomes of this step run's earlier waits, by wait index, as a JSON object:
+    {"0": {"ok": true, "value": ...} | {"ok": false, "error": {...}}}. A step that
+    suspends runs again from the top; each wait it already passed returns its outcome.
+    """
     @_builtins.property
     def lease_expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -225,14 +231,92 @@ class Task(_message.Message):
         kind: _common_pb2.TaskKind.ValueType = ...,
         lane_path: _builtins.str = ...,
         compensated_step: _builtins.str = ...,
+        memo_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "lease_expires_at", b"lease_expires_at", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensated_step", b"compensated_step", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "input_json", b"input_json", "kind", b"kind", "lane_path", b"lane_path", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensated_step", b"compensated_step", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "input_json", b"input_json", "kind", b"kind", "lane_path", b"lane_path", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "memo_json", b"memo_json", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Task: _TypeAlias = Task  # noqa: Y015
+
+@_typing.final
+class ChildStart(_message.Message):
+    """ChildStart asks for a child execution, created at most once per parent step run and
+    index (retries and re-runs of the step start no second one). Its id is
+    uuid5(6ba7b811-9dad-11d1-80b4-00c04fd430c8, "<parent id>/<sequence>/<index>"), so the
+    step knows it before the child exists.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    WORKFLOW_NAME_FIELD_NUMBER: _builtins.int
+    INPUT_JSON_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Position of the call among the step run's waits and child starts, from 0."""
+    workflow_name: _builtins.str
+    input_json: _builtins.str
+    queue: _builtins.str
+    """Empty means the child workflow's queue, or "default"."""
+    priority: _builtins.int
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        workflow_name: _builtins.str = ...,
+        input_json: _builtins.str = ...,
+        queue: _builtins.str = ...,
+        priority: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "input_json", b"input_json", "priority", b"priority", "queue", b"queue", "workflow_name", b"workflow_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildStart: _TypeAlias = ChildStart  # noqa: Y015
+
+@_typing.final
+class ChildWait(_message.Message):
+    """ChildWait suspends the step until the child started with the same index ends."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    TIMEOUT_VALUE_JSON_FIELD_NUMBER: _builtins.int
+    HAS_TIMEOUT_VALUE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    timeout_value_json: _builtins.str
+    """What the call returns on timeout (JSON); without has_timeout_value a timeout is an
+    error (ChildTimeout).
+    """
+    has_timeout_value: _builtins.bool
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Give up waiting after this long; unset means wait as long as the child runs. The
+        abandoned child is cancelled.
+        """
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        timeout_value_json: _builtins.str = ...,
+        has_timeout_value: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_timeout_value", b"has_timeout_value", "index", b"index", "timeout", b"timeout", "timeout_value_json", b"timeout_value_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildWait: _TypeAlias = ChildWait  # noqa: Y015
 
 @_typing.final
 class TaskLease(_message.Message):
@@ -308,6 +392,7 @@ class TaskCompletion(_message.Message):
     RESULT_JSON_FIELD_NUMBER: _builtins.int
     GOTO_TARGET_FIELD_NUMBER: _builtins.int
     EVALUATIONS_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
     result_json: _builtins.str
     goto_target: _builtins.str
     """Continue at this node of the same sequence instead of the next one (a step's
@@ -323,6 +408,12 @@ class TaskCompletion(_message.Message):
         orchestrator asks with a ROUTE task for any it still needs.
         """
 
+    @_builtins.property
+    def children(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChildStart]:
+        """Children the step started (fire and forget); created with the result, atomically,
+        so a step that fails starts none.
+        """
+
     def __init__(
         self,
         *,
@@ -330,10 +421,11 @@ class TaskCompletion(_message.Message):
         result_json: _builtins.str = ...,
         goto_target: _builtins.str = ...,
         evaluations: _abc.Mapping[_builtins.str, Global___Evaluation] | None = ...,
+        children: _abc.Iterable[Global___ChildStart] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluations", b"evaluations", "goto_target", b"goto_target", "lease", b"lease", "result_json", b"result_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "evaluations", b"evaluations", "goto_target", b"goto_target", "lease", b"lease", "result_json", b"result_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -449,6 +541,78 @@ class FailTasksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FailTasksResponse: _TypeAlias = FailTasksResponse  # noqa: Y015
+
+@_typing.final
+class SuspendTasksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    SUSPENSIONS_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    @_builtins.property
+    def suspensions(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskSuspension]: ...
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        suspensions: _abc.Iterable[Global___TaskSuspension] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["suspensions", b"suspensions", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendTasksRequest: _TypeAlias = SuspendTasksRequest  # noqa: Y015
+
+@_typing.final
+class TaskSuspension(_message.Message):
+    """TaskSuspension parks one task on a wait."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASE_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    CHILD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lease(self) -> Global___TaskLease: ...
+    @_builtins.property
+    def children(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChildStart]:
+        """Children to start now (the one waited for among them)."""
+
+    @_builtins.property
+    def child(self) -> Global___ChildWait: ...
+    def __init__(
+        self,
+        *,
+        lease: Global___TaskLease | None = ...,
+        children: _abc.Iterable[Global___ChildStart] | None = ...,
+        child: Global___ChildWait | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "lease", b"lease", "wait", b"wait"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "children", b"children", "lease", b"lease", "wait", b"wait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_wait: _TypeAlias = _typing.Literal["child"]  # noqa: Y015
+    _WhichOneofArgType_wait: _TypeAlias = _typing.Literal["wait", b"wait"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_wait) -> _WhichOneofReturnType_wait | None: ...
+
+Global___TaskSuspension: _TypeAlias = TaskSuspension  # noqa: Y015
+
+@_typing.final
+class SuspendTasksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendTasksResponse: _TypeAlias = SuspendTasksResponse  # noqa: Y015
 
 @_typing.final
 class ReleaseTasksRequest(_message.Message):

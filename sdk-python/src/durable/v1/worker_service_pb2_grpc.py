@@ -66,6 +66,11 @@ class WorkerServiceStub:
                 request_serializer=durable_dot_v1_dot_worker__service__pb2.ReleaseTasksRequest.SerializeToString,
                 response_deserializer=durable_dot_v1_dot_worker__service__pb2.ReleaseTasksResponse.FromString,
                 _registered_method=True)
+        self.SuspendTasks = channel.unary_unary(
+                '/durable.v1.WorkerService/SuspendTasks',
+                request_serializer=durable_dot_v1_dot_worker__service__pb2.SuspendTasksRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_worker__service__pb2.SuspendTasksResponse.FromString,
+                _registered_method=True)
         self.Heartbeat = channel.unary_unary(
                 '/durable.v1.WorkerService/Heartbeat',
                 request_serializer=durable_dot_v1_dot_worker__service__pb2.HeartbeatRequest.SerializeToString,
@@ -118,6 +123,14 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuspendTasks(self, request, context):
+        """SuspendTasks parks leased tasks on a wait (such as a child workflow): the task holds
+        no worker until the wait is over, then runs again with the wait's outcome in memo_json.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Heartbeat(self, request, context):
         """Heartbeat extends the leases of running tasks and reports which are lost.
         """
@@ -152,6 +165,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.ReleaseTasks,
                     request_deserializer=durable_dot_v1_dot_worker__service__pb2.ReleaseTasksRequest.FromString,
                     response_serializer=durable_dot_v1_dot_worker__service__pb2.ReleaseTasksResponse.SerializeToString,
+            ),
+            'SuspendTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendTasks,
+                    request_deserializer=durable_dot_v1_dot_worker__service__pb2.SuspendTasksRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_worker__service__pb2.SuspendTasksResponse.SerializeToString,
             ),
             'Heartbeat': grpc.unary_unary_rpc_method_handler(
                     servicer.Heartbeat,
@@ -301,6 +319,33 @@ class WorkerService:
             '/durable.v1.WorkerService/ReleaseTasks',
             durable_dot_v1_dot_worker__service__pb2.ReleaseTasksRequest.SerializeToString,
             durable_dot_v1_dot_worker__service__pb2.ReleaseTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkerService/SuspendTasks',
+            durable_dot_v1_dot_worker__service__pb2.SuspendTasksRequest.SerializeToString,
+            durable_dot_v1_dot_worker__service__pb2.SuspendTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

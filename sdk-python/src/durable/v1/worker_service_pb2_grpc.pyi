@@ -50,6 +50,10 @@ class WorkerServiceStub:
     """FailTasks records step failures; each is retried per the step's policy."""
     ReleaseTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReleaseTasksRequest, _worker_service_pb2.ReleaseTasksResponse]
     """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt."""
+    SuspendTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.SuspendTasksRequest, _worker_service_pb2.SuspendTasksResponse]
+    """SuspendTasks parks leased tasks on a wait (such as a child workflow): the task holds
+    no worker until the wait is over, then runs again with the wait's outcome in memo_json.
+    """
     Heartbeat: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.HeartbeatRequest, _worker_service_pb2.HeartbeatResponse]
     """Heartbeat extends the leases of running tasks and reports which are lost."""
 
@@ -75,6 +79,10 @@ class WorkerServiceAsyncStub(WorkerServiceStub):
     """FailTasks records step failures; each is retried per the step's policy."""
     ReleaseTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReleaseTasksRequest, _worker_service_pb2.ReleaseTasksResponse]  # type: ignore[assignment]
     """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt."""
+    SuspendTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.SuspendTasksRequest, _worker_service_pb2.SuspendTasksResponse]  # type: ignore[assignment]
+    """SuspendTasks parks leased tasks on a wait (such as a child workflow): the task holds
+    no worker until the wait is over, then runs again with the wait's outcome in memo_json.
+    """
     Heartbeat: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.HeartbeatRequest, _worker_service_pb2.HeartbeatResponse]  # type: ignore[assignment]
     """Heartbeat extends the leases of running tasks and reports which are lost."""
 
@@ -127,6 +135,16 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.ReleaseTasksResponse, _abc.Awaitable[_worker_service_pb2.ReleaseTasksResponse]]:
         """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt."""
+
+    @_abc_1.abstractmethod
+    def SuspendTasks(
+        self,
+        request: _worker_service_pb2.SuspendTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_service_pb2.SuspendTasksResponse, _abc.Awaitable[_worker_service_pb2.SuspendTasksResponse]]:
+        """SuspendTasks parks leased tasks on a wait (such as a child workflow): the task holds
+        no worker until the wait is over, then runs again with the wait's outcome in memo_json.
+        """
 
     @_abc_1.abstractmethod
     def Heartbeat(

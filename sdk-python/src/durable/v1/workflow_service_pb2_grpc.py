@@ -55,6 +55,11 @@ class WorkflowServiceStub:
                 request_serializer=durable_dot_v1_dot_workflow__service__pb2.CancelExecutionRequest.SerializeToString,
                 response_deserializer=durable_dot_v1_dot_workflow__service__pb2.CancelExecutionResponse.FromString,
                 _registered_method=True)
+        self.ListChildren = channel.unary_unary(
+                '/durable.v1.WorkflowService/ListChildren',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowServiceServicer:
@@ -83,7 +88,15 @@ class WorkflowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelExecution(self, request, context):
-        """CancelExecution stops an unfinished execution; no further steps run.
+        """CancelExecution stops an unfinished execution and, recursively, its unfinished
+        children; no further steps run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChildren(self, request, context):
+        """ListChildren lists the child executions a parent's steps started, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,6 +124,11 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.CancelExecution,
                     request_deserializer=durable_dot_v1_dot_workflow__service__pb2.CancelExecutionRequest.FromString,
                     response_serializer=durable_dot_v1_dot_workflow__service__pb2.CancelExecutionResponse.SerializeToString,
+            ),
+            'ListChildren': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChildren,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +240,33 @@ class WorkflowService:
             '/durable.v1.WorkflowService/CancelExecution',
             durable_dot_v1_dot_workflow__service__pb2.CancelExecutionRequest.SerializeToString,
             durable_dot_v1_dot_workflow__service__pb2.CancelExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChildren(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/ListChildren',
+            durable_dot_v1_dot_workflow__service__pb2.ListChildrenRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.ListChildrenResponse.FromString,
             options,
             channel_credentials,
             insecure,

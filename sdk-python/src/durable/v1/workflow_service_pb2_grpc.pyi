@@ -40,7 +40,11 @@ class WorkflowServiceStub:
     ListExecutions: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListExecutionsRequest, _workflow_service_pb2.ListExecutionsResponse]
     """ListExecutions lists executions, newest first, with filters and pagination."""
     CancelExecution: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.CancelExecutionRequest, _workflow_service_pb2.CancelExecutionResponse]
-    """CancelExecution stops an unfinished execution; no further steps run."""
+    """CancelExecution stops an unfinished execution and, recursively, its unfinished
+    children; no further steps run.
+    """
+    ListChildren: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListChildrenRequest, _workflow_service_pb2.ListChildrenResponse]
+    """ListChildren lists the child executions a parent's steps started, newest first."""
 
 @_typing.type_check_only
 class WorkflowServiceAsyncStub(WorkflowServiceStub):
@@ -54,7 +58,11 @@ class WorkflowServiceAsyncStub(WorkflowServiceStub):
     ListExecutions: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListExecutionsRequest, _workflow_service_pb2.ListExecutionsResponse]  # type: ignore[assignment]
     """ListExecutions lists executions, newest first, with filters and pagination."""
     CancelExecution: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.CancelExecutionRequest, _workflow_service_pb2.CancelExecutionResponse]  # type: ignore[assignment]
-    """CancelExecution stops an unfinished execution; no further steps run."""
+    """CancelExecution stops an unfinished execution and, recursively, its unfinished
+    children; no further steps run.
+    """
+    ListChildren: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListChildrenRequest, _workflow_service_pb2.ListChildrenResponse]  # type: ignore[assignment]
+    """ListChildren lists the child executions a parent's steps started, newest first."""
 
 class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
     """WorkflowService starts, reads, lists and cancels workflow executions."""
@@ -89,6 +97,16 @@ class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_service_pb2.CancelExecutionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_service_pb2.CancelExecutionResponse, _abc.Awaitable[_workflow_service_pb2.CancelExecutionResponse]]:
-        """CancelExecution stops an unfinished execution; no further steps run."""
+        """CancelExecution stops an unfinished execution and, recursively, its unfinished
+        children; no further steps run.
+        """
+
+    @_abc_1.abstractmethod
+    def ListChildren(
+        self,
+        request: _workflow_service_pb2.ListChildrenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.ListChildrenResponse, _abc.Awaitable[_workflow_service_pb2.ListChildrenResponse]]:
+        """ListChildren lists the child executions a parent's steps started, newest first."""
 
 def add_WorkflowServiceServicer_to_server(servicer: WorkflowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable.v1 import common_pb2, worker_service_pb2, workflow_service_pb2
+from durable_server.engine.children import ChildWaitSpec
 from durable_server.engine.reads import ExecutionDetail
-from durable_server.engine.states import ExecutionStatus, StepAttemptStatus
+from durable_server.engine.states import ExecutionStatus
 from durable_server.engine.transitions import Evaluation, StepError
 from durable_server.store.rows import ClaimedTask, ExecutionRow, StepAttemptRow
 
@@ -57,6 +58,16 @@ def evaluations_from_proto(
         else:
             out[name] = Evaluation(value_json=ev.value_json)
     return out
+
+
+def child_wait_from_proto(wait: worker_service_pb2.ChildWait) -> ChildWaitSpec:
+    """A reported child wait as the engine's value."""
+    timeout = wait.timeout.ToTimedelta().total_seconds() if wait.HasField("timeout") else None
+    return ChildWaitSpec(
+        index=wait.index,
+        timeout_secs=timeout if timeout and timeout > 0 else None,
+        timeout_value_json=(wait.timeout_value_json or "null") if wait.has_timeout_value else None,
+    )
 
 
 def error_to_proto(error_json: str | None) -> common_pb2.ErrorInfo | None:
@@ -144,7 +155,7 @@ def execution_to_proto(
                 step_name=r.step_name,
                 sequence=r.sequence,
                 attempt=r.attempt,
-                status=attempt_status_to_proto(StepAttemptStatus.RUNNING),
+                status=attempt_status_to_proto(r.status),
                 worker_id=r.worker_id or "",
                 kind=kind_to_proto(r.kind),
                 lane_path=r.lane_path,
@@ -172,6 +183,7 @@ def claimed_task_to_proto(
         kind=kind_to_proto(task.kind),
         lane_path=task.lane_path,
         compensated_step=task.compensated_step or "",
+        memo_json=task.memo_json if task.memo_json != "{}" else "",
     )
     msg.lease_expires_at.FromDatetime(task.lease_expires_at)
     if task.timeout_secs:

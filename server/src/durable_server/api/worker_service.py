@@ -12,7 +12,8 @@ from durable.v1 import worker_service_pb2_grpc as pb_grpc
 from durable_server.api import convert, validate
 from durable_server.config import Settings
 from durable_server.dispatcher import Dispatcher
-from durable_server.engine.engine import Engine, TaskOutcome
+from durable_server.engine.children import ChildStart
+from durable_server.engine.engine import Engine, Suspension, TaskOutcome
 from durable_server.engine.registry import Registry
 from durable_server.errors import InvalidArgumentError
 
@@ -101,6 +102,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 ),
                 goto_target=validate.check_goto(c.goto_target),
                 evaluations=convert.evaluations_from_proto(c.evaluations),
+                children=self._children(task_id, c.children),
             )
             for (task_id, token), c in zip(leases, request.completions, strict=True)
         ]
@@ -132,6 +134,59 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         if outcomes:
             await self.engine.report(outcomes)
         return pb.FailTasksResponse()
+
+    async def SuspendTasks(
+        self, request: pb.SuspendTasksRequest, context: Context
+    ) -> pb.SuspendTasksResponse:
+        """Park tasks on their waits."""
+        validate.check_worker_id(request.worker_id)
+        leases = _leases(s.lease for s in request.suspensions)
+        suspensions = []
+        for (task_id, token), x in zip(leases, request.suspensions, strict=True):
+            if x.WhichOneof("wait") != "child":
+                raise InvalidArgumentError(f"task {task_id}: a suspension needs a wait")
+            children = self._children(task_id, x.children)
+            wait = convert.child_wait_from_proto(x.child)
+            if wait.index < 0:
+                raise InvalidArgumentError(f"task {task_id}: child wait index must be >= 0")
+            if wait.timeout_value_json is not None:
+                validate.check_payload(
+                    f"timeout_value_json of task {task_id}",
+                    wait.timeout_value_json,
+                    self.settings.max_payload_bytes,
+                )
+            suspensions.append(Suspension(task_id, token, children, wait))
+        if suspensions:
+            payloads = {
+                f"input_json of child {c.index} of task {x.task_id}": c.input_json
+                for x in suspensions
+                for c in x.children
+            }
+            with validate.naming_bad_json(payloads):
+                await self.engine.suspend(suspensions)
+        return pb.SuspendTasksResponse()
+
+    def _children(self, task_id: int, starts: Any) -> list[ChildStart]:
+        out = []
+        for c in starts:
+            if c.index < 0:
+                raise InvalidArgumentError(f"task {task_id}: child index must be >= 0")
+            out.append(
+                ChildStart(
+                    index=c.index,
+                    workflow_name=validate.check_name("child workflow_name", c.workflow_name),
+                    input_json=validate.check_payload(
+                        f"input_json of child {c.index} of task {task_id}",
+                        c.input_json,
+                        self.settings.max_payload_bytes,
+                    ),
+                    queue=validate.check_name("child queue", c.queue) if c.queue else None,
+                    priority=c.priority,
+                )
+            )
+        if len({c.index for c in out}) != len(out):
+            raise InvalidArgumentError(f"task {task_id}: two children with the same index")
+        return out
 
     async def ReleaseTasks(
         self, request: pb.ReleaseTasksRequest, context: Context

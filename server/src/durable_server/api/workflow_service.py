@@ -97,6 +97,26 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             total_count=page.total_count,
         )
 
+    async def ListChildren(
+        self, request: pb.ListChildrenRequest, context: Context
+    ) -> pb.ListChildrenResponse:
+        """List the children of one execution, newest first."""
+        parent = validate.check_execution_id(request.parent_execution_id, "parent_execution_id")
+        try:
+            statuses = tuple(sorted({convert.status_from_proto(s).value for s in request.statuses}))
+        except ValueError as exc:
+            raise InvalidArgumentError(f"statuses: {exc}") from exc
+        await self.reads.get_execution(parent, include_steps=False)  # NOT_FOUND if unknown
+        page = await self.reads.list_executions(
+            ExecutionFilter(statuses=statuses, parent_id=parent),
+            page_size=validate.check_page_size(request.page_size),
+            page_token=request.page_token,
+        )
+        return pb.ListChildrenResponse(
+            executions=[convert.execution_to_proto(r) for r in page.executions],
+            next_page_token=page.next_page_token,
+        )
+
     async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: Context
     ) -> pb.CancelExecutionResponse:

@@ -37,6 +37,7 @@ from durable_server.store import groups as group_store
 from durable_server.store import step_attempts as attempt_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
+from durable_server.store import waits as wait_store
 from durable_server.store.db import Conn
 from durable_server.store.rows import GroupState
 
@@ -347,7 +348,39 @@ class Applier:
             await task_store.task_delete_for_executions(self.conn, execution_ids=done)
             await timer_store.timer_delete_for_executions(self.conn, execution_ids=done)
             self.finished |= set(done)
+            cancelled = [f.execution_id for f in finishes if f.status == ExecutionStatus.CANCELLED]
+            cancelled = [e for e in cancelled if e in done]
+            if cancelled:
+                await self._cancel_descendants(cancelled)
+            await self._wake_parents(done)
         return done
+
+    async def _cancel_descendants(self, execution_ids: list[str]) -> None:
+        """Cancel the unfinished children (and theirs) of cancelled executions."""
+        below = await ex_store.execution_descendants_active(self.conn, execution_ids=execution_ids)
+        error = StepError("Cancelled", "cancelled with its parent execution").to_json()
+        await self.finish(
+            [FinishExecution(e, ExecutionStatus.CANCELLED, error_json=error) for e in below]
+        )
+
+    async def _wake_parents(self, ended: list[str]) -> None:
+        """Wake the parent steps waiting on these (just ended) children."""
+        waits = await wait_store.wait_take_for_children(self.conn, child_ids=ended)
+        if not waits:
+            return
+        children = sorted({w.child_id for w in waits if w.child_id})
+        outcomes = await wait_store.wait_child_outcomes(self.conn, child_ids=children)
+        await self.wake(
+            [(w.task_id, w.wait_index, outcomes[w.child_id] or "null") for w in waits if w.child_id]
+        )
+
+    async def wake(self, wakes: Sequence[tuple[int, int, str]]) -> None:
+        """Record (task id, wait index, outcome) in waiting tasks and make them ready."""
+        woken = await task_store.task_wake_many(self.conn, wakes=wakes, now=self.now)
+        await ex_store.execution_running_mark_many(
+            self.conn, execution_ids=sorted({e for _, e in woken})
+        )
+        self.ready |= {q for q, _ in woken}
 
 
 def _join(*parts: str) -> str:

@@ -6,6 +6,7 @@ call one method and convert the result.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,6 +16,13 @@ from datetime import datetime
 from durable_server.clock import Clock
 from durable_server.config import Settings
 from durable_server.engine.apply import Applier
+from durable_server.engine.children import (
+    ChildStart,
+    ChildStartError,
+    ChildWaitSpec,
+    start_children,
+    timeout_outcome,
+)
 from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
 from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, TaskKind
 from durable_server.engine.transitions import (
@@ -27,15 +35,16 @@ from durable_server.engine.transitions import (
     decide_step_failed,
 )
 from durable_server.errors import FailedPreconditionError, NotFoundError
-from durable_server.ids import new_execution_id
+from durable_server.ids import child_execution_id, new_execution_id
 from durable_server.store import executions as ex_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
+from durable_server.store import waits as wait_store
 from durable_server.store import workers as worker_store
 from durable_server.store.db import Conn, Database
 from durable_server.store.rows import ClaimedTask, ExecutionRow, LeasedTask
 
-__all__ = ["Engine", "StartRequest", "TaskOutcome"]
+__all__ = ["Engine", "StartRequest", "Suspension", "TaskOutcome"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +74,17 @@ class TaskOutcome:
     timed_out: bool = False
     goto_target: str = ""
     evaluations: Mapping[str, Evaluation] = field(default_factory=dict)
+    children: Sequence[ChildStart] = ()
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """A task parked on a wait, with the children its step run asked for."""
+
+    task_id: int
+    lease_token: str
+    children: Sequence[ChildStart]
+    wait: ChildWaitSpec
 
 
 class Engine:
@@ -195,9 +215,24 @@ class Engine:
             self._check_fresh(ids, tasks)
             by_id = {t.id: t for t in tasks}
             decisions = []
+            children_ready: set[str] = set()
             for outcome in outcomes:
                 task = by_id[outcome.task_id]
                 definition = await self._definition(task.workflow_version)
+                if outcome.children and outcome.error is None:
+                    try:
+                        children_ready |= set(
+                            await start_children(
+                                conn,
+                                self.definitions,
+                                task,
+                                outcome.children,
+                                now=self.clock.db_now(),
+                            )
+                        )
+                    except ChildStartError as exc:
+                        decisions.append(decide_step_failed(definition, task, exc.error))
+                        continue
                 if outcome.error is None:
                     assert outcome.result_json is not None
                     decisions.append(
@@ -219,8 +254,82 @@ class Engine:
                             rand=self._rand,
                         )
                     )
-            ready = await self._apply(conn, decisions)
+            ready = await self._apply(conn, decisions, also_ready=children_ready)
         self._on_ready(ready)
+
+    async def suspend(self, suspensions: Sequence[Suspension]) -> None:
+        """Park tasks on their waits, starting the children they ask for; all or nothing."""
+        ids = [x.task_id for x in suspensions]
+        tokens = [x.lease_token for x in suspensions]
+        now = self.clock.db_now()
+        async with self.db.transaction() as conn:
+            tasks = await task_store.task_lock_leased_many(conn, ids=ids, tokens=tokens)
+            self._check_fresh(ids, tasks)
+            by_id = {t.id: t for t in tasks}
+            definitions = {
+                t.workflow_version: await self._definition(t.workflow_version) for t in tasks
+            }
+            applier = self._applier(conn, definitions)
+            failures: list[Decision] = []
+            for x in suspensions:
+                task = by_id[x.task_id]
+                try:
+                    applier.ready |= set(
+                        await start_children(conn, self.definitions, task, x.children, now=now)
+                    )
+                except ChildStartError as exc:
+                    failures.append(
+                        decide_step_failed(definitions[task.workflow_version], task, exc.error)
+                    )
+                    continue
+                await self._park(conn, applier, task, x.wait, now=now)
+            await applier.apply([e for d in failures for e in d.effects])
+            ready = sorted(applier.ready)
+            await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
+        self._on_ready(ready)
+
+    async def _park(
+        self,
+        conn: Conn,
+        applier: Applier,
+        task: LeasedTask,
+        wait: ChildWaitSpec,
+        *,
+        now: datetime | None,
+    ) -> None:
+        """Suspend ``task`` on a child; if the child has ended already, wake it at once."""
+        child_id = child_execution_id(task.execution_id, task.sequence, wait.index)
+        outcomes = await wait_store.wait_child_outcomes(conn, child_ids=[child_id])
+        await task_store.task_suspend(conn, task_id=task.id)
+        if child_id not in outcomes:
+            error = {
+                "type": "ChildWorkflowMissing",
+                "message": (
+                    f"step {task.step_name!r} waits for child {wait.index}, which it never started"
+                ),
+            }
+            outcome = json.dumps({"ok": False, "error": error})
+            await applier.wake([(task.id, wait.index, outcome)])
+            return
+        ended = outcomes[child_id]
+        if ended is not None:
+            await applier.wake([(task.id, wait.index, ended)])
+            return
+        timeout_value = None
+        if wait.timeout_value_json is not None:
+            timeout_value = f'{{"ok": true, "value": {wait.timeout_value_json}}}'
+        await wait_store.wait_insert(
+            conn,
+            execution_id=task.execution_id,
+            task_id=task.id,
+            wait_index=wait.index,
+            kind="child",
+            child_id=child_id,
+            timeout_value_json=timeout_value,
+            timeout_secs=wait.timeout_secs,
+            now=now,
+        )
+        await ex_store.execution_waiting_mark(conn, execution_id=task.execution_id)
 
     async def release(self, leases: Sequence[tuple[int, str]]) -> None:
         """Give leased tasks back unrun, without using an attempt."""
@@ -287,9 +396,10 @@ class Engine:
             return await task_store.task_next_lease_expiry(conn)
 
     async def fire_timers(self, limit: int = 500) -> int:
-        """Fire due timers (workflow timeouts); returns how many fired."""
+        """Fire due timers (workflow timeouts, wait timeouts); returns how many fired."""
         async with self.db.transaction() as conn:
             due = await timer_store.timer_fire_due(conn, now=self.clock.db_now(), limit=limit)
+            applier = self._applier(conn, {})
             finishes = [
                 FinishExecution(
                     t.execution_id,
@@ -301,8 +411,35 @@ class Engine:
                 for t in due
                 if t.kind == "execution_timeout"
             ]
-            await self._applier(conn, {}).finish(finishes)
+            await applier.finish(finishes)
+            for t in due:
+                if t.kind == "wait_timeout" and t.wait_id is not None:
+                    await self._wait_timed_out(conn, applier, t.wait_id)
+            ready = sorted(applier.ready)
+            await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
+        self._on_ready(ready)
         return len(due)
+
+    async def _wait_timed_out(self, conn: Conn, applier: Applier, wait_id: int) -> None:
+        wait = await wait_store.wait_take(conn, wait_id=wait_id)
+        if wait is None:  # the child ended first
+            return
+        await applier.wake(
+            [
+                (
+                    wait.task_id,
+                    wait.wait_index,
+                    timeout_outcome(wait.child_id, wait.timeout_value_json),
+                )
+            ]
+        )
+        if wait.child_id is not None:
+            error = StepError(
+                "Cancelled", "the parent step stopped waiting for it (its call timed out)"
+            ).to_json()
+            await applier.finish(
+                [FinishExecution(wait.child_id, ExecutionStatus.CANCELLED, error_json=error)]
+            )
 
     async def next_timer_due(self) -> datetime | None:
         """When the next timer is due."""
@@ -337,7 +474,9 @@ class Engine:
             max_step_runs=self.settings.max_step_runs,
         )
 
-    async def _apply(self, conn: Conn, decisions: Sequence[Decision]) -> list[str]:
+    async def _apply(
+        self, conn: Conn, decisions: Sequence[Decision], also_ready: Iterable[str] = ()
+    ) -> list[str]:
         """Apply every effect in this transaction; returns queues with new ready work."""
         effects = [e for d in decisions for e in d.effects]
         versions = {getattr(e, "origin", None) for e in effects}
@@ -351,6 +490,7 @@ class Engine:
             if task is not None and task.workflow_version not in definitions:
                 definitions[task.workflow_version] = await self._definition(task.workflow_version)
         applier = self._applier(conn, definitions)
+        applier.ready |= set(also_ready)
         await applier.apply(effects)
         ready = sorted(applier.ready)
         await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)

@@ -35,6 +35,7 @@ class StepAttemptStatus(enum.StrEnum):
     FAILED = "failed"
     LOST = "lost"
     TIMED_OUT = "timed_out"
+    WAITING = "waiting"
 
 
 class TaskKind(enum.StrEnum):
@@ -51,6 +52,7 @@ class TaskStatus(enum.StrEnum):
 
     READY = "ready"
     LEASED = "leased"
+    WAITING = "waiting"
 
 
 E = ExecutionStatus

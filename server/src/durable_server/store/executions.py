@@ -166,3 +166,60 @@ async def execution_compensation_failed_set(conn: Conn, *, execution_id: str) ->
 async def execution_compensation_failed_get(conn: Conn, *, execution_id: str) -> bool:
     """Whether a compensation of the execution failed for good."""
     return bool(await conn.fetchval(Q["execution_compensation_failed_get"], execution_id))
+
+
+@dataclass(frozen=True)
+class NewChild:
+    """A child execution to create (its id derived from the parent's step run)."""
+
+    id: str
+    workflow_name: str
+    workflow_version: str
+    queue: str
+    priority: int
+    input_json: str
+    timeout_secs: float | None
+    first_step: str
+    first_step_timeout_secs: float | None
+    first_task_kind: str
+
+
+async def execution_insert_children(
+    conn: Conn, children: list[NewChild], *, parent_id: str, now: datetime | None
+) -> list[str]:
+    """Create the children that do not exist yet; returns the ids created."""
+    if not children:
+        return []
+    rows = await conn.fetch(
+        Q["execution_insert_children"],
+        [c.id for c in children],
+        [c.workflow_name for c in children],
+        [c.workflow_version for c in children],
+        [c.queue for c in children],
+        [c.priority for c in children],
+        [c.input_json for c in children],
+        [c.timeout_secs for c in children],
+        [c.first_step for c in children],
+        [c.first_step_timeout_secs for c in children],
+        [c.first_task_kind for c in children],
+        parent_id,
+        now,
+    )
+    return [str(r["id"]) for r in rows]
+
+
+async def execution_waiting_mark(conn: Conn, *, execution_id: str) -> None:
+    """Mark the execution waiting if none of its tasks is ready or leased."""
+    await conn.execute(Q["execution_waiting_mark"], execution_id)
+
+
+async def execution_running_mark_many(conn: Conn, *, execution_ids: list[str]) -> None:
+    """Mark waiting executions running again."""
+    if execution_ids:
+        await conn.execute(Q["execution_running_mark_many"], execution_ids)
+
+
+async def execution_descendants_active(conn: Conn, *, execution_ids: list[str]) -> list[str]:
+    """The unfinished descendants of these executions."""
+    rows = await conn.fetch(Q["execution_descendants_active"], execution_ids)
+    return [str(r["id"]) for r in rows]

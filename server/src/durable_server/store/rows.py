@@ -13,6 +13,7 @@ __all__ = [
     "LeasedTask",
     "RunningStep",
     "StepAttemptRow",
+    "WaitRow",
 ]
 
 
@@ -85,6 +86,7 @@ class ClaimedTask:
     kind: str = "step"
     lane_path: str = ""
     compensated_step: str | None = None
+    memo_json: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ class RunningStep:
     leased_at: datetime | None
     kind: str = "step"
     lane_path: str = ""
+    status: str = "running"
 
 
 @dataclass(frozen=True)
@@ -221,4 +224,30 @@ class GroupState:
             fail_fast=r["fail_fast"],
             collect=r["collect"],
             changed=bool(r["changed"]),
+        )
+
+
+@dataclass(frozen=True)
+class WaitRow:
+    """A taken wait: the task to wake and at which index."""
+
+    id: int
+    execution_id: str
+    task_id: int
+    wait_index: int
+    kind: str
+    child_id: str | None
+    timeout_value_json: str | None
+
+    @classmethod
+    def from_record(cls, r: Any) -> WaitRow:
+        """Build from a ``waits`` record."""
+        return cls(
+            id=r["id"],
+            execution_id=str(r["execution_id"]),
+            task_id=r["task_id"],
+            wait_index=r["wait_index"],
+            kind=r["kind"],
+            child_id=str(r["child_id"]) if r["child_id"] else None,
+            timeout_value_json=r["timeout_value"],
         )

@@ -68,6 +68,7 @@ async def task_claim_many(
             kind=r["kind"],
             lane_path=r["lane_path"],
             compensated_step=r["compensated_step"],
+            memo_json=r["memo"],
         )
         for r in rows
     ]
@@ -194,6 +195,28 @@ async def task_running_for_execution(conn: Conn, *, execution_id: str) -> list[R
             r["leased_at"],
             r["kind"],
             r["lane_path"],
+            "waiting" if r["status"] == "waiting" else "running",
         )
         for r in rows
     ]
+
+
+async def task_suspend(conn: Conn, *, task_id: int) -> None:
+    """Park a leased task (locked by the caller) on a wait."""
+    await conn.execute(Q["task_suspend"], task_id)
+
+
+async def task_wake_many(
+    conn: Conn, *, wakes: Sequence[tuple[int, int, str]], now: datetime | None
+) -> list[tuple[str, str]]:
+    """Record (task id, wait index, outcome JSON) and make the tasks ready; (queue, execution)."""
+    if not wakes:
+        return []
+    rows = await conn.fetch(
+        Q["task_wake_many"],
+        [w[0] for w in wakes],
+        [w[1] for w in wakes],
+        [w[2] for w in wakes],
+        now,
+    )
+    return [(r["queue"], str(r["execution_id"])) for r in rows]

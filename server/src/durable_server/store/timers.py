@@ -17,12 +17,16 @@ class DueTimer:
     execution_id: str
     kind: str
     due_at: datetime
+    wait_id: int | None = None
 
 
 async def timer_fire_due(conn: Conn, *, now: datetime | None, limit: int) -> list[DueTimer]:
     """Take (delete) up to ``limit`` due timers."""
     rows = await conn.fetch(Q["timer_fire_due"], now, limit)
-    return [DueTimer(r["id"], str(r["execution_id"]), r["kind"], r["due_at"]) for r in rows]
+    return [
+        DueTimer(r["id"], str(r["execution_id"]), r["kind"], r["due_at"], r["wait_id"])
+        for r in rows
+    ]
 
 
 async def timer_next_due(conn: Conn) -> datetime | None:

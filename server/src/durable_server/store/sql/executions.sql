@@ -90,3 +90,51 @@ UPDATE executions SET compensation_failed = true WHERE id = $1;
 -- name: execution_compensation_failed_get
 -- Whether any compensation of an execution failed for good.
 SELECT compensation_failed FROM executions WHERE id = $1;
+
+-- name: execution_insert_children
+-- Insert child executions (ids derived from parent, sequence and index) with their first tasks and timeout timers; existing ones are left alone. Returns the ids created.
+WITH x AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[],
+                         $7::float8[], $8::text[], $9::float8[], $10::text[])
+        AS x(id, workflow_name, workflow_version, queue, priority, input, timeout_secs,
+             first_step, first_timeout_secs, first_kind)
+), e AS (
+    INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
+                            parent_id, created_at, deadline_at)
+    SELECT x.id, x.workflow_name, x.workflow_version, 'pending', x.queue, x.priority,
+           x.input::jsonb, $11, coalesce($12, now()),
+           coalesce($12, now()) + make_interval(secs => x.timeout_secs)
+    FROM x
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, input, created_at, deadline_at
+), t AS (
+    INSERT INTO tasks (execution_id, sequence, step_name, queue, priority, workflow_version,
+                       timeout_secs, input, status, available_at, kind)
+    SELECT e.id, 1, x.first_step, x.queue, x.priority, x.workflow_version, x.first_timeout_secs,
+           e.input, 'ready', e.created_at, x.first_kind
+    FROM e JOIN x ON x.id = e.id
+), tm AS (
+    INSERT INTO timers (execution_id, kind, due_at)
+    SELECT e.id, 'execution_timeout', e.deadline_at FROM e WHERE e.deadline_at IS NOT NULL
+)
+SELECT e.id FROM e;
+
+-- name: execution_waiting_mark
+-- Mark an execution waiting when none of its tasks is ready or leased.
+UPDATE executions e SET status = 'waiting'
+WHERE e.id = $1 AND e.status = 'running'
+  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id
+                  AND t.status IN ('ready', 'leased'));
+
+-- name: execution_running_mark_many
+-- Mark waiting executions running again (a task woke).
+UPDATE executions SET status = 'running' WHERE id = ANY($1::uuid[]) AND status = 'waiting';
+
+-- name: execution_descendants_active
+-- The unfinished executions below these ones (children, their children, ...).
+WITH RECURSIVE d AS (
+    SELECT c.id, c.status FROM executions c WHERE c.parent_id = ANY($1::uuid[])
+    UNION
+    SELECT c.id, c.status FROM executions c JOIN d ON c.parent_id = d.id
+)
+SELECT id FROM d WHERE status IN ('pending', 'running', 'waiting', 'compensating');

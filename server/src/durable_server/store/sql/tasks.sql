@@ -39,7 +39,7 @@ WITH w AS (
     WHERE t.id = c.id
     RETURNING t.id, t.lease_token, t.lease_expires_at, t.execution_id, t.workflow_version,
               t.step_name, t.sequence, t.attempt, t.input, t.timeout_secs, t.kind,
-              t.lane_path, t.compensated_step
+              t.lane_path, t.compensated_step, t.memo
 ), s AS (
     UPDATE executions e SET status = 'running', started_at = coalesce($4, now())
     FROM u WHERE e.id = u.execution_id AND e.status = 'pending'
@@ -47,7 +47,7 @@ WITH w AS (
 SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution_id::text AS execution_id,
        e.workflow_name, u.workflow_version, u.step_name, u.sequence, u.attempt,
        u.input::text AS input, e.input::text AS execution_input, u.timeout_secs, u.kind,
-       u.lane_path, u.compensated_step
+       u.lane_path, u.compensated_step, u.memo::text AS memo
 FROM u JOIN executions e ON e.id = u.execution_id
 ORDER BY u.id;
 
@@ -139,6 +139,21 @@ FOR UPDATE SKIP LOCKED;
 SELECT min(lease_expires_at) FROM tasks WHERE status = 'leased';
 
 -- name: task_running_for_execution
--- The leased task of an execution, shown as its running attempt.
-SELECT step_name, sequence, attempt, worker_id, leased_at, kind, lane_path FROM tasks
-WHERE execution_id = $1 AND status = 'leased' ORDER BY sequence;
+-- The leased and waiting tasks of an execution, shown as running or waiting attempts.
+SELECT step_name, sequence, attempt, worker_id, leased_at, kind, lane_path, status FROM tasks
+WHERE execution_id = $1 AND status IN ('leased', 'waiting') ORDER BY sequence;
+
+-- name: task_suspend
+-- Park a leased task: no lease, no worker, until its wait is over.
+UPDATE tasks SET status = 'waiting', lease_token = NULL, leased_at = NULL,
+    lease_expires_at = NULL, worker_id = NULL
+WHERE id = $1 AND status = 'leased';
+
+-- name: task_wake_many
+-- Record wait outcomes in waiting tasks' memos and make them ready now.
+UPDATE tasks t
+SET memo = t.memo || jsonb_build_object(x.wait_index::text, x.outcome::jsonb),
+    status = 'ready', available_at = coalesce($4, now())
+FROM unnest($1::bigint[], $2::int[], $3::text[]) AS x(id, wait_index, outcome)
+WHERE t.id = x.id AND t.status = 'waiting'
+RETURNING t.queue, t.execution_id;

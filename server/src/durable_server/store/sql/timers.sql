@@ -3,7 +3,7 @@
 DELETE FROM timers
 WHERE id IN (SELECT id FROM timers WHERE due_at <= coalesce($1, now())
              ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-RETURNING id, execution_id, kind, due_at;
+RETURNING id, execution_id, kind, due_at, wait_id;
 
 -- name: timer_next_due
 -- When the next timer is due.
