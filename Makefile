@@ -81,4 +81,5 @@ run: install ## Run the orchestrator (embedded PostgreSQL unless DURABLE_DATABAS
 
 .PHONY: bench
 bench: install ## Run the benchmarks and print their figures
-	$(PY) bench/throughput.py
+	$(PY) -m bench.throughput
+	$(PY) -m bench.foreach

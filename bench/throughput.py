@@ -6,7 +6,7 @@ Starts a fresh database, an orchestrator process and one worker process, then me
   * for scale, how many single-row commits per second PostgreSQL itself does here.
 Prints the figures and a JSON summary (also written to bench/results/throughput.json).
 
-    python bench/throughput.py [--executions 1000] [--latency-runs 100] [--concurrency 100]
+    python -m bench.throughput [--executions 1000] [--latency-runs 100] [--concurrency 100]
 """
 
 from __future__ import annotations
@@ -16,35 +16,12 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import asyncpg
 
+from bench.harness import ROOT, running_stack
 from durable import Client, ExecutionStatus
-
-ROOT = Path(__file__).resolve().parent.parent
-BASE_URL = os.environ.get("DURABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-
-
-async def _read_line(proc: asyncio.subprocess.Process, prefix: bytes) -> str:
-    assert proc.stdout is not None
-    async with asyncio.timeout(60):
-        while True:
-            line = await proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"process exited before printing {prefix!r}")
-            if line.startswith(prefix):
-                return line.decode().strip()
-
-
-async def _drain(proc: asyncio.subprocess.Process) -> None:
-    assert proc.stdout is not None
-    while await proc.stdout.readline():
-        pass
 
 
 async def postgres_commit_rate(url: str, seconds: float = 2.0) -> float:
@@ -97,79 +74,29 @@ async def measure_throughput(client: Client, n: int, concurrency: int) -> tuple[
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    db_name = f"durable_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(f"{BASE_URL}/postgres")
-    await admin.execute(f'CREATE DATABASE "{db_name}"')
-    url = f"{BASE_URL}/{db_name}"
-    env = {
-        **os.environ,
-        "DURABLE_DATABASE_URL": url,
-        "PYTHONUNBUFFERED": "1",
-        "DURABLE_LOG_LEVEL": "WARNING",
-    }
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "durable_server",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        stdout=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
-    worker = None
-    try:
-        address = (await _read_line(server, b"durable server ready")).split("address=")[1]
-        drain_server = asyncio.create_task(_drain(server))
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "durable_worker",
-            "examples.order",
-            "--server",
-            address,
-            "--concurrency",
-            str(args.worker_concurrency),
-            "--log-level",
-            "WARNING",
-            stdout=subprocess.PIPE,
-            env=env,
-            cwd=ROOT,
-        )
-        await _read_line(worker, b"durable-worker ready")
-        drain_worker = asyncio.create_task(_drain(worker))
-        async with Client(address) as client:
+    async with running_stack() as stack:
+        await stack.start_worker("examples.order", args.worker_concurrency)
+        async with Client(stack.address) as client:
             await measure_latency(client, 10)  # warm up
             latencies = await measure_latency(client, args.latency_runs)
             started_s, total_s = await measure_throughput(client, args.executions, args.concurrency)
-        commits = await postgres_commit_rate(url)
-        q = statistics.quantiles(latencies, n=100)
-        summary: dict[str, object] = {
-            "benchmark": "e2e_process_order_2_steps",
-            "executions": args.executions,
-            "workers": 1,
-            "worker_concurrency": args.worker_concurrency,
-            "start_concurrency": args.concurrency,
-            "executions_per_sec": round(args.executions / total_s, 1),
-            "start_calls_per_sec": round(args.executions / started_s, 1),
-            "latency_runs": args.latency_runs,
-            "latency_p50_ms": round(statistics.median(latencies) * 1000, 2),
-            "latency_p90_ms": round(q[89] * 1000, 2),
-            "latency_p99_ms": round(q[98] * 1000, 2),
-            "postgres_single_commits_per_sec": round(commits, 1),
-            "cpus": os.cpu_count(),
-        }
-        drain_server.cancel()
-        drain_worker.cancel()
-        return summary
-    finally:
-        for proc in (worker, server):
-            if proc is not None and proc.returncode is None:
-                proc.terminate()
-                await proc.wait()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await admin.close()
+        commits = await postgres_commit_rate(stack.url)
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "benchmark": "e2e_process_order_2_steps",
+        "executions": args.executions,
+        "workers": 1,
+        "worker_concurrency": args.worker_concurrency,
+        "start_concurrency": args.concurrency,
+        "executions_per_sec": round(args.executions / total_s, 1),
+        "start_calls_per_sec": round(args.executions / started_s, 1),
+        "latency_runs": args.latency_runs,
+        "latency_p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "latency_p90_ms": round(q[89] * 1000, 2),
+        "latency_p99_ms": round(q[98] * 1000, 2),
+        "postgres_single_commits_per_sec": round(commits, 1),
+        "cpus": os.cpu_count(),
+    }
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import asyncpg
@@ -18,7 +18,6 @@ from durable.v1 import worker_service_pb2 as wpb
 from durable.v1 import workflow_service_pb2 as pb
 from durable_server.app import Orchestrator
 from durable_server.clock import ManualClock
-from tests.helpers.orchestrator import running_orchestrator
 from tests.helpers.raw import RawClient, snapshot
 from tests.helpers.wait import wait_until
 
@@ -44,18 +43,6 @@ def first(data: object) -> object:
 @pair.step
 def second(data: object) -> object:
     return data
-
-
-@pytest.fixture
-async def orch(database_url: str, manual_clock: ManualClock) -> AsyncIterator[Orchestrator]:
-    async with running_orchestrator(database_url, clock=manual_clock) as o:
-        yield o
-
-
-@pytest.fixture
-async def channel(orch: Orchestrator) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(orch.address) as ch:
-        yield ch
 
 
 @pytest.fixture

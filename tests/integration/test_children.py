@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -13,9 +12,7 @@ from durable import Workflow
 from durable.v1 import common_pb2 as S
 from durable.v1 import worker_service_pb2 as wpb
 from durable.v1 import workflow_service_pb2 as pb
-from durable_server.clock import ManualClock
 from durable_server.ids import child_execution_id
-from tests.helpers.orchestrator import running_orchestrator
 from tests.helpers.raw import RawClient, snapshot
 
 parent = Workflow("parent")
@@ -35,14 +32,10 @@ def work(data: object) -> object:
 
 
 @pytest.fixture
-async def raw(database_url: str, manual_clock: ManualClock) -> AsyncIterator[RawClient]:
-    async with (
-        running_orchestrator(database_url, clock=manual_clock) as orch,
-        grpc.aio.insecure_channel(orch.address) as channel,
-    ):
-        client = RawClient(channel)
-        await client.register(parent, kid)
-        yield client
+async def raw(channel: grpc.aio.Channel) -> RawClient:
+    client = RawClient(channel)
+    await client.register(parent, kid)
+    return client
 
 
 def _lease(task: wpb.Task) -> wpb.TaskLease:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -53,18 +53,6 @@ flaky = Workflow("flaky")
 )
 def charge(data: object) -> object:
     return data
-
-
-@pytest.fixture
-async def orch(database_url: str, manual_clock: ManualClock) -> AsyncIterator[Orchestrator]:
-    async with running_orchestrator(database_url, clock=manual_clock) as o:
-        yield o
-
-
-@pytest.fixture
-async def channel(orch: Orchestrator) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(orch.address) as ch:
-        yield ch
 
 
 @pytest.fixture

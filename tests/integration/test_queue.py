@@ -4,7 +4,6 @@ long-polls and version pinning."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -49,18 +48,6 @@ def step_b(data: object) -> object:
 @pinned_v2.step(name="c")
 def step_c(data: object) -> object:
     return data
-
-
-@pytest.fixture
-async def orch(database_url: str, manual_clock: ManualClock) -> AsyncIterator[Orchestrator]:
-    async with running_orchestrator(database_url, clock=manual_clock) as o:
-        yield o
-
-
-@pytest.fixture
-async def channel(orch: Orchestrator) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(orch.address) as ch:
-        yield ch
 
 
 @pytest.fixture
