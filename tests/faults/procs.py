@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +23,7 @@ from tests.helpers.wait import wait_until
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOWS_MODULE = crash_flows.__name__
 READY_LINE = "durable-worker ready"
+SERVER_READY_LINE = "durable server ready"
 
 
 def step_runs(step_log: Path) -> list[tuple[str, int, int]]:
@@ -64,11 +66,11 @@ class WorkerProcess:
             f"[stdout]\n{self.stdout()}\n[stderr]\n{self.stderr()}"
         )
 
-    async def wait_ready(self, timeout: float = 10.0) -> None:
+    async def wait_ready(self, timeout: float = 10.0, ready_line: str = READY_LINE) -> None:
         """Wait for the ready line; fail at once (with the output) if the process exits."""
 
         async def ready() -> bool:
-            if READY_LINE in self.stdout():
+            if ready_line in self.stdout():
                 return True
             if not self.running:
                 raise AssertionError(f"worker exited before it was ready\n{self.describe()}")
@@ -137,11 +139,13 @@ async def worker_process(
     args: Sequence[str] = (),
     module: str = FLOWS_MODULE,
     concurrency: int = 1,
+    wait_ready: bool = True,
 ) -> AsyncIterator[WorkerProcess]:
     """Start a worker process, wait for its ready line, and always kill it on exit.
 
     ``block_steps`` are the steps that block on stdin in this process (see
-    :mod:`tests.faults.crash_flows`). The process's output is printed at exit, so pytest
+    :mod:`tests.faults.crash_flows`). With ``wait_ready=False`` the caller waits (e.g. once
+    the orchestrator it registers with is up). The process's output is printed at exit, so pytest
     shows it when the test fails.
     """
     env = {
@@ -173,8 +177,51 @@ async def worker_process(
         )
     worker = WorkerProcess(proc, worker_id, out, err)
     try:
-        await worker.wait_ready()
+        if wait_ready:
+            await worker.wait_ready()
         yield worker
     finally:
         await worker.kill()
         print(worker.describe())
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def orchestrator_process(
+    database_url: str, port: int, tmp_path: Path, name: str
+) -> AsyncIterator[WorkerProcess]:
+    """An orchestrator process (``python -m durable_server serve``) on 127.0.0.1:``port``.
+
+    Waits for its ready line; always killed on exit, its output printed.
+    """
+    env = {**os.environ, "DURABLE_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "durable_server",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    server = WorkerProcess(proc, name, out, err)
+    try:
+        await server.wait_ready(ready_line=SERVER_READY_LINE, timeout=30)
+        yield server
+    finally:
+        await server.kill()
+        print(server.describe())

@@ -42,6 +42,14 @@ from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 
 __all__ = ["DEFAULT_ADDRESS", "Client", "WaitDeadline"]
 
+# gRPC backs off reconnecting for up to two minutes by default: after an orchestrator
+# restart, a client (or worker) would stay cut off that long. Keep retries brisk.
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
 DEFAULT_ADDRESS = "127.0.0.1:7411"
 MAX_POLL_INTERVAL = 1.0
 """The longest pause between two polls of :meth:`Client.wait`, in seconds."""
@@ -268,7 +276,7 @@ class Client:
         if self._closed:
             raise RuntimeError("this Client is closed")
         if self._stub_cache is None:
-            self._channel = grpc.aio.insecure_channel(self.address)
+            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
             self._stub_cache = pb_grpc.WorkflowServiceStub(self._channel)
         return self._stub_cache
 

@@ -17,6 +17,7 @@ from types import TracebackType
 import grpc
 import grpc.aio
 
+from durable._client import CHANNEL_OPTIONS
 from durable._definition import definition_hash, to_definition
 from durable._dsl import Workflow
 from durable.errors import from_rpc_error
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 REGISTER_TIMEOUT = 30.0
 _CHANNEL_OPTIONS = [
+    *CHANNEL_OPTIONS,
     # A poll may lease many tasks, each carrying up to two payloads; the server's own
     # limits bound what it sends, so the worker does not add a second, lower one.
     ("grpc.max_receive_message_length", -1),
