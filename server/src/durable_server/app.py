@@ -99,6 +99,7 @@ class Orchestrator:
         self.reclaimer = DueLoop(
             "reclaimer", self.clock, engine.reclaim_expired, engine.next_lease_expiry, interval
         )
+        engine.on_timer = self.timer_loop.wake.set
         self._loops = [self.timer_loop, self.reclaimer]
         for loop in self._loops:
             loop.start()

@@ -60,6 +60,7 @@ class DueLoop:
                 await self._task
 
     async def _run(self) -> None:
+        again = False
         while True:
             try:
                 await self.tick()
@@ -70,11 +71,17 @@ class DueLoop:
             except Exception:
                 log.exception("%s failed; retrying", self.name)
                 due = None
-            # Re-check at least every interval: other replicas add rows we are not told of.
             now = self.clock.now()
+            if due is not None and due <= now and not again:
+                # Time moved past it while this pass ran (a manual clock jumps): once more now.
+                again = True
+                continue
+            again = False
+            # Re-check at least every interval: other replicas add rows we are not told of.
             until = now + self.interval
             if due is not None and due < until:
                 # Never spin: a small skew between this clock and the database's is normal.
                 until = max(due, now + timedelta(milliseconds=10))
             self.wake.clear()
+            log.debug("%s: next due %s; sleeping until %s", self.name, due, until)
             await self.clock.sleep_until(until, wake=self.wake)

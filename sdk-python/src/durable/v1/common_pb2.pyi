@@ -184,6 +184,66 @@ BACKOFF_EXPONENTIAL: Backoff.ValueType  # 3
 """initial_delay * multiplier^(n-1) for the n-th retry."""
 Global___Backoff: _TypeAlias = Backoff  # noqa: Y015
 
+class _InputKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InputKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InputKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INPUT_KIND_UNSPECIFIED: _InputKind.ValueType  # 0
+    INPUT_KIND_APPROVAL: _InputKind.ValueType  # 1
+    """true or false, or {"approved": bool, "comment": string}."""
+    INPUT_KIND_SINGLE_CHOICE: _InputKind.ValueType  # 2
+    """One of the choices (a string)."""
+    INPUT_KIND_MULTI_CHOICE: _InputKind.ValueType  # 3
+    """A list of distinct choices."""
+    INPUT_KIND_FREE_TEXT: _InputKind.ValueType  # 4
+    """A string."""
+    INPUT_KIND_FORM: _InputKind.ValueType  # 5
+    """An object with the fields; required fields must be present."""
+
+class InputKind(_InputKind, metaclass=_InputKindEnumTypeWrapper):
+    """InputKind is what answer a human input expects (ProvideInput checks it)."""
+
+INPUT_KIND_UNSPECIFIED: InputKind.ValueType  # 0
+INPUT_KIND_APPROVAL: InputKind.ValueType  # 1
+"""true or false, or {"approved": bool, "comment": string}."""
+INPUT_KIND_SINGLE_CHOICE: InputKind.ValueType  # 2
+"""One of the choices (a string)."""
+INPUT_KIND_MULTI_CHOICE: InputKind.ValueType  # 3
+"""A list of distinct choices."""
+INPUT_KIND_FREE_TEXT: InputKind.ValueType  # 4
+"""A string."""
+INPUT_KIND_FORM: InputKind.ValueType  # 5
+"""An object with the fields; required fields must be present."""
+Global___InputKind: _TypeAlias = InputKind  # noqa: Y015
+
+class _EventWaitMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EventWaitModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventWaitMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EVENT_WAIT_MODE_UNSPECIFIED: _EventWaitMode.ValueType  # 0
+    EVENT_WAIT_MODE_ONE: _EventWaitMode.ValueType  # 1
+    """The one named event: the outcome's value is its payload."""
+    EVENT_WAIT_MODE_ANY: _EventWaitMode.ValueType  # 2
+    """The first of the named events: the value is {"event": name, "payload": payload}."""
+    EVENT_WAIT_MODE_ALL: _EventWaitMode.ValueType  # 3
+    """Every named event: the value is {name: payload, ...}."""
+
+class EventWaitMode(_EventWaitMode, metaclass=_EventWaitModeEnumTypeWrapper):
+    """EventWaitMode says which events end an event wait."""
+
+EVENT_WAIT_MODE_UNSPECIFIED: EventWaitMode.ValueType  # 0
+EVENT_WAIT_MODE_ONE: EventWaitMode.ValueType  # 1
+"""The one named event: the outcome's value is its payload."""
+EVENT_WAIT_MODE_ANY: EventWaitMode.ValueType  # 2
+"""The first of the named events: the value is {"event": name, "payload": payload}."""
+EVENT_WAIT_MODE_ALL: EventWaitMode.ValueType  # 3
+"""Every named event: the value is {name: payload, ...}."""
+Global___EventWaitMode: _TypeAlias = EventWaitMode  # noqa: Y015
+
 @_typing.final
 class RetryPolicy(_message.Message):
     """RetryPolicy says how often and how soon a failed step runs again."""
@@ -269,3 +329,34 @@ class ErrorInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ErrorInfo: _TypeAlias = ErrorInfo  # noqa: Y015
+
+@_typing.final
+class InputField(_message.Message):
+    """InputField is one field of a FORM input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    REQUIRED_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    type: _builtins.str
+    """"string", "number", "integer", "boolean" or "any" (empty means "any")."""
+    required: _builtins.bool
+    label: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _builtins.str = ...,
+        required: _builtins.bool = ...,
+        label: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "name", b"name", "required", b"required", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InputField: _TypeAlias = InputField  # noqa: Y015

@@ -574,6 +574,9 @@ class TaskSuspension(_message.Message):
     LEASE_FIELD_NUMBER: _builtins.int
     CHILDREN_FIELD_NUMBER: _builtins.int
     CHILD_FIELD_NUMBER: _builtins.int
+    SLEEP_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def lease(self) -> Global___TaskLease: ...
     @_builtins.property
@@ -582,18 +585,27 @@ class TaskSuspension(_message.Message):
 
     @_builtins.property
     def child(self) -> Global___ChildWait: ...
+    @_builtins.property
+    def sleep(self) -> Global___SleepWait: ...
+    @_builtins.property
+    def events(self) -> Global___EventWait: ...
+    @_builtins.property
+    def input(self) -> Global___InputWait: ...
     def __init__(
         self,
         *,
         lease: Global___TaskLease | None = ...,
         children: _abc.Iterable[Global___ChildStart] | None = ...,
         child: Global___ChildWait | None = ...,
+        sleep: Global___SleepWait | None = ...,
+        events: Global___EventWait | None = ...,
+        input: Global___InputWait | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "lease", b"lease", "wait", b"wait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "events", b"events", "input", b"input", "lease", b"lease", "sleep", b"sleep", "wait", b"wait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "children", b"children", "lease", b"lease", "wait", b"wait"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "children", b"children", "events", b"events", "input", b"input", "lease", b"lease", "sleep", b"sleep", "wait", b"wait"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_wait: _TypeAlias = _typing.Literal["child"]  # noqa: Y015
+    _WhichOneofReturnType_wait: _TypeAlias = _typing.Literal["child", "sleep", "events", "input"]  # noqa: Y015
     _WhichOneofArgType_wait: _TypeAlias = _typing.Literal["wait", b"wait"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_wait) -> _WhichOneofReturnType_wait | None: ...
 
@@ -613,6 +625,137 @@ class SuspendTasksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SuspendTasksResponse: _TypeAlias = SuspendTasksResponse  # noqa: Y015
+
+@_typing.final
+class SleepWait(_message.Message):
+    """SleepWait suspends the step for a duration (from the moment the orchestrator records
+    the suspension) or until a time.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    DURATION_FIELD_NUMBER: _builtins.int
+    UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    @_builtins.property
+    def duration(self) -> _duration_pb2.Duration: ...
+    @_builtins.property
+    def until_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        duration: _duration_pb2.Duration | None = ...,
+        until_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "until", b"until", "until_time", b"until_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "index", b"index", "until", b"until", "until_time", b"until_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_until: _TypeAlias = _typing.Literal["duration", "until_time"]  # noqa: Y015
+    _WhichOneofArgType_until: _TypeAlias = _typing.Literal["until", b"until"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_until) -> _WhichOneofReturnType_until | None: ...
+
+Global___SleepWait: _TypeAlias = SleepWait  # noqa: Y015
+
+@_typing.final
+class EventWait(_message.Message):
+    """EventWait suspends the step until events sent to the execution (SendEvent) arrive.
+    An event sent before the wait began is kept and ends the wait as soon as it begins.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    TIMEOUT_VALUE_JSON_FIELD_NUMBER: _builtins.int
+    HAS_TIMEOUT_VALUE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    mode: _common_pb2.EventWaitMode.ValueType
+    timeout_value_json: _builtins.str
+    """What the wait returns on timeout (JSON); without has_timeout_value a timeout is an
+    error (EventTimeout).
+    """
+    has_timeout_value: _builtins.bool
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Give up after this long; unset means wait for ever (or until the workflow timeout)."""
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+        mode: _common_pb2.EventWaitMode.ValueType = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        timeout_value_json: _builtins.str = ...,
+        has_timeout_value: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_timeout_value", b"has_timeout_value", "index", b"index", "mode", b"mode", "names", b"names", "timeout", b"timeout", "timeout_value_json", b"timeout_value_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventWait: _TypeAlias = EventWait  # noqa: Y015
+
+@_typing.final
+class InputWait(_message.Message):
+    """InputWait suspends the step until a person answers (ProvideInput)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PROMPT_FIELD_NUMBER: _builtins.int
+    CHOICES_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    TIMEOUT_VALUE_JSON_FIELD_NUMBER: _builtins.int
+    HAS_TIMEOUT_VALUE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    name: _builtins.str
+    """Unique among the execution's pending inputs, e.g. "manager_approval"."""
+    kind: _common_pb2.InputKind.ValueType
+    prompt: _builtins.str
+    timeout_value_json: _builtins.str
+    has_timeout_value: _builtins.bool
+    @_builtins.property
+    def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The options of a SINGLE_CHOICE or MULTI_CHOICE input."""
+
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.InputField]:
+        """The fields of a FORM input."""
+
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        name: _builtins.str = ...,
+        kind: _common_pb2.InputKind.ValueType = ...,
+        prompt: _builtins.str = ...,
+        choices: _abc.Iterable[_builtins.str] | None = ...,
+        fields: _abc.Iterable[_common_pb2.InputField] | None = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        timeout_value_json: _builtins.str = ...,
+        has_timeout_value: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "fields", b"fields", "has_timeout_value", b"has_timeout_value", "index", b"index", "kind", b"kind", "name", b"name", "prompt", b"prompt", "timeout", b"timeout", "timeout_value_json", b"timeout_value_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InputWait: _TypeAlias = InputWait  # noqa: Y015
 
 @_typing.final
 class ReleaseTasksRequest(_message.Message):

@@ -280,6 +280,7 @@ class Execution(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     DEADLINE_AT_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
+    UNCONSUMED_EVENTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workflow_name: _builtins.str
     workflow_version: _builtins.str
@@ -314,6 +315,10 @@ class Execution(_message.Message):
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepAttempt]:
         """Every attempt of every step, in order (with include_steps)."""
 
+    @_builtins.property
+    def unconsumed_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]:
+        """Events sent to it that no wait has taken (yet), oldest first (with include_steps)."""
+
     def __init__(
         self,
         *,
@@ -335,14 +340,43 @@ class Execution(_message.Message):
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         deadline_at: _timestamp_pb2.Timestamp | None = ...,
         steps: _abc.Iterable[Global___StepAttempt] | None = ...,
+        unconsumed_events: _abc.Iterable[Global___Event] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deadline_at", b"deadline_at", "error", b"error", "finished_at", b"finished_at", "scheduled_at", b"scheduled_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "current_step", b"current_step", "deadline_at", b"deadline_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "input_json", b"input_json", "parent_execution_id", b"parent_execution_id", "priority", b"priority", "queue", b"queue", "result_json", b"result_json", "scheduled_at", b"scheduled_at", "started_at", b"started_at", "status", b"status", "steps", b"steps", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "current_step", b"current_step", "deadline_at", b"deadline_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "input_json", b"input_json", "parent_execution_id", b"parent_execution_id", "priority", b"priority", "queue", b"queue", "result_json", b"result_json", "scheduled_at", b"scheduled_at", "started_at", b"started_at", "status", b"status", "steps", b"steps", "unconsumed_events", b"unconsumed_events", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Execution: _TypeAlias = Execution  # noqa: Y015
+
+@_typing.final
+class Event(_message.Message):
+    """Event is an event sent to an execution."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    payload_json: _builtins.str
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        payload_json: _builtins.str = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "payload_json", b"payload_json", "sent_at", b"sent_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Event: _TypeAlias = Event  # noqa: Y015
 
 @_typing.final
 class StepAttempt(_message.Message):
@@ -499,3 +533,302 @@ class ListChildrenResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListChildrenResponse: _TypeAlias = ListChildrenResponse  # noqa: Y015
+
+@_typing.final
+class SendEventRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    name: _builtins.str
+    payload_json: _builtins.str
+    """The payload as JSON text; empty means null."""
+    def __init__(
+        self,
+        *,
+        execution_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        payload_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "name", b"name", "payload_json", b"payload_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendEventRequest: _TypeAlias = SendEventRequest  # noqa: Y015
+
+@_typing.final
+class SendEventResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    delivered: _builtins.bool
+    """True when a waiting step took it now; false when it is kept for a later wait."""
+    def __init__(
+        self,
+        *,
+        delivered: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered", b"delivered"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendEventResponse: _TypeAlias = SendEventResponse  # noqa: Y015
+
+@_typing.final
+class ProvideInputRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_JSON_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    name: _builtins.str
+    value_json: _builtins.str
+    """The answer as JSON text (see InputKind)."""
+    def __init__(
+        self,
+        *,
+        execution_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        value_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "name", b"name", "value_json", b"value_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProvideInputRequest: _TypeAlias = ProvideInputRequest  # noqa: Y015
+
+@_typing.final
+class ProvideInputResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProvideInputResponse: _TypeAlias = ProvideInputResponse  # noqa: Y015
+
+@_typing.final
+class PendingInput(_message.Message):
+    """PendingInput is a human input an execution waits for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_NAME_FIELD_NUMBER: _builtins.int
+    STEP_NAME_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PROMPT_FIELD_NUMBER: _builtins.int
+    CHOICES_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    DEADLINE_AT_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    workflow_name: _builtins.str
+    step_name: _builtins.str
+    name: _builtins.str
+    kind: _common_pb2.InputKind.ValueType
+    prompt: _builtins.str
+    @_builtins.property
+    def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.InputField]: ...
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deadline_at(self) -> _timestamp_pb2.Timestamp:
+        """When it times out, if it has a timeout."""
+
+    def __init__(
+        self,
+        *,
+        execution_id: _builtins.str = ...,
+        workflow_name: _builtins.str = ...,
+        step_name: _builtins.str = ...,
+        name: _builtins.str = ...,
+        kind: _common_pb2.InputKind.ValueType = ...,
+        prompt: _builtins.str = ...,
+        choices: _abc.Iterable[_builtins.str] | None = ...,
+        fields: _abc.Iterable[_common_pb2.InputField] | None = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        deadline_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline_at", b"deadline_at", "requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "deadline_at", b"deadline_at", "execution_id", b"execution_id", "fields", b"fields", "kind", b"kind", "name", b"name", "prompt", b"prompt", "requested_at", b"requested_at", "step_name", b"step_name", "workflow_name", b"workflow_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingInput: _TypeAlias = PendingInput  # noqa: Y015
+
+@_typing.final
+class ListPendingInputsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_NAME_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    """Filters; empty means any."""
+    workflow_name: _builtins.str
+    name: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        execution_id: _builtins.str = ...,
+        workflow_name: _builtins.str = ...,
+        name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "name", b"name", "page_size", b"page_size", "page_token", b"page_token", "workflow_name", b"workflow_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingInputsRequest: _TypeAlias = ListPendingInputsRequest  # noqa: Y015
+
+@_typing.final
+class ListPendingInputsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___PendingInput]: ...
+    def __init__(
+        self,
+        *,
+        inputs: _abc.Iterable[Global___PendingInput] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingInputsResponse: _TypeAlias = ListPendingInputsResponse  # noqa: Y015
+
+@_typing.final
+class PendingEventWait(_message.Message):
+    """PendingEventWait is a step waiting for events."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_NAME_FIELD_NUMBER: _builtins.int
+    STEP_NAME_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    RECEIVED_FIELD_NUMBER: _builtins.int
+    WAITING_SINCE_FIELD_NUMBER: _builtins.int
+    DEADLINE_AT_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    workflow_name: _builtins.str
+    step_name: _builtins.str
+    mode: _common_pb2.EventWaitMode.ValueType
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def received(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The events of an ALL wait that arrived already."""
+
+    @_builtins.property
+    def waiting_since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deadline_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        execution_id: _builtins.str = ...,
+        workflow_name: _builtins.str = ...,
+        step_name: _builtins.str = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+        mode: _common_pb2.EventWaitMode.ValueType = ...,
+        received: _abc.Iterable[_builtins.str] | None = ...,
+        waiting_since: _timestamp_pb2.Timestamp | None = ...,
+        deadline_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline_at", b"deadline_at", "waiting_since", b"waiting_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_at", b"deadline_at", "execution_id", b"execution_id", "mode", b"mode", "names", b"names", "received", b"received", "step_name", b"step_name", "waiting_since", b"waiting_since", "workflow_name", b"workflow_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingEventWait: _TypeAlias = PendingEventWait  # noqa: Y015
+
+@_typing.final
+class ListPendingEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_NAME_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    workflow_name: _builtins.str
+    name: _builtins.str
+    """Waits that include this event name."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        execution_id: _builtins.str = ...,
+        workflow_name: _builtins.str = ...,
+        name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "name", b"name", "page_size", b"page_size", "page_token", b"page_token", "workflow_name", b"workflow_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingEventsRequest: _TypeAlias = ListPendingEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListPendingEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAITS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def waits(self) -> _containers.RepeatedCompositeFieldContainer[Global___PendingEventWait]: ...
+    def __init__(
+        self,
+        *,
+        waits: _abc.Iterable[Global___PendingEventWait] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "waits", b"waits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingEventsResponse: _TypeAlias = ListPendingEventsResponse  # noqa: Y015

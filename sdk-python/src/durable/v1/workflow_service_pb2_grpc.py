@@ -60,6 +60,26 @@ class WorkflowServiceStub:
                 request_serializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenRequest.SerializeToString,
                 response_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenResponse.FromString,
                 _registered_method=True)
+        self.SendEvent = channel.unary_unary(
+                '/durable.v1.WorkflowService/SendEvent',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.SendEventRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.SendEventResponse.FromString,
+                _registered_method=True)
+        self.ProvideInput = channel.unary_unary(
+                '/durable.v1.WorkflowService/ProvideInput',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.ProvideInputRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.ProvideInputResponse.FromString,
+                _registered_method=True)
+        self.ListPendingInputs = channel.unary_unary(
+                '/durable.v1.WorkflowService/ListPendingInputs',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingInputsRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingInputsResponse.FromString,
+                _registered_method=True)
+        self.ListPendingEvents = channel.unary_unary(
+                '/durable.v1.WorkflowService/ListPendingEvents',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowServiceServicer:
@@ -102,6 +122,37 @@ class WorkflowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendEvent(self, request, context):
+        """SendEvent delivers a named event to an execution: to the step waiting for it, or
+        kept until a step waits for it. NOT_FOUND for an unknown execution,
+        FAILED_PRECONDITION for a finished one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProvideInput(self, request, context):
+        """ProvideInput answers a pending human input; an answer that does not fit its kind
+        is INVALID_ARGUMENT, and none pending by that name FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPendingInputs(self, request, context):
+        """ListPendingInputs lists the human inputs executions are waiting for, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPendingEvents(self, request, context):
+        """ListPendingEvents lists the event waits executions are parked on, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +180,26 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.ListChildren,
                     request_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenRequest.FromString,
                     response_serializer=durable_dot_v1_dot_workflow__service__pb2.ListChildrenResponse.SerializeToString,
+            ),
+            'SendEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendEvent,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.SendEventRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.SendEventResponse.SerializeToString,
+            ),
+            'ProvideInput': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProvideInput,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.ProvideInputRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.ProvideInputResponse.SerializeToString,
+            ),
+            'ListPendingInputs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingInputs,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingInputsRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingInputsResponse.SerializeToString,
+            ),
+            'ListPendingEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingEvents,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +338,114 @@ class WorkflowService:
             '/durable.v1.WorkflowService/ListChildren',
             durable_dot_v1_dot_workflow__service__pb2.ListChildrenRequest.SerializeToString,
             durable_dot_v1_dot_workflow__service__pb2.ListChildrenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/SendEvent',
+            durable_dot_v1_dot_workflow__service__pb2.SendEventRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.SendEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProvideInput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/ProvideInput',
+            durable_dot_v1_dot_workflow__service__pb2.ProvideInputRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.ProvideInputResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingInputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/ListPendingInputs',
+            durable_dot_v1_dot_workflow__service__pb2.ListPendingInputsRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.ListPendingInputsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/ListPendingEvents',
+            durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,19 @@ class WorkflowServiceStub:
     """
     ListChildren: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListChildrenRequest, _workflow_service_pb2.ListChildrenResponse]
     """ListChildren lists the child executions a parent's steps started, newest first."""
+    SendEvent: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.SendEventRequest, _workflow_service_pb2.SendEventResponse]
+    """SendEvent delivers a named event to an execution: to the step waiting for it, or
+    kept until a step waits for it. NOT_FOUND for an unknown execution,
+    FAILED_PRECONDITION for a finished one.
+    """
+    ProvideInput: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ProvideInputRequest, _workflow_service_pb2.ProvideInputResponse]
+    """ProvideInput answers a pending human input; an answer that does not fit its kind
+    is INVALID_ARGUMENT, and none pending by that name FAILED_PRECONDITION.
+    """
+    ListPendingInputs: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListPendingInputsRequest, _workflow_service_pb2.ListPendingInputsResponse]
+    """ListPendingInputs lists the human inputs executions are waiting for, oldest first."""
+    ListPendingEvents: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListPendingEventsRequest, _workflow_service_pb2.ListPendingEventsResponse]
+    """ListPendingEvents lists the event waits executions are parked on, oldest first."""
 
 @_typing.type_check_only
 class WorkflowServiceAsyncStub(WorkflowServiceStub):
@@ -63,6 +76,19 @@ class WorkflowServiceAsyncStub(WorkflowServiceStub):
     """
     ListChildren: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListChildrenRequest, _workflow_service_pb2.ListChildrenResponse]  # type: ignore[assignment]
     """ListChildren lists the child executions a parent's steps started, newest first."""
+    SendEvent: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.SendEventRequest, _workflow_service_pb2.SendEventResponse]  # type: ignore[assignment]
+    """SendEvent delivers a named event to an execution: to the step waiting for it, or
+    kept until a step waits for it. NOT_FOUND for an unknown execution,
+    FAILED_PRECONDITION for a finished one.
+    """
+    ProvideInput: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ProvideInputRequest, _workflow_service_pb2.ProvideInputResponse]  # type: ignore[assignment]
+    """ProvideInput answers a pending human input; an answer that does not fit its kind
+    is INVALID_ARGUMENT, and none pending by that name FAILED_PRECONDITION.
+    """
+    ListPendingInputs: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListPendingInputsRequest, _workflow_service_pb2.ListPendingInputsResponse]  # type: ignore[assignment]
+    """ListPendingInputs lists the human inputs executions are waiting for, oldest first."""
+    ListPendingEvents: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListPendingEventsRequest, _workflow_service_pb2.ListPendingEventsResponse]  # type: ignore[assignment]
+    """ListPendingEvents lists the event waits executions are parked on, oldest first."""
 
 class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
     """WorkflowService starts, reads, lists and cancels workflow executions."""
@@ -108,5 +134,42 @@ class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_service_pb2.ListChildrenResponse, _abc.Awaitable[_workflow_service_pb2.ListChildrenResponse]]:
         """ListChildren lists the child executions a parent's steps started, newest first."""
+
+    @_abc_1.abstractmethod
+    def SendEvent(
+        self,
+        request: _workflow_service_pb2.SendEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.SendEventResponse, _abc.Awaitable[_workflow_service_pb2.SendEventResponse]]:
+        """SendEvent delivers a named event to an execution: to the step waiting for it, or
+        kept until a step waits for it. NOT_FOUND for an unknown execution,
+        FAILED_PRECONDITION for a finished one.
+        """
+
+    @_abc_1.abstractmethod
+    def ProvideInput(
+        self,
+        request: _workflow_service_pb2.ProvideInputRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.ProvideInputResponse, _abc.Awaitable[_workflow_service_pb2.ProvideInputResponse]]:
+        """ProvideInput answers a pending human input; an answer that does not fit its kind
+        is INVALID_ARGUMENT, and none pending by that name FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPendingInputs(
+        self,
+        request: _workflow_service_pb2.ListPendingInputsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.ListPendingInputsResponse, _abc.Awaitable[_workflow_service_pb2.ListPendingInputsResponse]]:
+        """ListPendingInputs lists the human inputs executions are waiting for, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ListPendingEvents(
+        self,
+        request: _workflow_service_pb2.ListPendingEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.ListPendingEventsResponse, _abc.Awaitable[_workflow_service_pb2.ListPendingEventsResponse]]:
+        """ListPendingEvents lists the event waits executions are parked on, oldest first."""
 
 def add_WorkflowServiceServicer_to_server(servicer: WorkflowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

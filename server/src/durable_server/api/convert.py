@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable.v1 import common_pb2, worker_service_pb2, workflow_service_pb2
+from durable_server.api import validate
 from durable_server.engine.children import ChildWaitSpec
 from durable_server.engine.reads import ExecutionDetail
 from durable_server.engine.states import ExecutionStatus
 from durable_server.engine.transitions import Evaluation, StepError
+from durable_server.engine.waits import EventWaitSpec, InputWaitSpec, SleepSpec, WaitSpec
+from durable_server.errors import InvalidArgumentError
 from durable_server.store.rows import ClaimedTask, ExecutionRow, StepAttemptRow
 
 __all__ = [
@@ -60,14 +63,131 @@ def evaluations_from_proto(
     return out
 
 
-def child_wait_from_proto(wait: worker_service_pb2.ChildWait) -> ChildWaitSpec:
-    """A reported child wait as the engine's value."""
-    timeout = wait.timeout.ToTimedelta().total_seconds() if wait.HasField("timeout") else None
-    return ChildWaitSpec(
-        index=wait.index,
-        timeout_secs=timeout if timeout and timeout > 0 else None,
-        timeout_value_json=(wait.timeout_value_json or "null") if wait.has_timeout_value else None,
+def _timeout(msg: Any) -> float | None:
+    if not msg.HasField("timeout"):
+        return None
+    seconds: float = msg.timeout.ToTimedelta().total_seconds()
+    return seconds if seconds > 0 else None
+
+
+def _timeout_value(msg: Any) -> str | None:
+    return (msg.timeout_value_json or "null") if msg.has_timeout_value else None
+
+
+_MODES = {
+    common_pb2.EVENT_WAIT_MODE_UNSPECIFIED: "one",
+    common_pb2.EVENT_WAIT_MODE_ONE: "one",
+    common_pb2.EVENT_WAIT_MODE_ANY: "any",
+    common_pb2.EVENT_WAIT_MODE_ALL: "all",
+}
+_MODES_TO_PROTO = {
+    "one": common_pb2.EVENT_WAIT_MODE_ONE,
+    "any": common_pb2.EVENT_WAIT_MODE_ANY,
+    "all": common_pb2.EVENT_WAIT_MODE_ALL,
+}
+
+
+def _check_names(task_id: int, names: Any) -> tuple[str, ...]:
+    out = tuple(validate.check_name(f"event name of task {task_id}", n) for n in names)
+    if not out:
+        raise InvalidArgumentError(f"task {task_id}: an event wait needs event names")
+    if len(set(out)) != len(out):
+        raise InvalidArgumentError(f"task {task_id}: an event wait names an event twice")
+    return out
+
+
+def input_kind_name(kind: int) -> str:
+    """``INPUT_KIND_FREE_TEXT`` -> ``"free_text"``; ValueError when unspecified."""
+    name = common_pb2.InputKind.Name(kind).removeprefix("INPUT_KIND_").lower()  # type: ignore[arg-type]
+    if name == "unspecified":
+        raise ValueError("input kind must not be INPUT_KIND_UNSPECIFIED")
+    return name
+
+
+def wait_from_proto(task_id: int, suspension: worker_service_pb2.TaskSuspension) -> WaitSpec:
+    """The wait of a reported suspension, as the engine's value."""
+    which = suspension.WhichOneof("wait")
+    if which == "child":
+        w = suspension.child
+        return ChildWaitSpec(w.index, _timeout(w), _timeout_value(w))
+    if which == "sleep":
+        sl = suspension.sleep
+        if sl.HasField("until_time"):
+            return SleepSpec(sl.index, None, sl.until_time.ToDatetime(tzinfo=UTC))
+        if not sl.HasField("duration"):
+            raise InvalidArgumentError(f"task {task_id}: a sleep needs a duration or a time")
+        seconds = sl.duration.ToTimedelta().total_seconds()
+        if seconds < 0:
+            raise InvalidArgumentError(f"task {task_id}: a sleep's duration must not be negative")
+        return SleepSpec(sl.index, seconds, None)
+    if which == "events":
+        ev = suspension.events
+        return EventWaitSpec(
+            ev.index,
+            _check_names(task_id, ev.names),
+            _MODES[ev.mode],
+            _timeout(ev),
+            _timeout_value(ev),
+        )
+    if which == "input":
+        inp = suspension.input
+        try:
+            kind = input_kind_name(inp.kind)
+        except ValueError as exc:
+            raise InvalidArgumentError(f"task {task_id}: {exc}") from exc
+        spec = {
+            "kind": kind,
+            "prompt": inp.prompt,
+            "choices": list(inp.choices),
+            "fields": [
+                {"name": f.name, "type": f.type or "any", "required": f.required, "label": f.label}
+                for f in inp.fields
+            ],
+        }
+        name = validate.check_name(f"input name of task {task_id}", inp.name)
+        return InputWaitSpec(inp.index, name, json.dumps(spec), _timeout(inp), _timeout_value(inp))
+    raise InvalidArgumentError(f"task {task_id}: a suspension needs a wait")
+
+
+def pending_input_to_proto(r: Any) -> workflow_service_pb2.PendingInput:
+    """A pending-input record as the API shows it."""
+    spec = json.loads(r["input_spec"])
+    msg = workflow_service_pb2.PendingInput(
+        execution_id=str(r["execution_id"]),
+        workflow_name=r["workflow_name"],
+        step_name=r["step_name"],
+        name=r["input_name"],
+        kind=common_pb2.InputKind.Value("INPUT_KIND_" + spec["kind"].upper()),
+        prompt=spec.get("prompt", ""),
+        choices=spec.get("choices") or [],
+        fields=[
+            common_pb2.InputField(
+                name=f["name"],
+                type=f.get("type", "any"),
+                required=f.get("required", False),
+                label=f.get("label", ""),
+            )
+            for f in spec.get("fields") or []
+        ],
     )
+    _set_time(msg, "requested_at", r["created_at"])
+    _set_time(msg, "deadline_at", r["deadline_at"])
+    return msg
+
+
+def pending_event_wait_to_proto(r: Any) -> workflow_service_pb2.PendingEventWait:
+    """A pending event-wait record as the API shows it."""
+    msg = workflow_service_pb2.PendingEventWait(
+        execution_id=str(r["execution_id"]),
+        workflow_name=r["workflow_name"],
+        step_name=r["step_name"],
+        names=list(r["event_names"]),
+        mode=_MODES_TO_PROTO[r["mode"]],
+        received=sorted(r["received"]),
+    )
+    _set_time(msg, "waiting_since", r["created_at"])
+    _set_time(msg, "deadline_at", r["deadline_at"])
+    return msg
 
 
 def error_to_proto(error_json: str | None) -> common_pb2.ErrorInfo | None:
@@ -162,6 +282,10 @@ def execution_to_proto(
             )
             _set_time(running, "started_at", r.leased_at)
             msg.steps.append(running)
+        for name, payload, sent_at in detail.events:
+            event = workflow_service_pb2.Event(name=name, payload_json=payload)
+            _set_time(event, "sent_at", sent_at)
+            msg.unconsumed_events.append(event)
     return msg
 
 

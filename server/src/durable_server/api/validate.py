@@ -14,6 +14,7 @@ from durable_server.errors import InvalidArgumentError, InvalidJsonError
 __all__ = [
     "check_definition",
     "check_execution_id",
+    "check_json",
     "check_name",
     "check_page_size",
     "check_payload",
@@ -52,6 +53,15 @@ def check_payload(field: str, text: str, max_bytes: int) -> str:
             "elsewhere and pass a reference"
         )
     return text or "null"
+
+
+def check_json(field: str, text: str) -> str:
+    """Well-formed JSON text (for calls off the hot path, checked before anything else)."""
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{field} is not valid JSON: {exc}") from exc
+    return text
 
 
 def _reject_constant(name: str) -> object:

@@ -143,16 +143,15 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         leases = _leases(s.lease for s in request.suspensions)
         suspensions = []
         for (task_id, token), x in zip(leases, request.suspensions, strict=True):
-            if x.WhichOneof("wait") != "child":
-                raise InvalidArgumentError(f"task {task_id}: a suspension needs a wait")
             children = self._children(task_id, x.children)
-            wait = convert.child_wait_from_proto(x.child)
+            wait = convert.wait_from_proto(task_id, x)
             if wait.index < 0:
-                raise InvalidArgumentError(f"task {task_id}: child wait index must be >= 0")
-            if wait.timeout_value_json is not None:
+                raise InvalidArgumentError(f"task {task_id}: a wait's index must be >= 0")
+            timeout_value = getattr(wait, "timeout_value_json", None)
+            if timeout_value is not None:
                 validate.check_payload(
                     f"timeout_value_json of task {task_id}",
-                    wait.timeout_value_json,
+                    timeout_value,
                     self.settings.max_payload_bytes,
                 )
             suspensions.append(Suspension(task_id, token, children, wait))
@@ -162,6 +161,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 for x in suspensions
                 for c in x.children
             }
+            for parked in suspensions:
+                value = getattr(parked.wait, "timeout_value_json", None)
+                if value is not None:
+                    payloads[f"timeout_value_json of task {parked.task_id}"] = value
             with validate.naming_bad_json(payloads):
                 await self.engine.suspend(suspensions)
         return pb.SuspendTasksResponse()

@@ -117,6 +117,68 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             next_page_token=page.next_page_token,
         )
 
+    async def SendEvent(
+        self, request: pb.SendEventRequest, context: Context
+    ) -> pb.SendEventResponse:
+        """Deliver an event to an execution."""
+        execution_id = validate.check_execution_id(request.execution_id)
+        name = validate.check_name("name", request.name)
+        payload = validate.check_json(
+            "payload_json",
+            validate.check_payload(
+                "payload_json", request.payload_json, self.settings.max_payload_bytes
+            ),
+        )
+        delivered = await self.engine.send_event(execution_id, name, payload)
+        return pb.SendEventResponse(delivered=delivered)
+
+    async def ProvideInput(
+        self, request: pb.ProvideInputRequest, context: Context
+    ) -> pb.ProvideInputResponse:
+        """Answer a pending human input."""
+        execution_id = validate.check_execution_id(request.execution_id)
+        name = validate.check_name("name", request.name)
+        if not request.value_json:
+            raise InvalidArgumentError("value_json is required: the answer as JSON")
+        value = validate.check_json(
+            "value_json",
+            validate.check_payload(
+                "value_json", request.value_json, self.settings.max_payload_bytes
+            ),
+        )
+        await self.engine.provide_input(execution_id, name, value)
+        return pb.ProvideInputResponse()
+
+    async def ListPendingInputs(
+        self, request: pb.ListPendingInputsRequest, context: Context
+    ) -> pb.ListPendingInputsResponse:
+        """Human inputs executions wait for, oldest first."""
+        rows, token = await self._list_waits("input", request)
+        return pb.ListPendingInputsResponse(
+            inputs=[convert.pending_input_to_proto(r) for r in rows], next_page_token=token
+        )
+
+    async def ListPendingEvents(
+        self, request: pb.ListPendingEventsRequest, context: Context
+    ) -> pb.ListPendingEventsResponse:
+        """Event waits executions are parked on, oldest first."""
+        rows, token = await self._list_waits("event", request)
+        return pb.ListPendingEventsResponse(
+            waits=[convert.pending_event_wait_to_proto(r) for r in rows], next_page_token=token
+        )
+
+    async def _list_waits(self, kind: str, request: Any) -> tuple[list[Any], str]:
+        return await self.reads.list_waits(
+            kind,
+            execution_id=(
+                validate.check_execution_id(request.execution_id) if request.execution_id else None
+            ),
+            workflow_name=request.workflow_name or None,
+            name=request.name or None,
+            page_size=validate.check_page_size(request.page_size),
+            page_token=request.page_token,
+        )
+
     async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: Context
     ) -> pb.CancelExecutionResponse:

@@ -63,6 +63,7 @@ class Applier:
         self.max_step_runs = max_step_runs
         self.ready: set[str] = set()
         self.finished: set[str] = set()
+        self.timers_added = False
 
     async def apply(self, effects: Sequence[Effect]) -> None:
         """Apply ``effects`` and everything they lead to."""

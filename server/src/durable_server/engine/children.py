@@ -7,7 +7,6 @@ crash — the same child is meant, and creating it again does nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,6 @@ __all__ = [
     "ChildStartError",
     "ChildWaitSpec",
     "start_children",
-    "timeout_outcome",
 ]
 
 
@@ -104,15 +102,3 @@ async def start_children(
         )
     )
     return sorted({c.queue for c in children if c.id in created})
-
-
-def timeout_outcome(child_id: str | None, timeout_value_json: str | None) -> str:
-    """What a wait records when it times out: the timeout value, or a ChildTimeout error."""
-    if timeout_value_json is not None:
-        return timeout_value_json
-    error = {
-        "type": "ChildTimeout",
-        "message": f"child execution {child_id} did not finish in time; it was cancelled",
-        "execution_id": child_id,
-    }
-    return json.dumps({"ok": False, "error": error})

@@ -6,7 +6,6 @@ call one method and convert the result.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,9 +18,7 @@ from durable_server.engine.apply import Applier
 from durable_server.engine.children import (
     ChildStart,
     ChildStartError,
-    ChildWaitSpec,
     start_children,
-    timeout_outcome,
 )
 from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
 from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, TaskKind
@@ -34,8 +31,9 @@ from durable_server.engine.transitions import (
     decide_step_completed,
     decide_step_failed,
 )
+from durable_server.engine.waits import WaitSpec, park, provide_input, send_event, timed_out
 from durable_server.errors import FailedPreconditionError, NotFoundError
-from durable_server.ids import child_execution_id, new_execution_id
+from durable_server.ids import new_execution_id
 from durable_server.store import executions as ex_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
@@ -84,7 +82,7 @@ class Suspension:
     task_id: int
     lease_token: str
     children: Sequence[ChildStart]
-    wait: ChildWaitSpec
+    wait: WaitSpec
 
 
 class Engine:
@@ -104,6 +102,7 @@ class Engine:
         self.settings = settings
         self.definitions = definitions
         self._on_ready = on_ready
+        self.on_timer: Callable[[], None] = lambda: None  # set by the app: wake the timer loop
         self._rand = rand
         self.notify_channel = f"durable_{settings.schema}_tasks"
 
@@ -144,6 +143,8 @@ class Engine:
                 )
         if ready_now:
             self._on_ready([queue])
+        if definition.timeout_secs is not None:
+            self.on_timer()
         return created_id, True
 
     async def cancel(self, execution_id: str, reason: str) -> ExecutionRow:
@@ -282,54 +283,39 @@ class Engine:
                         decide_step_failed(definitions[task.workflow_version], task, exc.error)
                     )
                     continue
-                await self._park(conn, applier, task, x.wait, now=now)
+                error = await park(conn, applier, self.clock, task, x.wait)
+                if error is not None:
+                    failures.append(
+                        decide_step_failed(definitions[task.workflow_version], task, error)
+                    )
             await applier.apply([e for d in failures for e in d.effects])
-            ready = sorted(applier.ready)
-            await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
+            ready = await self._notify(conn, applier)
         self._on_ready(ready)
 
-    async def _park(
-        self,
-        conn: Conn,
-        applier: Applier,
-        task: LeasedTask,
-        wait: ChildWaitSpec,
-        *,
-        now: datetime | None,
-    ) -> None:
-        """Suspend ``task`` on a child; if the child has ended already, wake it at once."""
-        child_id = child_execution_id(task.execution_id, task.sequence, wait.index)
-        outcomes = await wait_store.wait_child_outcomes(conn, child_ids=[child_id])
-        await task_store.task_suspend(conn, task_id=task.id)
-        if child_id not in outcomes:
-            error = {
-                "type": "ChildWorkflowMissing",
-                "message": (
-                    f"step {task.step_name!r} waits for child {wait.index}, which it never started"
-                ),
-            }
-            outcome = json.dumps({"ok": False, "error": error})
-            await applier.wake([(task.id, wait.index, outcome)])
-            return
-        ended = outcomes[child_id]
-        if ended is not None:
-            await applier.wake([(task.id, wait.index, ended)])
-            return
-        timeout_value = None
-        if wait.timeout_value_json is not None:
-            timeout_value = f'{{"ok": true, "value": {wait.timeout_value_json}}}'
-        await wait_store.wait_insert(
-            conn,
-            execution_id=task.execution_id,
-            task_id=task.id,
-            wait_index=wait.index,
-            kind="child",
-            child_id=child_id,
-            timeout_value_json=timeout_value,
-            timeout_secs=wait.timeout_secs,
-            now=now,
-        )
-        await ex_store.execution_waiting_mark(conn, execution_id=task.execution_id)
+    async def send_event(self, execution_id: str, name: str, payload_json: str) -> bool:
+        """Deliver an event (or keep it for a later wait); True when a wait took it."""
+        async with self.db.transaction() as conn:
+            applier = self._applier(conn, {})
+            delivered = await send_event(conn, applier, execution_id, name, payload_json)
+            ready = await self._notify(conn, applier)
+        self._on_ready(ready)
+        return delivered
+
+    async def provide_input(self, execution_id: str, name: str, value_json: str) -> None:
+        """Answer a pending human input."""
+        async with self.db.transaction() as conn:
+            applier = self._applier(conn, {})
+            await provide_input(conn, applier, execution_id, name, value_json)
+            ready = await self._notify(conn, applier)
+        self._on_ready(ready)
+
+    async def _notify(self, conn: Conn, applier: Applier) -> list[str]:
+        """Tell every orchestrator about the queues with new ready work; wake the timers."""
+        ready = sorted(applier.ready)
+        await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
+        if applier.timers_added:
+            self.on_timer()
+        return ready
 
     async def release(self, leases: Sequence[tuple[int, str]]) -> None:
         """Give leased tasks back unrun, without using an attempt."""
@@ -415,25 +401,16 @@ class Engine:
             for t in due:
                 if t.kind == "wait_timeout" and t.wait_id is not None:
                     await self._wait_timed_out(conn, applier, t.wait_id)
-            ready = sorted(applier.ready)
-            await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
+            ready = await self._notify(conn, applier)
         self._on_ready(ready)
         return len(due)
 
     async def _wait_timed_out(self, conn: Conn, applier: Applier, wait_id: int) -> None:
         wait = await wait_store.wait_take(conn, wait_id=wait_id)
-        if wait is None:  # the child ended first
+        if wait is None:  # whatever it waited for came first
             return
-        await applier.wake(
-            [
-                (
-                    wait.task_id,
-                    wait.wait_index,
-                    timeout_outcome(wait.child_id, wait.timeout_value_json),
-                )
-            ]
-        )
-        if wait.child_id is not None:
+        await applier.wake([(wait.task_id, wait.wait_index, timed_out(wait))])
+        if wait.kind == "child" and wait.child_id is not None:
             error = StepError(
                 "Cancelled", "the parent step stopped waiting for it (its call timed out)"
             ).to_json()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from durable_server.errors import InvalidArgumentError, NotFoundError
+from durable_server.store import events as event_store
 from durable_server.store import executions as ex_store
 from durable_server.store import step_attempts as attempt_store
 from durable_server.store import tasks as task_store
+from durable_server.store import waits as wait_store
 from durable_server.store.db import Database
 from durable_server.store.executions import ExecutionFilter
 from durable_server.store.rows import ExecutionRow, RunningStep, StepAttemptRow
@@ -26,6 +29,7 @@ class ExecutionDetail:
     execution: ExecutionRow
     attempts: list[StepAttemptRow]
     running: list[RunningStep]
+    events: list[tuple[str, str, datetime]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,25 @@ def decode_page_token(token: str) -> tuple[datetime, str]:
         ) from exc
 
 
+def encode_id_token(last_id: int) -> str:
+    """An opaque cursor after the row with id ``last_id``."""
+    return base64.urlsafe_b64encode(f"id|{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_id_token(token: str) -> int:
+    """The id in a token from :func:`encode_id_token`; InvalidArgumentError if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        tag, _, value = raw.partition("|")
+        if tag != "id":
+            raise ValueError(tag)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidArgumentError(
+            "page_token is not valid: pass next_page_token from a previous response"
+        ) from exc
+
+
 class Reads:
     """Queries that change nothing."""
 
@@ -71,7 +94,34 @@ class Reads:
                 return ExecutionDetail(row, [], [])
             attempts = await attempt_store.step_attempt_list(conn, execution_id=execution_id)
             running = await task_store.task_running_for_execution(conn, execution_id=execution_id)
-        return ExecutionDetail(row, attempts, running)
+            events = await event_store.event_list_for_execution(conn, execution_id=execution_id)
+        return ExecutionDetail(row, attempts, running, events)
+
+    async def list_waits(
+        self,
+        kind: str,
+        *,
+        execution_id: str | None,
+        workflow_name: str | None,
+        name: str | None,
+        page_size: int,
+        page_token: str,
+    ) -> tuple[list[Any], str]:
+        """A page of pending inputs (``kind`` "input") or event waits ("event"), oldest first."""
+        after = decode_id_token(page_token) if page_token else 0
+        query = wait_store.wait_list_inputs if kind == "input" else wait_store.wait_list_events
+        async with self.db.connection() as conn:
+            rows = await query(
+                conn,
+                after_id=after,
+                execution_id=execution_id,
+                workflow_name=workflow_name,
+                name=name,
+                limit=page_size + 1,
+            )
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        return rows, (encode_id_token(rows[-1]["id"]) if more and rows else "")
 
     async def list_executions(
         self, flt: ExecutionFilter, *, page_size: int, page_token: str
