@@ -83,3 +83,4 @@ run: install ## Run the orchestrator (embedded PostgreSQL unless DURABLE_DATABAS
 bench: install ## Run the benchmarks and print their figures
 	$(PY) -m bench.throughput
 	$(PY) -m bench.foreach
+	$(PY) -m bench.waiting

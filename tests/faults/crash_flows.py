@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from typing import Any
 
 from durable import StepContext, Workflow
@@ -93,3 +94,13 @@ def square(item: int, ctx: StepContext) -> int:
 
 
 fault_foreach.foreach("squares", items=lambda d: d["items"], steps=[square], concurrency=8)
+
+
+# Sleeps a day (on the orchestrator's clock); the test restarts the orchestrator meanwhile.
+fault_sleep = Workflow("fault_sleep")
+
+
+@fault_sleep.step
+def nap(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    ctx.sleep(timedelta(days=1))
+    return {"n": data["n"], "doubled": data["n"] * 2}

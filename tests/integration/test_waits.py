@@ -178,7 +178,7 @@ async def test_a_late_event_after_the_timeout_does_not_resurrect_the_wait(
     await _suspend(raw, task, events=wait)
     manual_clock.advance(timedelta(seconds=10))
     again = await _woken(raw)
-    assert json.loads(again.memo_json) == {"0": {"ok": True, "value": "lost"}}
+    assert json.loads(again.memo_json) == {"0": {"ok": True, "value": "lost", "timed_out": True}}
     reply = await _send(raw, execution_id, "shipped", '"finally"')
     assert reply.delivered is False  # type: ignore[attr-defined]
     assert await raw.poll() == []  # nothing woke a second time

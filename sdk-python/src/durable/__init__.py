@@ -4,21 +4,33 @@ Define a workflow with :class:`Workflow` and its ``step`` decorator (plus :func:
 :func:`parallel`, :func:`foreach` and :func:`goto` for control flow), run its steps with
 ``durable-worker``, and start and inspect executions with :class:`Client` (async) or
 :class:`SyncClient` (blocking). A step starts child workflows through its
-:class:`StepContext` (``ctx.start_workflow``, ``ctx.call_workflow``).
+:class:`StepContext` (``ctx.start_workflow``, ``ctx.call_workflow``) and waits for time
+(``ctx.sleep``, ``ctx.sleep_until`` with :func:`next_business_day`, :func:`next_weekday`,
+:func:`end_of_day`), events (``ctx.wait_for_event``, ``wait_for_any``, ``wait_for_all``;
+``client.send_event``) and people (``ctx.wait_for_input``; ``client.provide_input``).
 """
 
 from __future__ import annotations
 
+from durable._calendar import end_of_day, next_business_day, next_weekday
 from durable._client import Client
 from durable._context import StepContext
 from durable._dsl import Workflow
 from durable._durations import days, hours, minutes, seconds
 from durable._models import (
     ErrorInfo,
+    Event,
+    EventWaitMode,
     Execution,
     ExecutionPage,
     ExecutionStatus,
+    InputField,
+    InputKind,
     LogLine,
+    PendingEventPage,
+    PendingEventWait,
+    PendingInput,
+    PendingInputPage,
     StartResult,
     StepAttempt,
     StepAttemptStatus,
@@ -39,6 +51,8 @@ from durable.errors import (
     NonRetryableError,
     NotFoundError,
     UnavailableError,
+    WaitError,
+    WaitTimeoutError,
 )
 
 __all__ = [
@@ -49,16 +63,24 @@ __all__ = [
     "DeadlineExceededError",
     "DurableError",
     "ErrorInfo",
+    "Event",
+    "EventWaitMode",
     "Execution",
     "ExecutionPage",
     "ExecutionStatus",
     "FailedPreconditionError",
     "Goto",
+    "InputField",
+    "InputKind",
     "InternalError",
     "InvalidArgumentError",
     "LogLine",
     "NonRetryableError",
     "NotFoundError",
+    "PendingEventPage",
+    "PendingEventWait",
+    "PendingInput",
+    "PendingInputPage",
     "RetryPolicy",
     "StartResult",
     "StepAttempt",
@@ -67,13 +89,18 @@ __all__ = [
     "SyncClient",
     "TaskKind",
     "UnavailableError",
+    "WaitError",
+    "WaitTimeoutError",
     "Workflow",
     "branch",
     "days",
+    "end_of_day",
     "foreach",
     "goto",
     "hours",
     "minutes",
+    "next_business_day",
+    "next_weekday",
     "parallel",
     "seconds",
     "step",

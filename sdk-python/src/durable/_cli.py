@@ -7,6 +7,10 @@ Examples::
     durable list --status running waiting
     durable children 0190c3e2-... --status failed
     durable cancel 0190c3e2-... --reason "customer asked"
+    durable send-event 0190c3e2-... payment_received --payload '{"amount": 30}'
+    durable pending-inputs --workflow expenses
+    durable provide-input 0190c3e2-... manager_approval --value true
+    durable pending-events --name payment_received
     durable server --database-url postgresql://...    # arguments go to durable-server
 
 Client errors print ``error: <CODE>: <message>`` on stderr and exit with status 1.
@@ -24,7 +28,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from durable._client import DEFAULT_ADDRESS
-from durable._models import Execution, ExecutionPage, ExecutionStatus
+from durable._models import (
+    ExecutionPage,
+    ExecutionStatus,
+    PendingEventPage,
+    PendingInputPage,
+)
 from durable._sync_client import SyncClient
 from durable.errors import DurableError
 
@@ -60,9 +69,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _print_json(execution: Execution) -> None:
+def _print_json(value: Any) -> None:
     # StrEnum statuses serialise as their values; input/result are JSON values already.
-    print(json.dumps(dataclasses.asdict(execution), indent=2, default=_json_default))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    print(json.dumps(value, indent=2, default=_json_default))
 
 
 def _cmd_start(client: SyncClient, args: argparse.Namespace) -> int:
@@ -92,32 +103,88 @@ def _format_time(value: datetime.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+def _columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """The header and rows as aligned columns."""
+    table = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+
+
+def _next_page(lines: list[str], token: str) -> str:
+    if token:
+        lines.append(f"next page: --page-token {token}")
+    return "\n".join(lines)
+
+
 def format_table(page: ExecutionPage) -> str:
     """The page as aligned columns, with a footer naming the next page."""
     header = ("ID", "WORKFLOW", "STATUS", "QUEUE", "CREATED (UTC)", "STEP")
-    rows = [header] + [
-        (
-            e.id,
-            e.workflow_name,
-            e.status.value,
-            e.queue,
-            _format_time(e.created_at),
-            e.current_step or "-",
-        )
-        for e in page.executions
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
+    lines = _columns(
+        header,
+        [
+            (
+                e.id,
+                e.workflow_name,
+                e.status.value,
+                e.queue,
+                _format_time(e.created_at),
+                e.current_step or "-",
+            )
+            for e in page.executions
+        ],
+    )
     if page.total_count is None:
         lines.append(f"{len(page.executions)} execution(s)")
     else:
         lines.append(f"{len(page.executions)} of {page.total_count} execution(s)")
-    if page.next_page_token:
-        lines.append(f"next page: --page-token {page.next_page_token}")
-    return "\n".join(lines)
+    return _next_page(lines, page.next_page_token)
+
+
+def format_pending_inputs(page: PendingInputPage) -> str:
+    """Pending inputs as aligned columns, with a footer naming the next page."""
+    header = ("EXECUTION", "WORKFLOW", "STEP", "INPUT", "KIND", "REQUESTED (UTC)", "DEADLINE")
+    lines = _columns(
+        header,
+        [
+            (
+                i.execution_id,
+                i.workflow_name,
+                i.step_name,
+                i.name,
+                i.kind.value,
+                _format_time(i.requested_at),
+                _format_time(i.deadline_at),
+            )
+            for i in page.inputs
+        ],
+    )
+    lines.append(f"{len(page.inputs)} pending input(s)")
+    return _next_page(lines, page.next_page_token)
+
+
+def format_pending_events(page: PendingEventPage) -> str:
+    """Pending event waits as aligned columns, with a footer naming the next page."""
+    header = ("EXECUTION", "WORKFLOW", "STEP", "MODE", "EVENTS", "RECEIVED", "SINCE (UTC)")
+    lines = _columns(
+        header,
+        [
+            (
+                w.execution_id,
+                w.workflow_name,
+                w.step_name,
+                w.mode.value,
+                ",".join(w.names),
+                ",".join(w.received) or "-",
+                _format_time(w.waiting_since),
+            )
+            for w in page.waits
+        ],
+    )
+    lines.append(f"{len(page.waits)} event wait(s)")
+    return _next_page(lines, page.next_page_token)
 
 
 def _cmd_list(client: SyncClient, args: argparse.Namespace) -> int:
@@ -145,6 +212,47 @@ def _cmd_children(client: SyncClient, args: argparse.Namespace) -> int:
 
 def _cmd_cancel(client: SyncClient, args: argparse.Namespace) -> int:
     _print_json(client.cancel(args.execution_id, reason=args.reason))
+    return 0
+
+
+def _cmd_send_event(client: SyncClient, args: argparse.Namespace) -> int:
+    delivered = client.send_event(args.execution_id, args.name, args.payload)
+    _print_json({"delivered": delivered})
+    return 0
+
+
+def _cmd_provide_input(client: SyncClient, args: argparse.Namespace) -> int:
+    client.provide_input(args.execution_id, args.name, args.value)
+    return 0
+
+
+def _cmd_pending_inputs(client: SyncClient, args: argparse.Namespace) -> int:
+    page = client.list_pending_inputs(
+        execution_id=args.execution,
+        workflow=args.workflow,
+        name=args.name,
+        page_size=args.page_size,
+        page_token=args.page_token,
+    )
+    if args.json:
+        _print_json(page)
+    else:
+        print(format_pending_inputs(page))
+    return 0
+
+
+def _cmd_pending_events(client: SyncClient, args: argparse.Namespace) -> int:
+    page = client.list_pending_events(
+        execution_id=args.execution,
+        workflow=args.workflow,
+        name=args.name,
+        page_size=args.page_size,
+        page_token=args.page_token,
+    )
+    if args.json:
+        _print_json(page)
+    else:
+        print(format_pending_events(page))
     return 0
 
 
@@ -202,6 +310,41 @@ def _add_client_commands(sub: Any) -> None:
     cancel.add_argument("execution_id", metavar="ID")
     cancel.add_argument("--reason", default="", help="why, kept with the execution")
     cancel.set_defaults(handler=_cmd_cancel)
+    _add_wait_commands(sub)
+
+
+def _add_pending_filters(parser: argparse.ArgumentParser, name_help: str) -> None:
+    parser.add_argument("--execution", metavar="ID", help="only this execution")
+    parser.add_argument("--workflow", help="only this workflow's executions")
+    parser.add_argument("--name", help=name_help)
+    parser.add_argument("--json", action="store_true", help="print the page as JSON")
+    _add_page_arguments(parser)
+
+
+def _add_wait_commands(sub: Any) -> None:
+    send = sub.add_parser(
+        "send-event", help='send an event to an execution; print {"delivered": ...}'
+    )
+    send.add_argument("execution_id", metavar="ID")
+    send.add_argument("name", metavar="NAME", help="the event's name")
+    send.add_argument("--payload", type=_json_argument, help="payload as JSON (default: null)")
+    send.set_defaults(handler=_cmd_send_event)
+
+    provide = sub.add_parser("provide-input", help="answer a human input an execution waits for")
+    provide.add_argument("execution_id", metavar="ID")
+    provide.add_argument("name", metavar="NAME", help="the input's name")
+    provide.add_argument(
+        "--value", type=_json_argument, required=True, help="the answer as JSON, e.g. true"
+    )
+    provide.set_defaults(handler=_cmd_provide_input)
+
+    inputs = sub.add_parser("pending-inputs", help="list pending human inputs, oldest first")
+    _add_pending_filters(inputs, "only inputs with this name")
+    inputs.set_defaults(handler=_cmd_pending_inputs)
+
+    events = sub.add_parser("pending-events", help="list pending event waits, oldest first")
+    _add_pending_filters(events, "only waits that include this event")
+    events.set_defaults(handler=_cmd_pending_events)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,9 +1,15 @@
 """The async client: start, read, list, cancel and wait for executions over gRPC.
 
+It also feeds waiting steps: :meth:`Client.send_event` sends an event to an execution
+and :meth:`Client.provide_input` answers a human input; :meth:`Client.list_pending_inputs`
+and :meth:`Client.list_pending_events` show what executions wait for.
+
 Example::
 
     async with Client("127.0.0.1:7411") as client:
         execution_id = await client.start(process_order, {"id": 1})
+        await client.send_event(execution_id, "payment_received", {"amount": 30})
+        await client.provide_input(execution_id, "manager_approval", True)
         execution = await client.wait(execution_id)
 
 The request builders and :class:`WaitDeadline` here are shared with
@@ -30,10 +36,14 @@ from durable._models import (
     Execution,
     ExecutionPage,
     ExecutionStatus,
+    PendingEventPage,
+    PendingInputPage,
     StartResult,
     execution_from_proto,
     execution_page_from_proto,
     execution_status_to_proto,
+    pending_event_page_from_proto,
+    pending_input_page_from_proto,
     start_result_from_proto,
 )
 from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
@@ -151,6 +161,56 @@ def children_request(
 def cancel_request(execution_id: str, *, reason: str) -> pb.CancelExecutionRequest:
     """The CancelExecution request."""
     return pb.CancelExecutionRequest(execution_id=execution_id, reason=reason)
+
+
+def send_event_request(execution_id: str, name: str, payload: Any) -> pb.SendEventRequest:
+    """The SendEvent request; the payload is encoded as JSON here."""
+    return pb.SendEventRequest(
+        execution_id=execution_id, name=name, payload_json=_serde.dumps(payload)
+    )
+
+
+def provide_input_request(execution_id: str, name: str, value: Any) -> pb.ProvideInputRequest:
+    """The ProvideInput request; the value is encoded as JSON here."""
+    return pb.ProvideInputRequest(
+        execution_id=execution_id, name=name, value_json=_serde.dumps(value)
+    )
+
+
+def pending_inputs_request(
+    *,
+    execution_id: str | None,
+    workflow: str | Workflow | None,
+    name: str | None,
+    page_size: int,
+    page_token: str | None,
+) -> pb.ListPendingInputsRequest:
+    """The ListPendingInputs request."""
+    return pb.ListPendingInputsRequest(
+        execution_id=execution_id or "",
+        workflow_name=_workflow_name(workflow) if workflow is not None else "",
+        name=name or "",
+        page_size=page_size,
+        page_token=page_token or "",
+    )
+
+
+def pending_events_request(
+    *,
+    execution_id: str | None,
+    workflow: str | Workflow | None,
+    name: str | None,
+    page_size: int,
+    page_token: str | None,
+) -> pb.ListPendingEventsRequest:
+    """The ListPendingEvents request."""
+    return pb.ListPendingEventsRequest(
+        execution_id=execution_id or "",
+        workflow_name=_workflow_name(workflow) if workflow is not None else "",
+        name=name or "",
+        page_size=page_size,
+        page_token=page_token or "",
+    )
 
 
 class WaitDeadline:
@@ -432,6 +492,103 @@ class Client:
         request = cancel_request(execution_id, reason=reason)
         response = await self._call(self._stub().CancelExecution, request)
         return execution_from_proto(response.execution)
+
+    async def send_event(self, execution_id: str, name: str, payload: Any = None) -> bool:
+        """Send the event ``name`` to an execution, for ``ctx.wait_for_event`` and the like.
+
+        A step waiting for it takes it now and runs again; otherwise the execution keeps
+        it (see ``Execution.unconsumed_events``) until a step waits for it.
+
+        Args:
+            execution_id: The execution's id.
+            name: The event's name.
+            payload: What the wait returns; anything JSON can encode (as for ``start``).
+
+        Returns:
+            True when a waiting step took it now, False when it is kept for a later wait.
+
+        Raises:
+            NotFoundError: No such execution.
+            FailedPreconditionError: The execution has finished.
+            InvalidArgumentError: A bad name, or a payload over the limit.
+        """
+        request = send_event_request(execution_id, name, payload)
+        response = await self._call(self._stub().SendEvent, request)
+        return response.delivered
+
+    async def provide_input(self, execution_id: str, name: str, value: Any) -> None:
+        """Answer the pending human input ``name`` of an execution (``ctx.wait_for_input``).
+
+        Args:
+            execution_id: The execution's id.
+            name: The input's name (see :meth:`list_pending_inputs`).
+            value: The answer, which must fit the input's kind: ``True``/``False`` or
+                ``{"approved": bool, "comment": str}`` for an approval, one of the choices,
+                a list of distinct choices, a string, or an object with the form's fields.
+
+        Raises:
+            InvalidArgumentError: The answer does not fit the input's kind.
+            FailedPreconditionError: The execution waits for no input by that name.
+            NotFoundError: No such execution.
+        """
+        request = provide_input_request(execution_id, name, value)
+        await self._call(self._stub().ProvideInput, request)
+
+    async def list_pending_inputs(
+        self,
+        *,
+        execution_id: str | None = None,
+        workflow: str | Workflow | None = None,
+        name: str | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> PendingInputPage:
+        """List the human inputs executions wait for, oldest first; every filter must match.
+
+        Args:
+            execution_id: Only this execution's inputs.
+            workflow: Only inputs of this workflow's executions.
+            name: Only inputs with this name.
+            page_size: At most this many (0 means the orchestrator's default).
+            page_token: ``next_page_token`` of the previous page, with the same filters.
+        """
+        request = pending_inputs_request(
+            execution_id=execution_id,
+            workflow=workflow,
+            name=name,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        response = await self._call(self._stub().ListPendingInputs, request)
+        return pending_input_page_from_proto(response)
+
+    async def list_pending_events(
+        self,
+        *,
+        execution_id: str | None = None,
+        workflow: str | Workflow | None = None,
+        name: str | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> PendingEventPage:
+        """List the event waits executions are parked on, oldest first.
+
+        Args:
+            execution_id: Only this execution's waits.
+            workflow: Only waits of this workflow's executions.
+            name: Only waits that include this event name.
+            page_size: At most this many (0 means the orchestrator's default).
+            page_token: ``next_page_token`` of the previous page, with the same filters.
+        """
+        request = pending_events_request(
+            execution_id=execution_id,
+            workflow=workflow,
+            name=name,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        response = await self._call(self._stub().ListPendingEvents, request)
+        return pending_event_page_from_proto(response)
 
     async def wait(
         self,

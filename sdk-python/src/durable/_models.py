@@ -2,8 +2,10 @@
 
 No protobuf message reaches the caller: user data (``input``, ``result``) is decoded
 from JSON through :mod:`durable._serde`, timestamps become aware UTC datetimes (``None``
-when unset) and enums become :class:`ExecutionStatus`, :class:`StepAttemptStatus` and
-:class:`TaskKind`.
+when unset) and enums become :class:`ExecutionStatus`, :class:`StepAttemptStatus`,
+:class:`TaskKind`, :class:`InputKind` and :class:`EventWaitMode`.
+
+:class:`InputField` goes the other way too: a step passes it to ``ctx.wait_for_input``.
 """
 
 from __future__ import annotations
@@ -20,21 +22,41 @@ from durable import _serde
 from durable.v1 import common_pb2, workflow_service_pb2
 
 __all__ = [
+    "INPUT_FIELD_TYPES",
     "ErrorInfo",
+    "Event",
+    "EventWaitMode",
     "Execution",
     "ExecutionPage",
     "ExecutionStatus",
+    "InputField",
+    "InputKind",
     "LogLine",
+    "PendingEventPage",
+    "PendingEventWait",
+    "PendingInput",
+    "PendingInputPage",
     "StartResult",
     "StepAttempt",
     "StepAttemptStatus",
     "TaskKind",
     "error_info_from_proto",
+    "event_from_proto",
+    "event_wait_mode_from_proto",
+    "event_wait_mode_to_proto",
     "execution_from_proto",
     "execution_page_from_proto",
     "execution_status_from_proto",
     "execution_status_to_proto",
+    "input_field_from_proto",
+    "input_field_to_proto",
+    "input_kind_from_proto",
+    "input_kind_to_proto",
     "log_line_from_proto",
+    "pending_event_page_from_proto",
+    "pending_event_wait_from_proto",
+    "pending_input_from_proto",
+    "pending_input_page_from_proto",
     "start_result_from_proto",
     "step_attempt_from_proto",
     "step_attempt_status_from_proto",
@@ -101,6 +123,36 @@ class TaskKind(enum.StrEnum):
     """A compensation, undoing a completed step."""
 
 
+class InputKind(enum.StrEnum):
+    """What answer a human input (``ctx.wait_for_input``) expects."""
+
+    APPROVAL = "approval"
+    """``true`` or ``false``, or ``{"approved": bool, "comment": str}``."""
+    SINGLE_CHOICE = "single_choice"
+    """One of the choices (a string)."""
+    MULTI_CHOICE = "multi_choice"
+    """A list of distinct choices."""
+    FREE_TEXT = "free_text"
+    """A string."""
+    FORM = "form"
+    """An object with the fields; required fields must be present."""
+
+
+class EventWaitMode(enum.StrEnum):
+    """Which events end an event wait."""
+
+    ONE = "one"
+    """The one named event (``ctx.wait_for_event``): the wait's value is its payload."""
+    ANY = "any"
+    """The first of the named events (``ctx.wait_for_any``)."""
+    ALL = "all"
+    """Every named event (``ctx.wait_for_all``)."""
+
+
+INPUT_FIELD_TYPES = frozenset({"string", "number", "integer", "boolean", "any"})
+"""The types a form field may have (``"any"`` accepts any JSON value)."""
+
+
 # Built from the member names so the Python and proto enums cannot drift apart silently:
 # a member without a proto value fails here, at import.
 _EXECUTION_STATUS_FROM_PROTO: dict[int, ExecutionStatus] = {
@@ -116,6 +168,16 @@ _STEP_ATTEMPT_STATUS_FROM_PROTO: dict[int, StepAttemptStatus] = {
 
 _TASK_KIND_FROM_PROTO: dict[int, TaskKind] = {
     common_pb2.TaskKind.Value(f"TASK_KIND_{k.name}"): k for k in TaskKind
+}
+_INPUT_KIND_TO_PROTO: dict[InputKind, common_pb2.InputKind.ValueType] = {
+    k: common_pb2.InputKind.Value(f"INPUT_KIND_{k.name}") for k in InputKind
+}
+_INPUT_KIND_FROM_PROTO: dict[int, InputKind] = {v: k for k, v in _INPUT_KIND_TO_PROTO.items()}
+_EVENT_WAIT_MODE_TO_PROTO: dict[EventWaitMode, common_pb2.EventWaitMode.ValueType] = {
+    m: common_pb2.EventWaitMode.Value(f"EVENT_WAIT_MODE_{m.name}") for m in EventWaitMode
+}
+_EVENT_WAIT_MODE_FROM_PROTO: dict[int, EventWaitMode] = {
+    v: m for m, v in _EVENT_WAIT_MODE_TO_PROTO.items()
 }
 
 
@@ -161,6 +223,46 @@ def task_kind_from_proto(value: int) -> TaskKind:
     except KeyError:
         raise ValueError(
             f"the orchestrator sent an unknown task kind ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+def input_kind_to_proto(kind: InputKind | str) -> common_pb2.InputKind.ValueType:
+    """The proto enum value for an input kind or its name; ValueError if unknown."""
+    try:
+        return _INPUT_KIND_TO_PROTO[InputKind(kind)]
+    except ValueError:
+        valid = ", ".join(k.value for k in InputKind)
+        raise ValueError(f"unknown input kind {kind!r}; expected one of {valid}") from None
+
+
+def input_kind_from_proto(value: int) -> InputKind:
+    """The input kind for a proto enum value; ValueError for UNSPECIFIED or an unknown value."""
+    try:
+        return _INPUT_KIND_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown input kind ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+def event_wait_mode_to_proto(mode: EventWaitMode | str) -> common_pb2.EventWaitMode.ValueType:
+    """The proto enum value for an event wait mode or its name; ValueError if unknown."""
+    try:
+        return _EVENT_WAIT_MODE_TO_PROTO[EventWaitMode(mode)]
+    except ValueError:
+        valid = ", ".join(m.value for m in EventWaitMode)
+        raise ValueError(f"unknown event wait mode {mode!r}; expected one of {valid}") from None
+
+
+def event_wait_mode_from_proto(value: int) -> EventWaitMode:
+    """The event wait mode for a proto enum value; ValueError for UNSPECIFIED or unknown."""
+    try:
+        return _EVENT_WAIT_MODE_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown event wait mode ({value}); "
             "is this SDK older than the orchestrator?"
         ) from None
 
@@ -230,6 +332,21 @@ class StepAttempt:
 
 
 @dataclass(frozen=True)
+class Event:
+    """An event sent to an execution (``send_event``) that no wait has taken yet.
+
+    Attributes:
+        name: The event's name.
+        payload: Its payload, decoded from JSON.
+        sent_at: When the orchestrator received it.
+    """
+
+    name: str
+    payload: Any
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Execution:
     """One run of a workflow, as the orchestrator last saw it.
 
@@ -252,6 +369,8 @@ class Execution:
         finished_at: When it reached a terminal status, if yet.
         deadline_at: When its workflow timeout fires, if it has one.
         steps: Every attempt of every step, in order (only when requested).
+        unconsumed_events: Events sent to it that no wait has taken (yet), oldest first
+            (only with the steps).
     """
 
     id: str
@@ -272,6 +391,7 @@ class Execution:
     finished_at: datetime | None
     deadline_at: datetime | None
     steps: tuple[StepAttempt, ...] = ()
+    unconsumed_events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,6 +409,105 @@ class ExecutionPage:
     executions: tuple[Execution, ...]
     next_page_token: str
     total_count: int | None = None
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One field of a form input (``ctx.wait_for_input(..., kind="form", fields=[...])``).
+
+    Attributes:
+        name: The field's key in the answer (a name: letters, digits, ``_``, ``-``, ``.``).
+        type: ``"string"``, ``"number"``, ``"integer"``, ``"boolean"`` or ``"any"``.
+        required: The answer must have this field.
+        label: What to show the person (``""``: the name).
+    """
+
+    name: str
+    type: str = "any"
+    required: bool = True
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class PendingInput:
+    """A human input an execution waits for (``ctx.wait_for_input``).
+
+    Answer it with ``provide_input(execution_id, name, value)``.
+
+    Attributes:
+        execution_id: The waiting execution.
+        workflow_name: Its workflow.
+        step_name: The waiting step.
+        name: The input's name, unique among the execution's pending inputs.
+        kind: What answer it expects.
+        prompt: What to ask.
+        choices: The options of a choice input.
+        fields: The fields of a form.
+        requested_at: When the step began to wait.
+        deadline_at: When the wait times out, if it has a timeout.
+    """
+
+    execution_id: str
+    workflow_name: str
+    step_name: str
+    name: str
+    kind: InputKind
+    prompt: str
+    choices: tuple[str, ...]
+    fields: tuple[InputField, ...]
+    requested_at: datetime | None
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingEventWait:
+    """A step waiting for events (``ctx.wait_for_event``, ``wait_for_any``, ``wait_for_all``).
+
+    Attributes:
+        execution_id: The waiting execution.
+        workflow_name: Its workflow.
+        step_name: The waiting step.
+        names: The events it waits for.
+        mode: Whether one, any or all of them end the wait.
+        received: The events of an ``all`` wait that arrived already.
+        waiting_since: When the step began to wait.
+        deadline_at: When the wait times out, if it has a timeout.
+    """
+
+    execution_id: str
+    workflow_name: str
+    step_name: str
+    names: tuple[str, ...]
+    mode: EventWaitMode
+    received: tuple[str, ...]
+    waiting_since: datetime | None
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingInputPage:
+    """One page of :meth:`Client.list_pending_inputs`, oldest first.
+
+    Attributes:
+        inputs: The pending inputs on this page.
+        next_page_token: Pass as ``page_token`` for the next page; ``""`` on the last one.
+    """
+
+    inputs: tuple[PendingInput, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class PendingEventPage:
+    """One page of :meth:`Client.list_pending_events`, oldest first.
+
+    Attributes:
+        waits: The event waits on this page.
+        next_page_token: Pass as ``page_token`` for the next page; ``""`` on the last one.
+    """
+
+    waits: tuple[PendingEventWait, ...]
+    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -377,6 +596,78 @@ def execution_from_proto(msg: workflow_service_pb2.Execution) -> Execution:
         finished_at=timestamp_from_proto(msg, "finished_at"),
         deadline_at=timestamp_from_proto(msg, "deadline_at"),
         steps=tuple(step_attempt_from_proto(s) for s in msg.steps),
+        unconsumed_events=tuple(event_from_proto(e) for e in msg.unconsumed_events),
+    )
+
+
+def event_from_proto(msg: workflow_service_pb2.Event) -> Event:
+    """An event, with its payload decoded."""
+    return Event(
+        name=msg.name,
+        payload=_serde.loads(msg.payload_json),
+        sent_at=timestamp_from_proto(msg, "sent_at"),
+    )
+
+
+def input_field_from_proto(msg: common_pb2.InputField) -> InputField:
+    """A form field (an empty type is ``"any"``)."""
+    return InputField(name=msg.name, type=msg.type or "any", required=msg.required, label=msg.label)
+
+
+def input_field_to_proto(field: InputField) -> common_pb2.InputField:
+    """A form field as sent."""
+    return common_pb2.InputField(
+        name=field.name, type=field.type, required=field.required, label=field.label
+    )
+
+
+def pending_input_from_proto(msg: workflow_service_pb2.PendingInput) -> PendingInput:
+    """A pending human input."""
+    return PendingInput(
+        execution_id=msg.execution_id,
+        workflow_name=msg.workflow_name,
+        step_name=msg.step_name,
+        name=msg.name,
+        kind=input_kind_from_proto(msg.kind),
+        prompt=msg.prompt,
+        choices=tuple(msg.choices),
+        fields=tuple(input_field_from_proto(f) for f in msg.fields),
+        requested_at=timestamp_from_proto(msg, "requested_at"),
+        deadline_at=timestamp_from_proto(msg, "deadline_at"),
+    )
+
+
+def pending_event_wait_from_proto(msg: workflow_service_pb2.PendingEventWait) -> PendingEventWait:
+    """A pending event wait."""
+    return PendingEventWait(
+        execution_id=msg.execution_id,
+        workflow_name=msg.workflow_name,
+        step_name=msg.step_name,
+        names=tuple(msg.names),
+        mode=event_wait_mode_from_proto(msg.mode),
+        received=tuple(msg.received),
+        waiting_since=timestamp_from_proto(msg, "waiting_since"),
+        deadline_at=timestamp_from_proto(msg, "deadline_at"),
+    )
+
+
+def pending_input_page_from_proto(
+    msg: workflow_service_pb2.ListPendingInputsResponse,
+) -> PendingInputPage:
+    """A page of pending inputs."""
+    return PendingInputPage(
+        inputs=tuple(pending_input_from_proto(i) for i in msg.inputs),
+        next_page_token=msg.next_page_token,
+    )
+
+
+def pending_event_page_from_proto(
+    msg: workflow_service_pb2.ListPendingEventsResponse,
+) -> PendingEventPage:
+    """A page of pending event waits."""
+    return PendingEventPage(
+        waits=tuple(pending_event_wait_from_proto(w) for w in msg.waits),
+        next_page_token=msg.next_page_token,
     )
 
 

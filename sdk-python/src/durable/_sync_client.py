@@ -22,6 +22,10 @@ from durable._client import (
     children_request,
     get_request,
     list_request,
+    pending_events_request,
+    pending_inputs_request,
+    provide_input_request,
+    send_event_request,
     start_request,
 )
 from durable._dsl import Workflow
@@ -29,9 +33,13 @@ from durable._models import (
     Execution,
     ExecutionPage,
     ExecutionStatus,
+    PendingEventPage,
+    PendingInputPage,
     StartResult,
     execution_from_proto,
     execution_page_from_proto,
+    pending_event_page_from_proto,
+    pending_input_page_from_proto,
     start_result_from_proto,
 )
 from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
@@ -195,6 +203,57 @@ class SyncClient:
         """Cancel an unfinished execution and return it (see :meth:`Client.cancel`)."""
         request = cancel_request(execution_id, reason=reason)
         return execution_from_proto(self._call(self._stub.CancelExecution, request).execution)
+
+    def send_event(self, execution_id: str, name: str, payload: Any = None) -> bool:
+        """Send an event to an execution; True if a waiting step took it now.
+
+        See :meth:`Client.send_event`.
+        """
+        request = send_event_request(execution_id, name, payload)
+        return self._call(self._stub.SendEvent, request).delivered
+
+    def provide_input(self, execution_id: str, name: str, value: Any) -> None:
+        """Answer a pending human input (see :meth:`Client.provide_input`)."""
+        request = provide_input_request(execution_id, name, value)
+        self._call(self._stub.ProvideInput, request)
+
+    def list_pending_inputs(
+        self,
+        *,
+        execution_id: str | None = None,
+        workflow: str | Workflow | None = None,
+        name: str | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> PendingInputPage:
+        """List pending human inputs, oldest first (see :meth:`Client.list_pending_inputs`)."""
+        request = pending_inputs_request(
+            execution_id=execution_id,
+            workflow=workflow,
+            name=name,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return pending_input_page_from_proto(self._call(self._stub.ListPendingInputs, request))
+
+    def list_pending_events(
+        self,
+        *,
+        execution_id: str | None = None,
+        workflow: str | Workflow | None = None,
+        name: str | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> PendingEventPage:
+        """List pending event waits, oldest first (see :meth:`Client.list_pending_events`)."""
+        request = pending_events_request(
+            execution_id=execution_id,
+            workflow=workflow,
+            name=name,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return pending_event_page_from_proto(self._call(self._stub.ListPendingEvents, request))
 
     def wait(
         self, execution_id: str, *, timeout: float | None = 60.0, poll_interval: float = 0.05

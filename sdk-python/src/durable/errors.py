@@ -13,8 +13,11 @@ The tree::
     └── InternalError             INTERNAL and anything else
 
     NonRetryableError             raised by a step: fail it now, whatever its retry policy says
-    └── ChildWorkflowError        raised by ``ctx.call_workflow``: the child failed, was
-                                  cancelled or timed out, or the wait for it timed out
+    ├── ChildWorkflowError        raised by ``ctx.call_workflow``: the child failed, was
+    │                             cancelled or timed out, or the wait for it timed out
+    └── WaitError                 raised by ``ctx.sleep``, ``ctx.wait_for_*``: the wait
+        │                         ended without a value
+        └── WaitTimeoutError      its timeout elapsed and it has no ``timeout_value``
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ __all__ = [
     "NonRetryableError",
     "NotFoundError",
     "UnavailableError",
+    "WaitError",
+    "WaitTimeoutError",
     "from_rpc_error",
 ]
 
@@ -129,6 +134,34 @@ class ChildWorkflowError(NonRetryableError):
         self.type = type
         self.child_execution_id = child_execution_id
         self.status = status
+
+
+class WaitError(NonRetryableError):
+    """A wait (``ctx.sleep``, ``ctx.wait_for_event``, ...) ended without a value.
+
+    The orchestrator recorded an error as the wait's outcome. It is a
+    :class:`NonRetryableError`: the outcome is kept with the step run, so a retry of the
+    step would meet it again. Catch it in the step to carry on without the value.
+
+    Attributes:
+        message: What happened, as the orchestrator recorded it.
+        type: The orchestrator's name for the outcome, e.g. ``"EventTimeout"``.
+        index: The wait's position among the step run's waits and child calls.
+    """
+
+    def __init__(self, message: str, *, type: str = "WaitError", index: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type = type
+        self.index = index
+
+
+class WaitTimeoutError(WaitError):
+    """A wait's ``timeout`` elapsed and it has no ``timeout_value``.
+
+    ``type`` is ``"EventTimeout"`` (``wait_for_event``, ``wait_for_any``,
+    ``wait_for_all``) or ``"InputTimeout"`` (``wait_for_input``).
+    """
 
 
 _BY_CODE: dict[grpc.StatusCode, type[DurableError]] = {

@@ -13,10 +13,13 @@ goto's data as its result and the walk starts at the goto's target.
 | INTO | ``into(data, results[, ctx])`` | its result | after the group |
 | COMPENSATION | ``compensation(result[, ctx])`` | its result | nowhere |
 
-Child workflows: the user function's StepContext records the children it starts; they go
-with the result (:attr:`Done.children`). A step whose ``ctx.call_workflow`` raised
-:class:`~durable._context.StepSuspended` ends as :class:`Suspended` instead, with no
-result and no evaluations, even when the step caught the suspension and went on.
+Child workflows and waits: the user function's StepContext records the children it
+starts; they go with the result (:attr:`Done.children`). A step whose wait
+(``ctx.call_workflow``, ``ctx.sleep``, ``ctx.sleep_until``, ``ctx.wait_for_event``,
+``wait_for_any``, ``wait_for_all``, ``wait_for_input``) raised
+:class:`~durable._context.StepSuspended` ends as :class:`Suspended` instead, with the
+wait and the starts recorded so far, no result and no evaluations, even when the step
+caught the suspension and went on.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable import _serde
-from durable._context import StepContext, StepSuspended, recorded_children, suspension_of
+from durable._context import StepContext, StepSuspended, Wait, recorded_children, suspension_of
 from durable._models import TaskKind
 from durable._nodes import Goto
 from durable._walk import Evaluation, evaluate, needs_evaluation
@@ -64,15 +67,17 @@ class Done:
 
 @dataclass(frozen=True)
 class Suspended:
-    """A job whose ``ctx.call_workflow`` must wait for a child: park it (SuspendTasks).
+    """A job that must wait (a child, a sleep, events, an input): park it (SuspendTasks).
 
     Attributes:
-        children: The child starts recorded up to the wait, the waited one included.
-        wait: The wait.
+        children: The child starts recorded up to the wait (a waited child included).
+        wait: The wait: a ChildWait, SleepWait, EventWait or InputWait.
+        method: The StepContext method that waits, e.g. ``"call_workflow"``.
     """
 
     children: tuple[pb.ChildStart, ...]
-    wait: pb.ChildWait
+    wait: Wait
+    method: str = "call_workflow"
 
 
 def _context(job: Job, task: pb.Task) -> StepContext:
@@ -160,14 +165,15 @@ def _suspended(job: Job, ctx: StepContext | None, raised: StepSuspended | None) 
         first = raised
     if raised is not first:
         log.warning(
-            "%s %r caught the suspension that ctx.call_workflow raised (call %d) instead of "
+            "%s %r caught the suspension that ctx.%s raised (call %d) instead of "
             "letting it through; it is suspended at that call all the same (a step that "
             "catches BaseException must re-raise it)",
             job.kind.value,
             job.node,
+            first.method,
             first.wait.index,
         )
-    return Suspended(first.children, first.wait)
+    return Suspended(first.children, first.wait, first.method)
 
 
 def _finish(job: Job, value: Any, ctx: StepContext | None) -> Done | Suspended:

@@ -1,7 +1,10 @@
 """What a step run becomes on the wire: a TaskCompletion, TaskFailure or TaskSuspension.
 
-Pure functions. A step that called ``ctx.call_workflow`` for a child that has not ended
-becomes a TaskSuspension: the child starts it recorded so far and the wait.
+Pure functions. A step that waits (``ctx.call_workflow`` for a child that has not
+ended, ``ctx.sleep``, ``ctx.sleep_until``, ``ctx.wait_for_event``, ``wait_for_any``,
+``wait_for_all``, ``wait_for_input``) becomes a TaskSuspension: the child starts it
+recorded so far and the wait, in the ``wait`` oneof's field for its kind (``child``,
+``sleep``, ``events`` or ``input``).
 
 Failures the worker decides on its own carry these error types, all non-retryable
 except ``StepTimeout`` (which follows the step's retry policy):
@@ -16,6 +19,7 @@ except ``StepTimeout`` (which follows the step's retry policy):
 | ``UnknownTaskKind`` | the task's kind is newer than this worker |
 | ``GotoError`` | a goto to a node outside the step's sequence, or by an into/compensation |
 | ``CallWorkflowOutsideStep`` | an into merge or a compensation called ``ctx.call_workflow`` |
+| ``WaitOutsideStep`` | an into merge or a compensation called ``ctx.sleep`` or ``ctx.wait_for_*`` |
 
 Any other failure is the step's own exception: its class name, message and traceback.
 
@@ -31,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from durable import _serde
+from durable._context import Wait, wait_kind
 from durable._walk import Evaluation
 from durable.errors import NonRetryableError
 from durable.v1 import common_pb2
@@ -107,11 +112,11 @@ def completion(
     )
 
 
-def suspension(
-    task: pb.Task, children: Sequence[pb.ChildStart], wait: pb.ChildWait
-) -> pb.TaskSuspension:
-    """The report of a step parked on a child: the starts it recorded, and the wait."""
-    return pb.TaskSuspension(lease=lease_of(task), children=children, child=wait)
+def suspension(task: pb.Task, children: Sequence[pb.ChildStart], wait: Wait) -> pb.TaskSuspension:
+    """The report of a parked step: the starts it recorded, and the wait in its oneof field."""
+    report = pb.TaskSuspension(lease=lease_of(task), children=children)
+    getattr(report, wait_kind(wait)).CopyFrom(wait)
+    return report
 
 
 def evaluations_to_proto(
@@ -163,13 +168,14 @@ def too_large_failure(task: pb.Task, size: int, limit: int) -> pb.TaskFailure:
 
 
 def child_too_large_failure(
-    task: pb.Task, what: str, start: pb.ChildStart | pb.ChildWait, size: int, limit: int
+    task: pb.Task, what: str, start: pb.ChildStart | Wait, size: int, limit: int
 ) -> pb.TaskFailure:
-    """The failure of a step whose child input (or timeout value) is over the payload limit."""
+    """The failure of a step whose child input (or wait's timeout value) is over the limit."""
+    call = "child call" if isinstance(start, pb.ChildStart | pb.ChildWait) else "wait"
     return worker_failure(
         task,
         "PayloadTooLarge",
-        f"step {task.step_name!r} gave its child call {start.index} {size:,} bytes of JSON as "
+        f"step {task.step_name!r} gave its {call} {start.index} {size:,} bytes of JSON as "
         f"{what}, over the limit of {limit:,} bytes (max_payload_bytes): pass a smaller "
         "value, or store the data elsewhere and pass a reference to it",
     )

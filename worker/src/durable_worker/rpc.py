@@ -20,14 +20,19 @@ __all__ = [
 STALE_TRAILER = "durable-stale-task-ids"
 """Trailing metadata key listing the task ids whose leases a batched call found stale."""
 
-TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# ABORTED: the orchestrator lost a race with a concurrent change even after retrying it;
+# sending the same call again is right.
+TRANSIENT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
+)
 """Status codes that mean "the orchestrator is unreachable or slow right now": try again."""
 
 
 def is_transient(exc: BaseException) -> bool:
     """True when the call may succeed if sent again unchanged.
 
-    That is UNAVAILABLE, DEADLINE_EXCEEDED, or a connection error raised outside gRPC.
+    That is UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, or a connection error raised outside
+    gRPC.
     """
     if isinstance(exc, grpc.aio.AioRpcError):
         return exc.code() in TRANSIENT_CODES

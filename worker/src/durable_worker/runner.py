@@ -11,10 +11,12 @@ thread's eventual result; until that thread returns it still counts against the
 concurrency limit, so a stuck step never lets the worker take more work than it has
 threads for (see :attr:`Runner.busy_threads`).
 
-A step whose ``ctx.call_workflow`` waits for a child becomes a TaskSuspension (sent with
-SuspendTasks) instead of a completion: it holds no slot while the child runs, and runs
-again when the child ends. Only a step may wait; an into merge or a compensation that
-tries fails for good (``CallWorkflowOutsideStep``).
+A step that waits (``ctx.call_workflow`` for a child, ``ctx.sleep``, ``ctx.sleep_until``,
+``ctx.wait_for_event``, ``wait_for_any``, ``wait_for_all``, ``wait_for_input``) becomes a
+TaskSuspension (sent with SuspendTasks) instead of a completion, with no evaluations: it
+holds no slot while it waits, and runs again when the wait is over. Only a step may
+wait; an into merge or a compensation that tries fails for good
+(``CallWorkflowOutsideStep`` for a child call, ``WaitOutsideStep`` for the others).
 """
 
 from __future__ import annotations
@@ -71,6 +73,23 @@ def _seconds(task: pb.Task, field: Literal["timeout", "heartbeat_interval"]) -> 
         return None
     seconds = getattr(task, field).ToTimedelta().total_seconds()
     return seconds if seconds > 0 else None
+
+
+def _outside_step(task: pb.Task, job: Job, done: Suspended) -> pb.TaskFailure:
+    """The failure of an into merge or a compensation that tried to wait."""
+    what = f"{job.kind.value} {job.node!r}"
+    if isinstance(done.wait, pb.ChildWait):
+        return outcome.worker_failure(
+            task,
+            "CallWorkflowOutsideStep",
+            f"{what} called ctx.call_workflow, but only a step can wait for a child workflow "
+            "(ctx.start_workflow starts one without waiting)",
+        )
+    return outcome.worker_failure(
+        task,
+        "WaitOutsideStep",
+        f"{what} called ctx.{done.method}, but only a step can wait",
+    )
 
 
 class Runner:
@@ -259,13 +278,7 @@ class Runner:
             return too_large
         if isinstance(done, Suspended):
             if job.kind is not TaskKind.STEP:
-                return outcome.worker_failure(
-                    task,
-                    "CallWorkflowOutsideStep",
-                    f"{job.kind.value} {job.node!r} called ctx.call_workflow, but only a step "
-                    "can wait for a child workflow (ctx.start_workflow starts one without "
-                    "waiting)",
-                )
+                return _outside_step(task, job, done)
             return outcome.suspension(task, done.children, done.wait)
         size = outcome.payload_size(done.result_json)
         if size > self._max_payload_bytes:
@@ -285,7 +298,7 @@ class Runner:
             size = outcome.payload_size(start.input_json)
             if size > limit:
                 return outcome.child_too_large_failure(task, "input", start, size, limit)
-        if isinstance(done, Suspended):
+        if isinstance(done, Suspended) and not isinstance(done.wait, pb.SleepWait):
             size = outcome.payload_size(done.wait.timeout_value_json)
             if size > limit:
                 return outcome.child_too_large_failure(

@@ -6,11 +6,13 @@ call one method and convert the result.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 from durable_server.clock import Clock
 from durable_server.config import Settings
@@ -32,7 +34,7 @@ from durable_server.engine.transitions import (
     decide_step_failed,
 )
 from durable_server.engine.waits import WaitSpec, park, provide_input, send_event, timed_out
-from durable_server.errors import FailedPreconditionError, NotFoundError
+from durable_server.errors import AbortedError, FailedPreconditionError, NotFoundError
 from durable_server.ids import new_execution_id
 from durable_server.store import executions as ex_store
 from durable_server.store import tasks as task_store
@@ -47,6 +49,8 @@ __all__ = ["Engine", "StartRequest", "Suspension", "TaskOutcome"]
 log = logging.getLogger(__name__)
 
 STALE_TRAILER = "durable-stale-task-ids"
+RETRIES = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,9 @@ class Engine:
 
     async def report(self, outcomes: Sequence[TaskOutcome]) -> None:
         """Record results and failures; all or nothing when a lease is stale."""
+        await self._retrying(self._report_once, outcomes)
+
+    async def _report_once(self, outcomes: Sequence[TaskOutcome]) -> None:
         ids = [o.task_id for o in outcomes]
         tokens = [o.lease_token for o in outcomes]
         async with self.db.transaction() as conn:
@@ -260,6 +267,9 @@ class Engine:
 
     async def suspend(self, suspensions: Sequence[Suspension]) -> None:
         """Park tasks on their waits, starting the children they ask for; all or nothing."""
+        await self._retrying(self._suspend_once, suspensions)
+
+    async def _suspend_once(self, suspensions: Sequence[Suspension]) -> None:
         ids = [x.task_id for x in suspensions]
         tokens = [x.lease_token for x in suspensions]
         now = self.clock.db_now()
@@ -354,6 +364,9 @@ class Engine:
 
     async def reclaim_expired(self, limit: int = 500) -> int:
         """Retry or fail the tasks whose leases expired; returns how many."""
+        return await self._retrying(self._reclaim_expired_once, limit)
+
+    async def _reclaim_expired_once(self, limit: int) -> int:
         async with self.db.transaction() as conn:
             expired = await task_store.task_lock_expired_many(
                 conn, now=self.clock.db_now(), limit=limit
@@ -383,6 +396,9 @@ class Engine:
 
     async def fire_timers(self, limit: int = 500) -> int:
         """Fire due timers (workflow timeouts, wait timeouts); returns how many fired."""
+        return await self._retrying(self._fire_timers_once, limit)
+
+    async def _fire_timers_once(self, limit: int) -> int:
         async with self.db.transaction() as conn:
             due = await timer_store.timer_fire_due(conn, now=self.clock.db_now(), limit=limit)
             applier = self._applier(conn, {})
@@ -424,6 +440,22 @@ class Engine:
             return await timer_store.timer_next_due(conn)
 
     # -- applying decisions ------------------------------------------------------------
+
+    async def _retrying(self, once: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a transaction again when it lost to a concurrent one (deadlock, conflict).
+
+        A report whose group a sibling's failure is deleting, for example, can deadlock
+        with it; PostgreSQL aborts one, and running it again sees the other's outcome.
+        """
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return await once(*args)
+            except AbortedError:
+                if attempt == RETRIES:
+                    raise
+                log.info("%s lost to a concurrent change; running it again", once.__name__)
+                await asyncio.sleep(0.005 * attempt * (1 + self._rand()))
+        raise AssertionError("unreachable")
 
     async def _definition(self, version: str) -> Definition:
         definition = await self.definitions.get(version)

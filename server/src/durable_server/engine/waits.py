@@ -85,6 +85,13 @@ def ok(value_json: str) -> str:
     return f'{{"ok": true, "value": {value_json}}}'
 
 
+def timeout_value(value_json: str | None) -> str | None:
+    """The outcome a wait records on timeout, when it has a timeout value."""
+    if value_json is None:
+        return None
+    return f'{{"ok": true, "value": {value_json}, "timed_out": true}}'
+
+
 def _error(type_: str, message: str, **extra: object) -> str:
     return json.dumps({"ok": False, "error": {"type": type_, "message": message, **extra}})
 
@@ -163,7 +170,7 @@ async def park(
             wait.index,
             "child",
             child_id=child_id,
-            timeout_value_json=ok(value) if value is not None else None,
+            timeout_value_json=timeout_value(value),
             timeout_secs=wait.timeout_secs,
         )
     elif isinstance(wait, SleepSpec):
@@ -205,7 +212,7 @@ async def park(
             task.id,
             wait.index,
             "event",
-            timeout_value_json=ok(value) if value is not None else None,
+            timeout_value_json=timeout_value(value),
             timeout_secs=wait.timeout_secs,
             event_names=names,
             mode=wait.mode,
@@ -230,7 +237,7 @@ async def park(
             task.id,
             wait.index,
             "input",
-            timeout_value_json=ok(value) if value is not None else None,
+            timeout_value_json=timeout_value(value),
             timeout_secs=wait.timeout_secs,
             input_name=wait.name,
             input_spec_json=wait.spec_json,
