@@ -53,7 +53,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         conn = await asyncpg.connect(stack.url)
         try:
             await conn.execute("VACUUM ANALYZE")
-            empty_bytes = await conn.fetchval(SIZE_SQL)
+            empty_bytes = int(await conn.fetchval(SIZE_SQL))
             await stack.start_worker("bench.waiting_flows", args.worker_concurrency)
             async with Client(stack.address) as client:
                 sem = asyncio.Semaphore(100)
@@ -68,7 +68,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     await _wait_for(conn, "SELECT count(*) FROM durable.waits", args.executions)
                 parked_s = time.perf_counter() - t0
                 await conn.execute("VACUUM ANALYZE")
-                waiting_bytes = await conn.fetchval(SIZE_SQL)
+                waiting_bytes = int(await conn.fetchval(SIZE_SQL))
                 rss_now = _rss_kib(stack.server.pid, "VmRSS")
                 rss_peak = _rss_kib(stack.server.pid, "VmHWM")
 
