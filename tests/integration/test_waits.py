@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable
 from datetime import timedelta
@@ -363,3 +364,30 @@ async def test_the_workflow_timeout_applies_while_waiting(
 
     await wait_until(timed_out)
     assert await _count(database_url, "waits") == 0
+
+
+async def test_an_event_sent_while_the_wait_begins_is_never_lost(raw: RawClient) -> None:
+    # The send and the suspension race: whichever commits first, the step must wake once
+    # with the payload (both lock the execution's row, so one sees the other's row).
+    started = [await _started(raw) for _ in range(20)]
+    await asyncio.gather(
+        *(
+            coro
+            for n, (execution_id, task) in enumerate(started)
+            for coro in (
+                _suspend(raw, task, events=wpb.EventWait(index=0, names=["go"])),
+                _send(raw, execution_id, "go", str(n)),
+            )
+        )
+    )
+    woken: dict[str, object] = {}
+
+    async def all_woken() -> bool:
+        for t in await raw.poll(max_tasks=20):
+            woken[t.execution_id] = json.loads(t.memo_json)["0"]["value"]
+        return len(woken) == len(started)
+
+    await wait_until(all_woken)
+    assert woken == {execution_id: n for n, (execution_id, _) in enumerate(started)}
+    for execution_id, _ in started:
+        assert list((await raw.get(execution_id)).unconsumed_events) == []

@@ -69,11 +69,20 @@ def make_worker(address: str, **kwargs: Any) -> Worker:
     return Worker(address, [orders, mails], **kwargs)
 
 
+async def test_an_in_process_worker_prints_nothing_unless_asked(
+    fake: tuple[FakeWorkerService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, address = fake
+    async with make_worker(address) as worker:
+        await worker.wait_ready()
+    assert capsys.readouterr().out == ""
+
+
 async def test_registers_announces_and_completes_tasks(
     fake: tuple[FakeWorkerService, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     service, address = fake
-    async with make_worker(address, concurrency=3) as worker:
+    async with make_worker(address, concurrency=3, announce=True) as worker:
         await worker.wait_ready()
         assert capsys.readouterr().out == (
             "durable-worker ready worker_id=w-test queues=default,mail workflows=orders,mails\n"

@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             worker_id=settings.worker_id,
             drain_timeout=settings.drain_timeout,
             max_payload_bytes=settings.max_payload_bytes,
+            announce=True,
         )
     except (LoaderError, ValueError) as exc:
         print(f"durable-worker: error: {exc}", file=sys.stderr)

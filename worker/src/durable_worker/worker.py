@@ -78,6 +78,7 @@ class Worker:
         drain_timeout: Seconds a drain waits for running steps before giving them back.
         max_payload_bytes: Largest encoded step result; larger ones fail (PayloadTooLarge).
         poll_wait: How long one long-poll waits on the orchestrator for tasks.
+        announce: Print the ready line on stdout (the command line does, for scripts).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class Worker:
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         poll_wait: timedelta = DEFAULT_POLL_WAIT,
+        announce: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -106,6 +108,7 @@ class Worker:
         self.drain_timeout = drain_timeout
         self.max_payload_bytes = max_payload_bytes
         self.poll_wait = poll_wait
+        self.announce = announce
         self._definitions = [to_definition(w) for w in self.workflows]  # ValueError now
         self._versions: dict[str, str] = {}
         self._channel: grpc.aio.Channel | None = None
@@ -162,11 +165,14 @@ class Worker:
             await self._close()
             raise
         self._start_parts(self._stub)
-        print(
+        ready = (
             f"durable-worker ready worker_id={self.worker_id} queues={','.join(self.queues)} "
-            f"workflows={','.join(w.name for w in self.workflows)}",
-            flush=True,
+            f"workflows={','.join(w.name for w in self.workflows)}"
         )
+        if self.announce:
+            print(ready, flush=True)
+        else:
+            log.info("%s", ready)
         self._ready.set()
 
     async def wait_ready(self) -> None:
