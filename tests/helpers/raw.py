@@ -11,6 +11,7 @@ from google.protobuf.duration_pb2 import Duration
 from durable._definition import to_definition
 from durable._dsl import Workflow
 from durable.v1 import common_pb2
+from durable.v1 import schedule_service_pb2_grpc as sgrpc
 from durable.v1 import worker_service_pb2 as wpb
 from durable.v1 import worker_service_pb2_grpc as wgrpc
 from durable.v1 import workflow_service_pb2 as pb
@@ -23,6 +24,7 @@ class RawClient:
     def __init__(self, channel: grpc.aio.Channel, worker_id: str = "test-worker") -> None:
         self.flows = pbgrpc.WorkflowServiceStub(channel)
         self.workers = wgrpc.WorkerServiceStub(channel)
+        self.schedules = sgrpc.ScheduleServiceStub(channel)
         self.worker_id = worker_id
 
     async def register(self, *workflows: Workflow, worker_id: str | None = None) -> list[str]:
@@ -120,6 +122,9 @@ async def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
             "groups",
             "lanes",
             "waits",
+            "events",
+            "schedules",
+            "schedule_fires",
         ):
             rows = await conn.fetch(f"SELECT * FROM durable.{table}")
             out[table] = sorted(tuple(map(str, r.values())) for r in rows)

@@ -8,6 +8,8 @@ Define a workflow with :class:`Workflow` and its ``step`` decorator (plus :func:
 (``ctx.sleep``, ``ctx.sleep_until`` with :func:`next_business_day`, :func:`next_weekday`,
 :func:`end_of_day`), events (``ctx.wait_for_event``, ``wait_for_any``, ``wait_for_all``;
 ``client.send_event``) and people (``ctx.wait_for_input``; ``client.provide_input``).
+Workflows run on cron schedules declared with them (``Workflow(..., schedule=Cron(...))``)
+or created with ``client.create_schedule``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from durable._context import StepContext
 from durable._dsl import Workflow
 from durable._durations import days, hours, minutes, seconds
 from durable._models import (
+    CatchUp,
     ErrorInfo,
     Event,
     EventWaitMode,
@@ -27,10 +30,13 @@ from durable._models import (
     InputField,
     InputKind,
     LogLine,
+    Overlap,
     PendingEventPage,
     PendingEventWait,
     PendingInput,
     PendingInputPage,
+    Schedule,
+    SchedulePage,
     StartResult,
     StepAttempt,
     StepAttemptStatus,
@@ -38,6 +44,7 @@ from durable._models import (
 )
 from durable._nodes import Goto, branch, foreach, goto, parallel, step
 from durable._retry import RetryPolicy
+from durable._schedules import Cron
 from durable._sync_client import SyncClient
 from durable.errors import (
     AbortedError,
@@ -58,8 +65,10 @@ from durable.errors import (
 __all__ = [
     "AbortedError",
     "AlreadyExistsError",
+    "CatchUp",
     "ChildWorkflowError",
     "Client",
+    "Cron",
     "DeadlineExceededError",
     "DurableError",
     "ErrorInfo",
@@ -77,11 +86,14 @@ __all__ = [
     "LogLine",
     "NonRetryableError",
     "NotFoundError",
+    "Overlap",
     "PendingEventPage",
     "PendingEventWait",
     "PendingInput",
     "PendingInputPage",
     "RetryPolicy",
+    "Schedule",
+    "SchedulePage",
     "StartResult",
     "StepAttempt",
     "StepAttemptStatus",

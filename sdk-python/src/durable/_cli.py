@@ -11,6 +11,11 @@ Examples::
     durable pending-inputs --workflow expenses
     durable provide-input 0190c3e2-... manager_approval --value true
     durable pending-events --name payment_received
+    durable schedule create nightly process_order "0 2 * * *" --tz Europe/Paris
+    durable schedule list --workflow process_order
+    durable schedule update nightly --cron "0 3 * * *" --input '{"full": true}'
+    durable schedule trigger nightly
+    durable list --schedule nightly
     durable server --database-url postgresql://...    # arguments go to durable-server
 
 Client errors print ``error: <CODE>: <message>`` on stderr and exit with status 1.
@@ -27,12 +32,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from durable._client import DEFAULT_ADDRESS
+from durable._client import DEFAULT_ADDRESS, UNSET
 from durable._models import (
+    CatchUp,
     ExecutionPage,
     ExecutionStatus,
+    Overlap,
     PendingEventPage,
     PendingInputPage,
+    SchedulePage,
 )
 from durable._sync_client import SyncClient
 from durable.errors import DurableError
@@ -187,6 +195,28 @@ def format_pending_events(page: PendingEventPage) -> str:
     return _next_page(lines, page.next_page_token)
 
 
+def format_schedules(page: SchedulePage) -> str:
+    """Schedules as aligned columns, with a footer naming the next page."""
+    header = ("NAME", "WORKFLOW", "CRON", "TIMEZONE", "ENABLED", "NEXT (UTC)", "LAST (UTC)")
+    lines = _columns(
+        header,
+        [
+            (
+                s.name,
+                s.workflow_name,
+                s.cron,
+                s.timezone or "UTC",
+                "yes" if s.enabled else "no",
+                _format_time(s.next_fire_at),
+                _format_time(s.last_fire_at),
+            )
+            for s in page.schedules
+        ],
+    )
+    lines.append(f"{len(page.schedules)} schedule(s)")
+    return _next_page(lines, page.next_page_token)
+
+
 def _cmd_list(client: SyncClient, args: argparse.Namespace) -> int:
     page = client.list_executions(
         workflow=args.workflow,
@@ -194,6 +224,7 @@ def _cmd_list(client: SyncClient, args: argparse.Namespace) -> int:
         queue=args.queue,
         page_size=args.page_size,
         page_token=args.page_token,
+        schedule=args.schedule,
     )
     print(format_table(page))
     return 0
@@ -256,6 +287,90 @@ def _cmd_pending_events(client: SyncClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schedule_create(client: SyncClient, args: argparse.Namespace) -> int:
+    schedule = client.create_schedule(
+        args.name,
+        args.workflow,
+        args.cron,
+        timezone=args.timezone,
+        input=args.input,
+        queue=args.queue,
+        priority=args.priority,
+        enabled=not args.disabled,
+        catch_up=args.catch_up,
+        catch_up_limit=args.catch_up_limit,
+        overlap=args.overlap,
+        max_failures=args.max_failures,
+    )
+    _print_json(schedule)
+    return 0
+
+
+def _cmd_schedule_get(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.get_schedule(args.name))
+    return 0
+
+
+def _cmd_schedule_list(client: SyncClient, args: argparse.Namespace) -> int:
+    page = client.list_schedules(
+        enabled=args.enabled,
+        workflow=args.workflow,
+        queue=args.queue,
+        page_size=args.page_size,
+        page_token=args.page_token,
+    )
+    if args.json:
+        _print_json(page)
+    else:
+        print(format_schedules(page))
+    return 0
+
+
+# `durable schedule update` options (dest) -> update_schedule keywords; unset options are
+# absent from the namespace (argparse.SUPPRESS), so only the given ones are changed.
+_UPDATE_OPTIONS = (
+    "workflow",
+    "cron",
+    "timezone",
+    "input",
+    "queue",
+    "priority",
+    "catch_up",
+    "catch_up_limit",
+    "overlap",
+    "max_failures",
+)
+
+
+def _cmd_schedule_update(client: SyncClient, args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {k: getattr(args, k) for k in _UPDATE_OPTIONS if hasattr(args, k)}
+    if not changes:
+        print("error: nothing to update: give at least one option", file=sys.stderr)
+        return 2
+    _print_json(client.update_schedule(args.name, **changes))
+    return 0
+
+
+def _cmd_schedule_enable(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.enable_schedule(args.name))
+    return 0
+
+
+def _cmd_schedule_disable(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.disable_schedule(args.name))
+    return 0
+
+
+def _cmd_schedule_delete(client: SyncClient, args: argparse.Namespace) -> int:
+    client.delete_schedule(args.name)
+    return 0
+
+
+def _cmd_schedule_trigger(client: SyncClient, args: argparse.Namespace) -> int:
+    print(client.trigger_schedule(args.name, getattr(args, "input", UNSET)))
+    return 0
+
+
 def _add_status_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status",
@@ -297,6 +412,7 @@ def _add_client_commands(sub: Any) -> None:
     lst.add_argument("--workflow", help="only this workflow")
     _add_status_argument(lst)
     lst.add_argument("--queue", help="only this queue")
+    lst.add_argument("--schedule", metavar="NAME", help="only the runs of this schedule")
     _add_page_arguments(lst)
     lst.set_defaults(handler=_cmd_list)
 
@@ -311,6 +427,7 @@ def _add_client_commands(sub: Any) -> None:
     cancel.add_argument("--reason", default="", help="why, kept with the execution")
     cancel.set_defaults(handler=_cmd_cancel)
     _add_wait_commands(sub)
+    _add_schedule_commands(sub)
 
 
 def _add_pending_filters(parser: argparse.ArgumentParser, name_help: str) -> None:
@@ -345,6 +462,107 @@ def _add_wait_commands(sub: Any) -> None:
     events = sub.add_parser("pending-events", help="list pending event waits, oldest first")
     _add_pending_filters(events, "only waits that include this event")
     events.set_defaults(handler=_cmd_pending_events)
+
+
+def _add_schedule_options(parser: argparse.ArgumentParser, *, update: bool) -> None:
+    """The options of `schedule create` (with their defaults) and `schedule update`.
+
+    For `update` an option not given is absent from the namespace: it is not changed.
+    """
+
+    def option(*flags: str, create_default: Any, **kwargs: Any) -> None:
+        default = argparse.SUPPRESS if update else create_default
+        parser.add_argument(*flags, default=default, **kwargs)
+
+    option("--tz", dest="timezone", create_default="", help="IANA time zone (default: UTC)")
+    option("--input", type=_json_argument, create_default=None, help="input of each run, JSON")
+    option("--queue", create_default=None, help="queue of the runs ('': the workflow's)")
+    option("--priority", type=int, create_default=0, help="priority of the runs")
+    option(
+        "--catch-up",
+        choices=[c.value for c in CatchUp],
+        create_default="once",
+        help="missed slots: one run (once, the default), none (skip) or each (all)",
+    )
+    option(
+        "--catch-up-limit",
+        type=int,
+        metavar="N",
+        create_default=0,
+        help="with --catch-up all, at most N missed slots (default 10)",
+    )
+    option(
+        "--overlap",
+        choices=[o.value for o in Overlap],
+        create_default="allow",
+        help="while the previous run runs: allow (the default), skip or cancel_previous",
+    )
+    option(
+        "--max-failures",
+        type=int,
+        metavar="N",
+        create_default=0,
+        help="failed starts in a row before the schedule disables itself (default 5)",
+    )
+
+
+def _add_schedule_commands(sub: Any) -> None:
+    schedule = sub.add_parser("schedule", help="manage cron schedules (schedule --help)")
+    commands = schedule.add_subparsers(dest="schedule_command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create", help="create a schedule; print it as JSON")
+    create.add_argument("name", metavar="NAME", help="the schedule's name")
+    create.add_argument("workflow", metavar="WORKFLOW", help="the workflow each run starts")
+    create.add_argument("cron", metavar="CRON", help='cron expression, e.g. "0 9 * * MON-FRI"')
+    create.add_argument("--disabled", action="store_true", help="create it switched off")
+    _add_schedule_options(create, update=False)
+    create.set_defaults(handler=_cmd_schedule_create)
+
+    get = commands.add_parser("get", help="print a schedule as JSON")
+    get.add_argument("name", metavar="NAME")
+    get.set_defaults(handler=_cmd_schedule_get)
+
+    lst = commands.add_parser("list", help="list schedules by name")
+    state = lst.add_mutually_exclusive_group()
+    state.add_argument(
+        "--enabled", action="store_const", const=True, dest="enabled", help="only enabled ones"
+    )
+    state.add_argument(
+        "--disabled", action="store_const", const=False, dest="enabled", help="only disabled ones"
+    )
+    lst.add_argument("--workflow", help="only this workflow's schedules")
+    lst.add_argument("--queue", help="only schedules with this queue")
+    lst.add_argument("--json", action="store_true", help="print the page as JSON")
+    _add_page_arguments(lst)
+    lst.set_defaults(handler=_cmd_schedule_list)
+
+    update = commands.add_parser(
+        "update", help="change the given fields of a schedule; print it as JSON"
+    )
+    update.add_argument("name", metavar="NAME")
+    update.add_argument("--workflow", default=argparse.SUPPRESS, help="the workflow to start")
+    update.add_argument("--cron", default=argparse.SUPPRESS, help="the cron expression")
+    _add_schedule_options(update, update=True)
+    update.set_defaults(handler=_cmd_schedule_update)
+
+    for name, handler, what in (
+        ("enable", _cmd_schedule_enable, "turn a schedule on; print it as JSON"),
+        ("disable", _cmd_schedule_disable, "turn a schedule off; print it as JSON"),
+        ("delete", _cmd_schedule_delete, "delete a schedule (its executions stay)"),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("name", metavar="NAME")
+        command.set_defaults(handler=handler)
+
+    trigger = commands.add_parser("trigger", help="start one run now; print the execution id")
+    trigger.add_argument("name", metavar="NAME")
+    trigger.add_argument(
+        "--input",
+        type=_json_argument,
+        default=argparse.SUPPRESS,
+        help="input of this run as JSON (default: the schedule's)",
+    )
+    trigger.set_defaults(handler=_cmd_schedule_trigger)
 
 
 def _parser() -> argparse.ArgumentParser:

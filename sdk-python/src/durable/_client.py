@@ -2,7 +2,10 @@
 
 It also feeds waiting steps: :meth:`Client.send_event` sends an event to an execution
 and :meth:`Client.provide_input` answers a human input; :meth:`Client.list_pending_inputs`
-and :meth:`Client.list_pending_events` show what executions wait for.
+and :meth:`Client.list_pending_events` show what executions wait for. And it manages cron
+schedules (the ScheduleService): :meth:`Client.create_schedule`, ``get_schedule``,
+``list_schedules``, ``update_schedule``, ``enable_schedule``, ``disable_schedule``,
+``delete_schedule`` and ``trigger_schedule``.
 
 Example::
 
@@ -11,6 +14,7 @@ Example::
         await client.send_event(execution_id, "payment_received", {"amount": 30})
         await client.provide_input(execution_id, "manager_approval", True)
         execution = await client.wait(execution_id)
+        await client.create_schedule("nightly", process_order, "0 2 * * *", tz="Europe/Paris")
 
 The request builders and :class:`WaitDeadline` here are shared with
 :class:`~durable.SyncClient`, so both clients send the same requests and return the same
@@ -20,11 +24,12 @@ values (conversions live in :mod:`durable._models`).
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Final, TypedDict, TypeVar, Unpack
 
 import grpc
 import grpc.aio
@@ -33,24 +38,36 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from durable import _serde
 from durable._dsl import Workflow
 from durable._models import (
+    CatchUp,
+    CatchUpName,
     Execution,
     ExecutionPage,
     ExecutionStatus,
+    Overlap,
+    OverlapName,
     PendingEventPage,
     PendingInputPage,
+    Schedule,
+    SchedulePage,
     StartResult,
+    catch_up_to_proto,
     execution_from_proto,
     execution_page_from_proto,
     execution_status_to_proto,
+    overlap_to_proto,
     pending_event_page_from_proto,
     pending_input_page_from_proto,
+    schedule_from_proto,
+    schedule_page_from_proto,
     start_result_from_proto,
 )
 from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.v1 import schedule_service_pb2 as spb
+from durable.v1 import schedule_service_pb2_grpc as spb_grpc
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 
-__all__ = ["DEFAULT_ADDRESS", "Client", "WaitDeadline"]
+__all__ = ["DEFAULT_ADDRESS", "UNSET", "Client", "ScheduleChanges", "WaitDeadline"]
 
 # gRPC backs off reconnecting for up to two minutes by default: after an orchestrator
 # restart, a client (or worker) would stay cut off that long. Keep retries brisk.
@@ -81,6 +98,52 @@ def _timestamp(name: str, value: datetime | None) -> Timestamp | None:
 
 def _workflow_name(workflow: str | Workflow) -> str:
     return workflow.name if isinstance(workflow, Workflow) else workflow
+
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""The default of an argument that was not given (``trigger_schedule``'s ``input``)."""
+
+
+class ScheduleChanges(TypedDict, total=False):
+    """The keyword arguments of ``update_schedule``: the fields to change, and their values.
+
+    ``queue=None`` (or ``""``) goes back to the workflow's queue.
+    """
+
+    workflow: str | Workflow
+    cron: str
+    timezone: str
+    input: Any
+    queue: str | None
+    priority: int
+    enabled: bool
+    catch_up: CatchUp | CatchUpName
+    catch_up_limit: int
+    overlap: Overlap | OverlapName
+    max_failures: int
+
+
+# update_schedule's keyword -> (the Schedule field it sets, how its value is written there)
+_SCHEDULE_CHANGES: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "workflow": ("workflow_name", _workflow_name),
+    "cron": ("cron", lambda v: v),
+    "timezone": ("timezone", lambda v: v),
+    "input": ("input_json", _serde.dumps),
+    "queue": ("queue", lambda v: v or ""),
+    "priority": ("priority", lambda v: v),
+    "enabled": ("enabled", lambda v: v),
+    "catch_up": ("catch_up", catch_up_to_proto),
+    "catch_up_limit": ("catch_up_limit", lambda v: v),
+    "overlap": ("overlap", overlap_to_proto),
+    "max_failures": ("max_failures", lambda v: v),
+}
 
 
 def start_request(
@@ -123,6 +186,7 @@ def list_request(
     created_before: datetime | None,
     page_size: int,
     page_token: str | None,
+    schedule: str | None = None,
 ) -> pb.ListExecutionsRequest:
     """The ListExecutions request; ValueError for an unknown status name."""
     if isinstance(statuses, str):  # a lone "running" would otherwise iterate its letters
@@ -137,6 +201,7 @@ def list_request(
         created_before=_timestamp("created_before", created_before),
         page_size=page_size,
         page_token=page_token or "",
+        schedule_name=schedule or "",
     )
 
 
@@ -210,6 +275,93 @@ def pending_events_request(
         name=name or "",
         page_size=page_size,
         page_token=page_token or "",
+    )
+
+
+def create_schedule_request(
+    name: str,
+    workflow: str | Workflow,
+    cron: str,
+    *,
+    timezone: str,
+    input: Any,
+    queue: str | None,
+    priority: int,
+    enabled: bool,
+    catch_up: CatchUp | CatchUpName,
+    catch_up_limit: int,
+    overlap: Overlap | OverlapName,
+    max_failures: int,
+) -> spb.CreateScheduleRequest:
+    """The CreateSchedule request; ValueError for an unknown catch-up or overlap name."""
+    return spb.CreateScheduleRequest(
+        schedule=spb.Schedule(
+            name=name,
+            workflow_name=_workflow_name(workflow),
+            cron=cron,
+            timezone=timezone,
+            input_json=_serde.dumps(input),
+            queue=queue or "",
+            priority=priority,
+            enabled=enabled,
+            catch_up=catch_up_to_proto(catch_up),
+            catch_up_limit=catch_up_limit,
+            overlap=overlap_to_proto(overlap),
+            max_failures=max_failures,
+        )
+    )
+
+
+def list_schedules_request(
+    *,
+    enabled: bool | None,
+    workflow: str | Workflow | None,
+    queue: str | None,
+    page_size: int,
+    page_token: str | None,
+) -> spb.ListSchedulesRequest:
+    """The ListSchedules request."""
+    request = spb.ListSchedulesRequest(
+        workflow_name=_workflow_name(workflow) if workflow is not None else "",
+        queue=queue or "",
+        page_size=page_size,
+        page_token=page_token or "",
+    )
+    if enabled is not None:
+        request.enabled = enabled
+    return request
+
+
+def update_schedule_request(name: str, changes: ScheduleChanges) -> spb.UpdateScheduleRequest:
+    """The UpdateSchedule request: the given fields, and the mask naming them.
+
+    Raises:
+        TypeError: A keyword that is not a field one can change.
+        ValueError: No change at all, or an unknown catch-up or overlap name.
+    """
+    unknown = sorted(set(changes) - set(_SCHEDULE_CHANGES))
+    if unknown:
+        raise TypeError(
+            f"update_schedule() got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"it changes {', '.join(_SCHEDULE_CHANGES)}"
+        )
+    if not changes:
+        raise ValueError(
+            f"update_schedule() needs something to change: {', '.join(_SCHEDULE_CHANGES)}"
+        )
+    schedule = spb.Schedule(name=name)
+    mask = []
+    for key, value in changes.items():
+        field, write = _SCHEDULE_CHANGES[key]
+        setattr(schedule, field, write(value))
+        mask.append(field)
+    return spb.UpdateScheduleRequest(schedule=schedule, update_mask=mask)
+
+
+def trigger_schedule_request(name: str, input: Any) -> spb.TriggerScheduleRequest:
+    """The TriggerSchedule request; ``input`` :data:`UNSET` means the schedule's input."""
+    return spb.TriggerScheduleRequest(
+        name=name, input_json="" if input is UNSET else _serde.dumps(input)
     )
 
 
@@ -291,6 +443,7 @@ class Client:
         self.timeout = timeout
         self._channel: grpc.aio.Channel | None = None
         self._stub_cache: pb_grpc.WorkflowServiceAsyncStub | None = None
+        self._schedules_cache: spb_grpc.ScheduleServiceAsyncStub | None = None
         self._closed = False
 
     @classmethod
@@ -320,6 +473,7 @@ class Client:
             await self._channel.close(None)
             self._channel = None
             self._stub_cache = None
+            self._schedules_cache = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -339,6 +493,13 @@ class Client:
             self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
             self._stub_cache = pb_grpc.WorkflowServiceStub(self._channel)
         return self._stub_cache
+
+    def _schedules(self) -> spb_grpc.ScheduleServiceAsyncStub:
+        self._stub()  # opens the channel (or refuses, once closed)
+        if self._schedules_cache is None:
+            assert self._channel is not None
+            self._schedules_cache = spb_grpc.ScheduleServiceStub(self._channel)
+        return self._schedules_cache
 
     async def _call(
         self,
@@ -431,6 +592,7 @@ class Client:
         created_before: datetime | None = None,
         page_size: int = 50,
         page_token: str | None = None,
+        schedule: str | None = None,
     ) -> ExecutionPage:
         """List executions, newest first; every filter given must match.
 
@@ -438,6 +600,7 @@ class Client:
             workflow: Only this workflow's executions.
             statuses: Only executions in any of these statuses.
             queue: Only executions on this queue.
+            schedule: Only the runs of the schedule with this name.
             parent_execution_id: Only the children of this execution.
             top_level_only: Only executions without a parent.
             created_after: Created at or after this time.
@@ -455,6 +618,7 @@ class Client:
             created_before=created_before,
             page_size=page_size,
             page_token=page_token,
+            schedule=schedule,
         )
         response = await self._call(self._stub().ListExecutions, request)
         return execution_page_from_proto(response)
@@ -589,6 +753,149 @@ class Client:
         )
         response = await self._call(self._stub().ListPendingEvents, request)
         return pending_event_page_from_proto(response)
+
+    # -- schedules ---------------------------------------------------------------------
+
+    async def create_schedule(
+        self,
+        name: str,
+        workflow: str | Workflow,
+        cron: str,
+        *,
+        timezone: str = "",
+        input: Any = None,
+        queue: str | None = None,
+        priority: int = 0,
+        enabled: bool = True,
+        catch_up: CatchUp | CatchUpName = "once",
+        catch_up_limit: int = 0,
+        overlap: Overlap | OverlapName = "allow",
+        max_failures: int = 0,
+    ) -> Schedule:
+        """Create a cron schedule that starts ``workflow``; return it.
+
+        Slots follow the wall clock of ``timezone``: a time that does not exist when
+        clocks go forward fires once, at that time plus the jump (02:30 becomes 03:30); a
+        time that happens twice when clocks go back fires once, the first time.
+
+        Args:
+            name: The schedule's name, unique among all schedules.
+            workflow: The workflow each run starts, or its name.
+            cron: Five fields (minute hour day-of-month month day-of-week), six with
+                seconds first, or an alias: ``@yearly``, ``@monthly``, ``@weekly``,
+                ``@daily``, ``@hourly``.
+            timezone: An IANA time zone (``"America/New_York"``); ``""`` means UTC.
+            input: The input of each run (as for :meth:`start`).
+            queue: The runs' queue; ``None`` means the workflow's.
+            priority: The runs' priority.
+            enabled: False to create it switched off.
+            catch_up: Slots missed while no orchestrator ran: ``"once"`` (one run for
+                them all), ``"skip"``, or ``"all"`` (each, up to ``catch_up_limit``).
+            catch_up_limit: With ``"all"``, at most this many missed slots run (0: 10).
+            overlap: A slot while the previous run still runs: ``"allow"``, ``"skip"``
+                or ``"cancel_previous"``.
+            max_failures: Consecutive failures to start a run before the schedule
+                disables itself (0: 5).
+
+        Raises:
+            AlreadyExistsError: The name is taken.
+            InvalidArgumentError: A bad name, cron expression, time zone or value.
+        """
+        request = create_schedule_request(
+            name,
+            workflow,
+            cron,
+            timezone=timezone,
+            input=input,
+            queue=queue,
+            priority=priority,
+            enabled=enabled,
+            catch_up=catch_up,
+            catch_up_limit=catch_up_limit,
+            overlap=overlap,
+            max_failures=max_failures,
+        )
+        response = await self._call(self._schedules().CreateSchedule, request)
+        return schedule_from_proto(response.schedule)
+
+    async def get_schedule(self, name: str) -> Schedule:
+        """Read one schedule; NotFoundError if there is none by that name."""
+        request = spb.GetScheduleRequest(name=name)
+        response = await self._call(self._schedules().GetSchedule, request)
+        return schedule_from_proto(response.schedule)
+
+    async def list_schedules(
+        self,
+        *,
+        enabled: bool | None = None,
+        workflow: str | Workflow | None = None,
+        queue: str | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> SchedulePage:
+        """List schedules by name; every filter given must match.
+
+        Args:
+            enabled: Only the enabled (True) or the disabled (False) ones.
+            workflow: Only the schedules of this workflow.
+            queue: Only the schedules with this queue.
+            page_size: At most this many (0 means the orchestrator's default).
+            page_token: ``next_page_token`` of the previous page, with the same filters.
+        """
+        request = list_schedules_request(
+            enabled=enabled,
+            workflow=workflow,
+            queue=queue,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        response = await self._call(self._schedules().ListSchedules, request)
+        return schedule_page_from_proto(response)
+
+    async def update_schedule(self, name: str, **changes: Unpack[ScheduleChanges]) -> Schedule:
+        """Change the given fields of a schedule; return it.
+
+        ``client.update_schedule("nightly", cron="0 3 * * *", input={"full": True})``
+        changes the cron expression and the input, nothing else. The keywords are those
+        of :meth:`create_schedule` (``queue=None`` goes back to the workflow's queue).
+
+        Raises:
+            TypeError: A keyword that is not a field one can change.
+            ValueError: No keyword at all.
+            NotFoundError: No schedule by that name.
+            InvalidArgumentError: A bad value.
+        """
+        request = update_schedule_request(name, changes)
+        response = await self._call(self._schedules().UpdateSchedule, request)
+        return schedule_from_proto(response.schedule)
+
+    async def enable_schedule(self, name: str) -> Schedule:
+        """Turn a schedule on (it fires from its next slot on); return it."""
+        request = spb.EnableScheduleRequest(name=name)
+        response = await self._call(self._schedules().EnableSchedule, request)
+        return schedule_from_proto(response.schedule)
+
+    async def disable_schedule(self, name: str) -> Schedule:
+        """Turn a schedule off; return it."""
+        request = spb.DisableScheduleRequest(name=name)
+        response = await self._call(self._schedules().DisableSchedule, request)
+        return schedule_from_proto(response.schedule)
+
+    async def delete_schedule(self, name: str) -> None:
+        """Delete a schedule; the executions it started stay."""
+        await self._call(self._schedules().DeleteSchedule, spb.DeleteScheduleRequest(name=name))
+
+    async def trigger_schedule(self, name: str, input: Any = UNSET) -> str:
+        """Start one run of a schedule now, and return the execution's id.
+
+        Args:
+            name: The schedule's name.
+            input: This run's input; not given means the schedule's input (``None`` is
+                a null input).
+        """
+        request = trigger_schedule_request(name, input)
+        response = await self._call(self._schedules().TriggerSchedule, request)
+        return response.execution_id
 
     async def wait(
         self,

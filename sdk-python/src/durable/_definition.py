@@ -6,10 +6,12 @@ import hashlib
 from collections.abc import Iterable
 
 from durable._dsl import Workflow
+from durable._models import catch_up_to_proto, overlap_to_proto
 from durable._nodes import Branch, ErrorMode, Foreach, Node, Parallel, StepSpec
+from durable._schedules import Cron
 from durable.v1 import definition_pb2
 
-__all__ = ["definition_hash", "node_to_proto", "to_definition"]
+__all__ = ["declared_schedule", "definition_hash", "node_to_proto", "to_definition"]
 
 _ERROR_MODE: dict[ErrorMode, definition_pb2.ErrorMode.ValueType] = {
     "fail_fast": definition_pb2.ERROR_MODE_FAIL_FAST,
@@ -26,10 +28,29 @@ def to_definition(workflow: Workflow) -> definition_pb2.WorkflowDefinition:
         nodes=_nodes(workflow.nodes),
         queue=workflow.queue or "",
         max_step_runs=workflow.max_step_runs or 0,
+        schedules=[declared_schedule(cron) for cron in workflow.schedules],
     )
     if workflow.timeout:
         msg.timeout.FromTimedelta(workflow.timeout)
     return msg
+
+
+def declared_schedule(cron: Cron) -> definition_pb2.DeclaredSchedule:
+    """A named schedule (see ``Workflow.schedules``) as the definition declares it."""
+    if cron.name is None:
+        raise ValueError(f"Cron({cron.expression!r}) has no name")
+    return definition_pb2.DeclaredSchedule(
+        name=cron.name,
+        cron=cron.expression,
+        timezone=cron.tz,
+        input_json=cron.input_json,
+        queue=cron.queue or "",
+        priority=cron.priority,
+        enabled=cron.enabled,
+        catch_up=catch_up_to_proto(cron.catch_up),
+        catch_up_limit=cron.catch_up_limit,
+        overlap=overlap_to_proto(cron.overlap),
+    )
 
 
 def _nodes(nodes: Iterable[Node]) -> list[definition_pb2.Node]:

@@ -17,6 +17,10 @@ Example::
     async def finish(data, ctx):
         ...
 
+A workflow may carry cron schedules, registered with it (see :class:`~durable.Cron`)::
+
+    report = Workflow("report", schedule=Cron("0 9 * * MON-FRI", tz="America/New_York"))
+
 Nodes run in declaration order; each receives the previous node's output (the first
 receives the execution input) and a step that takes a second parameter gets a
 :class:`~durable.StepContext`. A step may return :func:`~durable.goto` to continue
@@ -25,7 +29,7 @@ elsewhere in its sequence. Mistakes raise ``ValueError`` here, at definition tim
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
@@ -46,6 +50,7 @@ from durable._nodes import (
     parallel,
 )
 from durable._retry import RetryPolicy
+from durable._schedules import Cron, resolve_schedules
 from durable._walk import Layout
 
 __all__ = ["StepSpec", "Workflow", "check_name"]
@@ -64,6 +69,9 @@ class Workflow:
         queue: Queue for starts that do not name one.
         max_step_runs: Most step runs one execution may make (goto loops and foreach
             items count, retries do not); ``None`` means the orchestrator's default.
+        schedule: A cron schedule that starts the workflow (named after the workflow
+            unless it has a ``name``).
+        schedules: Several cron schedules (each with a ``name``); not with ``schedule``.
     """
 
     def __init__(
@@ -73,6 +81,8 @@ class Workflow:
         timeout: timedelta | None = None,
         queue: str | None = None,
         max_step_runs: int | None = None,
+        schedule: Cron | None = None,
+        schedules: Iterable[Cron] | None = None,
     ) -> None:
         self.name = check_name("workflow", name)
         if timeout is not None and timeout <= timedelta(0):
@@ -88,6 +98,8 @@ class Workflow:
         self.timeout = timeout
         self.queue = check_name("queue", queue) if queue else None
         self.max_step_runs = max_step_runs
+        self.schedules: tuple[Cron, ...] = resolve_schedules(self.name, schedule, schedules)
+        """The declared schedules, each with its name."""
         self.layout = Layout(f"workflow {name!r}")
 
     @property

@@ -3,7 +3,8 @@
 No protobuf message reaches the caller: user data (``input``, ``result``) is decoded
 from JSON through :mod:`durable._serde`, timestamps become aware UTC datetimes (``None``
 when unset) and enums become :class:`ExecutionStatus`, :class:`StepAttemptStatus`,
-:class:`TaskKind`, :class:`InputKind` and :class:`EventWaitMode`.
+:class:`TaskKind`, :class:`InputKind`, :class:`EventWaitMode`, :class:`CatchUp` and
+:class:`Overlap`.
 
 :class:`InputField` goes the other way too: a step passes it to ``ctx.wait_for_input``.
 """
@@ -13,16 +14,18 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from durable import _serde
-from durable.v1 import common_pb2, workflow_service_pb2
+from durable.v1 import common_pb2, schedule_service_pb2, workflow_service_pb2
 
 __all__ = [
     "INPUT_FIELD_TYPES",
+    "CatchUp",
+    "CatchUpName",
     "ErrorInfo",
     "Event",
     "EventWaitMode",
@@ -32,14 +35,20 @@ __all__ = [
     "InputField",
     "InputKind",
     "LogLine",
+    "Overlap",
+    "OverlapName",
     "PendingEventPage",
     "PendingEventWait",
     "PendingInput",
     "PendingInputPage",
+    "Schedule",
+    "SchedulePage",
     "StartResult",
     "StepAttempt",
     "StepAttemptStatus",
     "TaskKind",
+    "catch_up_from_proto",
+    "catch_up_to_proto",
     "error_info_from_proto",
     "event_from_proto",
     "event_wait_mode_from_proto",
@@ -53,10 +62,14 @@ __all__ = [
     "input_kind_from_proto",
     "input_kind_to_proto",
     "log_line_from_proto",
+    "overlap_from_proto",
+    "overlap_to_proto",
     "pending_event_page_from_proto",
     "pending_event_wait_from_proto",
     "pending_input_from_proto",
     "pending_input_page_from_proto",
+    "schedule_from_proto",
+    "schedule_page_from_proto",
     "start_result_from_proto",
     "step_attempt_from_proto",
     "step_attempt_status_from_proto",
@@ -149,6 +162,34 @@ class EventWaitMode(enum.StrEnum):
     """Every named event (``ctx.wait_for_all``)."""
 
 
+class CatchUp(enum.StrEnum):
+    """What a schedule does about slots missed while no orchestrator ran."""
+
+    ONCE = "once"
+    """Run once for everything missed (the default)."""
+    SKIP = "skip"
+    """Skip the missed slots; run from the next one."""
+    ALL = "all"
+    """Run each missed slot, up to ``catch_up_limit`` of them (the latest)."""
+
+
+class Overlap(enum.StrEnum):
+    """What a slot does when the schedule's previous run is still running."""
+
+    ALLOW = "allow"
+    """Start another run anyway (the default)."""
+    SKIP = "skip"
+    """Skip this slot."""
+    CANCEL_PREVIOUS = "cancel_previous"
+    """Cancel the previous run, then start."""
+
+
+CatchUpName = Literal["once", "skip", "all"]
+"""The values of :class:`CatchUp`, which the client and the DSL also take as strings."""
+OverlapName = Literal["allow", "skip", "cancel_previous"]
+"""The values of :class:`Overlap`, which the client and the DSL also take as strings."""
+
+
 INPUT_FIELD_TYPES = frozenset({"string", "number", "integer", "boolean", "any"})
 """The types a form field may have (``"any"`` accepts any JSON value)."""
 
@@ -179,6 +220,16 @@ _EVENT_WAIT_MODE_TO_PROTO: dict[EventWaitMode, common_pb2.EventWaitMode.ValueTyp
 _EVENT_WAIT_MODE_FROM_PROTO: dict[int, EventWaitMode] = {
     v: m for m, v in _EVENT_WAIT_MODE_TO_PROTO.items()
 }
+
+
+_CATCH_UP_TO_PROTO: dict[CatchUp, common_pb2.CatchUp.ValueType] = {
+    c: common_pb2.CatchUp.Value(f"CATCH_UP_{c.name}") for c in CatchUp
+}
+_CATCH_UP_FROM_PROTO: dict[int, CatchUp] = {v: c for c, v in _CATCH_UP_TO_PROTO.items()}
+_OVERLAP_TO_PROTO: dict[Overlap, common_pb2.Overlap.ValueType] = {
+    o: common_pb2.Overlap.Value(f"OVERLAP_{o.name}") for o in Overlap
+}
+_OVERLAP_FROM_PROTO: dict[int, Overlap] = {v: o for o, v in _OVERLAP_TO_PROTO.items()}
 
 
 def execution_status_from_proto(value: int) -> ExecutionStatus:
@@ -263,6 +314,50 @@ def event_wait_mode_from_proto(value: int) -> EventWaitMode:
     except KeyError:
         raise ValueError(
             f"the orchestrator sent an unknown event wait mode ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+def catch_up_to_proto(catch_up: CatchUp | str) -> common_pb2.CatchUp.ValueType:
+    """The proto enum value for a catch-up policy or its name; ValueError if unknown."""
+    try:
+        return _CATCH_UP_TO_PROTO[CatchUp(catch_up)]
+    except ValueError:
+        valid = ", ".join(c.value for c in CatchUp)
+        raise ValueError(f"unknown catch_up {catch_up!r}; expected one of {valid}") from None
+
+
+def catch_up_from_proto(value: int) -> CatchUp:
+    """The catch-up policy for a proto enum value; UNSPECIFIED is the default, ``once``."""
+    if value == common_pb2.CATCH_UP_UNSPECIFIED:
+        return CatchUp.ONCE
+    try:
+        return _CATCH_UP_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown catch-up policy ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+def overlap_to_proto(overlap: Overlap | str) -> common_pb2.Overlap.ValueType:
+    """The proto enum value for an overlap policy or its name; ValueError if unknown."""
+    try:
+        return _OVERLAP_TO_PROTO[Overlap(overlap)]
+    except ValueError:
+        valid = ", ".join(o.value for o in Overlap)
+        raise ValueError(f"unknown overlap {overlap!r}; expected one of {valid}") from None
+
+
+def overlap_from_proto(value: int) -> Overlap:
+    """The overlap policy for a proto enum value; UNSPECIFIED is the default, ``allow``."""
+    if value == common_pb2.OVERLAP_UNSPECIFIED:
+        return Overlap.ALLOW
+    try:
+        return _OVERLAP_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown overlap policy ({value}); "
             "is this SDK older than the orchestrator?"
         ) from None
 
@@ -371,6 +466,8 @@ class Execution:
         steps: Every attempt of every step, in order (only when requested).
         unconsumed_events: Events sent to it that no wait has taken (yet), oldest first
             (only with the steps).
+        schedule_name: The schedule that started it, or ``""``.
+        schedule_slot: The slot it ran for, if a schedule started it.
     """
 
     id: str
@@ -392,6 +489,8 @@ class Execution:
     deadline_at: datetime | None
     steps: tuple[StepAttempt, ...] = ()
     unconsumed_events: tuple[Event, ...] = ()
+    schedule_name: str = ""
+    schedule_slot: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -511,6 +610,72 @@ class PendingEventPage:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A cron schedule that starts a workflow (see :meth:`Client.create_schedule`).
+
+    Attributes:
+        name: Unique among all schedules.
+        workflow_name: The workflow each run starts.
+        cron: The cron expression: five fields (minute hour day-of-month month
+            day-of-week), six with seconds first, or an alias such as ``@daily``.
+        timezone: The IANA time zone its wall clock follows; ``""`` means UTC.
+        input: The input of each run, decoded from JSON.
+        queue: The queue its runs go to; ``""`` means the workflow's.
+        priority: The runs' priority.
+        enabled: False while it does not fire.
+        catch_up: What it does about slots missed while no orchestrator ran.
+        catch_up_limit: With ``catch_up="all"``, at most this many missed slots run.
+        overlap: What a slot does while the previous run is still running.
+        max_failures: Consecutive failures to start a run before it disables itself.
+        next_fire_at: Its next slot, if enabled.
+        last_fire_at: Its last slot that fired, if any.
+        last_execution_id: The execution its last slot started, or ``""``.
+        consecutive_failures: Failures to start a run since the last success.
+        last_error: Why the last start failed, or ``""``.
+        disabled_reason: Why it disabled itself, or ``""``.
+        declared: True for a schedule declared in a workflow's code (``Workflow(...,
+            schedule=Cron(...))``), which the workers' registrations own.
+        created_at: When it was created.
+        updated_at: When it last changed.
+    """
+
+    name: str
+    workflow_name: str
+    cron: str
+    timezone: str
+    input: Any
+    queue: str
+    priority: int
+    enabled: bool
+    catch_up: CatchUp
+    catch_up_limit: int
+    overlap: Overlap
+    max_failures: int
+    next_fire_at: datetime | None
+    last_fire_at: datetime | None
+    last_execution_id: str
+    consecutive_failures: int
+    last_error: str
+    disabled_reason: str
+    declared: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SchedulePage:
+    """One page of :meth:`Client.list_schedules`, by name.
+
+    Attributes:
+        schedules: The schedules on this page.
+        next_page_token: Pass as ``page_token`` for the next page; ``""`` on the last one.
+    """
+
+    schedules: tuple[Schedule, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
 class StartResult:
     """The outcome of starting an execution.
 
@@ -597,6 +762,8 @@ def execution_from_proto(msg: workflow_service_pb2.Execution) -> Execution:
         deadline_at=timestamp_from_proto(msg, "deadline_at"),
         steps=tuple(step_attempt_from_proto(s) for s in msg.steps),
         unconsumed_events=tuple(event_from_proto(e) for e in msg.unconsumed_events),
+        schedule_name=msg.schedule_name,
+        schedule_slot=timestamp_from_proto(msg, "schedule_slot"),
     )
 
 
@@ -687,3 +854,38 @@ def execution_page_from_proto(
 def start_result_from_proto(msg: workflow_service_pb2.StartWorkflowResponse) -> StartResult:
     """The id of the started (or matched) execution and whether it is new."""
     return StartResult(execution_id=msg.execution_id, created=msg.created)
+
+
+def schedule_from_proto(msg: schedule_service_pb2.Schedule) -> Schedule:
+    """A schedule, with its input decoded."""
+    return Schedule(
+        name=msg.name,
+        workflow_name=msg.workflow_name,
+        cron=msg.cron,
+        timezone=msg.timezone,
+        input=_serde.loads(msg.input_json),
+        queue=msg.queue,
+        priority=msg.priority,
+        enabled=msg.enabled,
+        catch_up=catch_up_from_proto(msg.catch_up),
+        catch_up_limit=msg.catch_up_limit,
+        overlap=overlap_from_proto(msg.overlap),
+        max_failures=msg.max_failures,
+        next_fire_at=timestamp_from_proto(msg, "next_fire_at"),
+        last_fire_at=timestamp_from_proto(msg, "last_fire_at"),
+        last_execution_id=msg.last_execution_id,
+        consecutive_failures=msg.consecutive_failures,
+        last_error=msg.last_error,
+        disabled_reason=msg.disabled_reason,
+        declared=msg.declared,
+        created_at=timestamp_from_proto(msg, "created_at"),
+        updated_at=timestamp_from_proto(msg, "updated_at"),
+    )
+
+
+def schedule_page_from_proto(msg: schedule_service_pb2.ListSchedulesResponse) -> SchedulePage:
+    """A page of schedules."""
+    return SchedulePage(
+        schedules=tuple(schedule_from_proto(s) for s in msg.schedules),
+        next_page_token=msg.next_page_token,
+    )

@@ -11,38 +11,54 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import grpc
 
 from durable._client import (
     DEFAULT_ADDRESS,
+    UNSET,
+    ScheduleChanges,
     WaitDeadline,
     cancel_request,
     children_request,
+    create_schedule_request,
     get_request,
     list_request,
+    list_schedules_request,
     pending_events_request,
     pending_inputs_request,
     provide_input_request,
     send_event_request,
     start_request,
+    trigger_schedule_request,
+    update_schedule_request,
 )
 from durable._dsl import Workflow
 from durable._models import (
+    CatchUp,
+    CatchUpName,
     Execution,
     ExecutionPage,
     ExecutionStatus,
+    Overlap,
+    OverlapName,
     PendingEventPage,
     PendingInputPage,
+    Schedule,
+    SchedulePage,
     StartResult,
     execution_from_proto,
     execution_page_from_proto,
     pending_event_page_from_proto,
     pending_input_page_from_proto,
+    schedule_from_proto,
+    schedule_page_from_proto,
     start_result_from_proto,
 )
 from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.v1 import schedule_service_pb2 as spb
+from durable.v1 import schedule_service_pb2_grpc as spb_grpc
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 
 __all__ = ["SyncClient"]
@@ -69,6 +85,7 @@ class SyncClient:
         self.timeout = timeout
         self._channel = grpc.insecure_channel(address)
         self._stub = pb_grpc.WorkflowServiceStub(self._channel)
+        self._schedules = spb_grpc.ScheduleServiceStub(self._channel)
 
     @classmethod
     def connect(cls, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> SyncClient:
@@ -170,6 +187,7 @@ class SyncClient:
         created_before: datetime | None = None,
         page_size: int = 50,
         page_token: str | None = None,
+        schedule: str | None = None,
     ) -> ExecutionPage:
         """List executions, newest first (see :meth:`Client.list_executions`)."""
         request = list_request(
@@ -182,6 +200,7 @@ class SyncClient:
             created_before=created_before,
             page_size=page_size,
             page_token=page_token,
+            schedule=schedule,
         )
         return execution_page_from_proto(self._call(self._stub.ListExecutions, request))
 
@@ -254,6 +273,89 @@ class SyncClient:
             page_token=page_token,
         )
         return pending_event_page_from_proto(self._call(self._stub.ListPendingEvents, request))
+
+    # -- schedules ---------------------------------------------------------------------
+
+    def create_schedule(
+        self,
+        name: str,
+        workflow: str | Workflow,
+        cron: str,
+        *,
+        timezone: str = "",
+        input: Any = None,
+        queue: str | None = None,
+        priority: int = 0,
+        enabled: bool = True,
+        catch_up: CatchUp | CatchUpName = "once",
+        catch_up_limit: int = 0,
+        overlap: Overlap | OverlapName = "allow",
+        max_failures: int = 0,
+    ) -> Schedule:
+        """Create a cron schedule that starts ``workflow`` (see :meth:`Client.create_schedule`)."""
+        request = create_schedule_request(
+            name,
+            workflow,
+            cron,
+            timezone=timezone,
+            input=input,
+            queue=queue,
+            priority=priority,
+            enabled=enabled,
+            catch_up=catch_up,
+            catch_up_limit=catch_up_limit,
+            overlap=overlap,
+            max_failures=max_failures,
+        )
+        return schedule_from_proto(self._call(self._schedules.CreateSchedule, request).schedule)
+
+    def get_schedule(self, name: str) -> Schedule:
+        """Read one schedule (see :meth:`Client.get_schedule`)."""
+        request = spb.GetScheduleRequest(name=name)
+        return schedule_from_proto(self._call(self._schedules.GetSchedule, request).schedule)
+
+    def list_schedules(
+        self,
+        *,
+        enabled: bool | None = None,
+        workflow: str | Workflow | None = None,
+        queue: str | None = None,
+        page_size: int = 0,
+        page_token: str | None = None,
+    ) -> SchedulePage:
+        """List schedules by name (see :meth:`Client.list_schedules`)."""
+        request = list_schedules_request(
+            enabled=enabled,
+            workflow=workflow,
+            queue=queue,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return schedule_page_from_proto(self._call(self._schedules.ListSchedules, request))
+
+    def update_schedule(self, name: str, **changes: Unpack[ScheduleChanges]) -> Schedule:
+        """Change the given fields of a schedule (see :meth:`Client.update_schedule`)."""
+        request = update_schedule_request(name, changes)
+        return schedule_from_proto(self._call(self._schedules.UpdateSchedule, request).schedule)
+
+    def enable_schedule(self, name: str) -> Schedule:
+        """Turn a schedule on (see :meth:`Client.enable_schedule`)."""
+        request = spb.EnableScheduleRequest(name=name)
+        return schedule_from_proto(self._call(self._schedules.EnableSchedule, request).schedule)
+
+    def disable_schedule(self, name: str) -> Schedule:
+        """Turn a schedule off (see :meth:`Client.disable_schedule`)."""
+        request = spb.DisableScheduleRequest(name=name)
+        return schedule_from_proto(self._call(self._schedules.DisableSchedule, request).schedule)
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a schedule (see :meth:`Client.delete_schedule`)."""
+        self._call(self._schedules.DeleteSchedule, spb.DeleteScheduleRequest(name=name))
+
+    def trigger_schedule(self, name: str, input: Any = UNSET) -> str:
+        """Start one run of a schedule now; return its id (see :meth:`Client.trigger_schedule`)."""
+        request = trigger_schedule_request(name, input)
+        return self._call(self._schedules.TriggerSchedule, request).execution_id
 
     def wait(
         self, execution_id: str, *, timeout: float | None = 60.0, poll_interval: float = 0.05

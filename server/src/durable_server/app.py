@@ -11,12 +11,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from durable.v1 import (
+    schedule_service_pb2,
+    schedule_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
     workflow_service_pb2_grpc,
 )
 from durable_server.api.interceptors import ErrorInterceptor
+from durable_server.api.schedule_service import ScheduleService
 from durable_server.api.worker_service import WorkerService
 from durable_server.api.workflow_service import WorkflowService
 from durable_server.clock import Clock, SystemClock
@@ -26,6 +29,7 @@ from durable_server.engine.definitions import DefinitionCache
 from durable_server.engine.engine import Engine
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
+from durable_server.engine.scheduler import Scheduler
 from durable_server.loops import DueLoop
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 _SERVICES = (
     workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
     worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
+    schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
 )
 
 
@@ -89,7 +94,15 @@ class Orchestrator:
         )
         self.dispatcher = dispatcher = Dispatcher(engine, self.clock)
         dispatcher_ref.append(dispatcher)
-        registry = Registry(db, definitions, self.clock)
+        self.scheduler = scheduler = Scheduler(
+            db,
+            self.clock,
+            definitions,
+            notify_channel=engine.notify_channel,
+            on_ready=lambda qs: dispatcher_ref[0].notify(qs),
+            max_step_runs=s.max_step_runs,
+        )
+        registry = Registry(db, definitions, self.clock, scheduler)
         self._listener = Listener(self.dsn, engine.notify_channel, dispatcher)
         self._listener.start()
         interval = timedelta(seconds=s.loop_interval_secs)
@@ -100,12 +113,16 @@ class Orchestrator:
             "reclaimer", self.clock, engine.reclaim_expired, engine.next_lease_expiry, interval
         )
         engine.on_timer = self.timer_loop.wake.set
-        self._loops = [self.timer_loop, self.reclaimer]
+        self.schedule_loop = DueLoop(
+            "scheduler", self.clock, scheduler.fire_due, scheduler.next_due, interval
+        )
+        self._loops = [self.timer_loop, self.reclaimer, self.schedule_loop]
         for loop in self._loops:
             loop.start()
         self._server = self._build_server(
             WorkflowService(engine, registry, Reads(db), s),
             WorkerService(engine, registry, dispatcher, s),
+            ScheduleService(scheduler, db, s),
         )
         self.port = self._server.add_insecure_port(s.listen)
         if self.port == 0:
@@ -115,7 +132,9 @@ class Orchestrator:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("durable orchestrator listening on %s (schema %s)", self.address, s.schema)
 
-    def _build_server(self, workflows: WorkflowService, workers: WorkerService) -> grpc.aio.Server:
+    def _build_server(
+        self, workflows: WorkflowService, workers: WorkerService, schedules: ScheduleService
+    ) -> grpc.aio.Server:
         limit = self.settings.max_payload_bytes + 4 * 1024 * 1024  # room for the envelope
         server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -126,6 +145,7 @@ class Orchestrator:
         )
         workflow_service_pb2_grpc.add_WorkflowServiceServicer_to_server(workflows, server)
         worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(workers, server)
+        schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(schedules, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (

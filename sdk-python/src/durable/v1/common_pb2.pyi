@@ -244,6 +244,58 @@ EVENT_WAIT_MODE_ALL: EventWaitMode.ValueType  # 3
 """Every named event: the value is {name: payload, ...}."""
 Global___EventWaitMode: _TypeAlias = EventWaitMode  # noqa: Y015
 
+class _CatchUp:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CatchUpEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CatchUp.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CATCH_UP_UNSPECIFIED: _CatchUp.ValueType  # 0
+    CATCH_UP_ONCE: _CatchUp.ValueType  # 1
+    """Run once for everything missed (the default)."""
+    CATCH_UP_SKIP: _CatchUp.ValueType  # 2
+    """Skip the missed slots; run from the next one."""
+    CATCH_UP_ALL: _CatchUp.ValueType  # 3
+    """Run each missed slot, up to catch_up_limit of them (the latest)."""
+
+class CatchUp(_CatchUp, metaclass=_CatchUpEnumTypeWrapper):
+    """CatchUp says what a schedule does about slots missed while no orchestrator ran."""
+
+CATCH_UP_UNSPECIFIED: CatchUp.ValueType  # 0
+CATCH_UP_ONCE: CatchUp.ValueType  # 1
+"""Run once for everything missed (the default)."""
+CATCH_UP_SKIP: CatchUp.ValueType  # 2
+"""Skip the missed slots; run from the next one."""
+CATCH_UP_ALL: CatchUp.ValueType  # 3
+"""Run each missed slot, up to catch_up_limit of them (the latest)."""
+Global___CatchUp: _TypeAlias = CatchUp  # noqa: Y015
+
+class _Overlap:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverlapEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Overlap.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVERLAP_UNSPECIFIED: _Overlap.ValueType  # 0
+    OVERLAP_ALLOW: _Overlap.ValueType  # 1
+    """Start another run anyway (the default)."""
+    OVERLAP_SKIP: _Overlap.ValueType  # 2
+    """Skip this slot."""
+    OVERLAP_CANCEL_PREVIOUS: _Overlap.ValueType  # 3
+    """Cancel the previous run, then start."""
+
+class Overlap(_Overlap, metaclass=_OverlapEnumTypeWrapper):
+    """Overlap says what a slot does when the schedule's previous run is still running."""
+
+OVERLAP_UNSPECIFIED: Overlap.ValueType  # 0
+OVERLAP_ALLOW: Overlap.ValueType  # 1
+"""Start another run anyway (the default)."""
+OVERLAP_SKIP: Overlap.ValueType  # 2
+"""Skip this slot."""
+OVERLAP_CANCEL_PREVIOUS: Overlap.ValueType  # 3
+"""Cancel the previous run, then start."""
+Global___Overlap: _TypeAlias = Overlap  # noqa: Y015
+
 @_typing.final
 class RetryPolicy(_message.Message):
     """RetryPolicy says how often and how soon a failed step runs again."""

@@ -26,31 +26,33 @@ from durable.v1 import common_pb2 as durable_dot_v1_dot_common__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64urable/v1/definition.proto\x12\ndurable.v1\x1a\x17\x64urable/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\"\x95\x01\n\x12WorkflowDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x15\n\rmax_step_runs\x18\x05 \x01(\x05\"\xa8\x01\n\x04Node\x12 \n\x04step\x18\x01 \x01(\x0b\x32\x10.durable.v1.StepH\x00\x12$\n\x06\x62ranch\x18\x02 \x01(\x0b\x32\x12.durable.v1.BranchH\x00\x12(\n\x08parallel\x18\x03 \x01(\x0b\x32\x14.durable.v1.ParallelH\x00\x12&\n\x07\x66oreach\x18\x04 \x01(\x0b\x32\x13.durable.v1.ForeachH\x00\x42\x06\n\x04kind\"\x98\x01\n\x04Step\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05retry\x18\x02 \x01(\x0b\x32\x17.durable.v1.RetryPolicy\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0c\x63ompensation\x18\x04 \x01(\x0b\x32\x18.durable.v1.Compensation\"p\n\x0c\x43ompensation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05retry\x18\x02 \x01(\x0b\x32\x17.durable.v1.RetryPolicy\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"{\n\x06\x42ranch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05\x63\x61ses\x18\x02 \x03(\x0b\x32\x16.durable.v1.BranchCase\x12\'\n\rdefault_nodes\x18\x03 \x03(\x0b\x32\x10.durable.v1.Node\x12\x13\n\x0bhas_default\x18\x04 \x01(\x08\"?\n\nBranchCase\x12\x10\n\x08key_json\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\"\x81\x01\n\x08Parallel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x08\x62ranches\x18\x02 \x03(\x0b\x32\x1a.durable.v1.ParallelBranch\x12\'\n\x08on_error\x18\x03 \x01(\x0e\x32\x15.durable.v1.ErrorMode\x12\x10\n\x08has_into\x18\x04 \x01(\x08\"?\n\x0eParallelBranch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\"\x88\x01\n\x07\x46oreach\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\x05\x12\'\n\x08on_error\x18\x04 \x01(\x0e\x32\x15.durable.v1.ErrorMode\x12\x10\n\x08has_into\x18\x05 \x01(\x08*Y\n\tErrorMode\x12\x1a\n\x16\x45RROR_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_MODE_FAIL_FAST\x10\x01\x12\x16\n\x12\x45RROR_MODE_COLLECT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64urable/v1/definition.proto\x12\ndurable.v1\x1a\x17\x64urable/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\"\xc6\x01\n\x12WorkflowDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x15\n\rmax_step_runs\x18\x05 \x01(\x05\x12/\n\tschedules\x18\x06 \x03(\x0b\x32\x1c.durable.v1.DeclaredSchedule\"\xeb\x01\n\x10\x44\x65\x63laredSchedule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\x10\n\x08timezone\x18\x03 \x01(\t\x12\x12\n\ninput_json\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\x0f\n\x07\x65nabled\x18\x07 \x01(\x08\x12%\n\x08\x63\x61tch_up\x18\x08 \x01(\x0e\x32\x13.durable.v1.CatchUp\x12\x16\n\x0e\x63\x61tch_up_limit\x18\t \x01(\x05\x12$\n\x07overlap\x18\n \x01(\x0e\x32\x13.durable.v1.Overlap\"\xa8\x01\n\x04Node\x12 \n\x04step\x18\x01 \x01(\x0b\x32\x10.durable.v1.StepH\x00\x12$\n\x06\x62ranch\x18\x02 \x01(\x0b\x32\x12.durable.v1.BranchH\x00\x12(\n\x08parallel\x18\x03 \x01(\x0b\x32\x14.durable.v1.ParallelH\x00\x12&\n\x07\x66oreach\x18\x04 \x01(\x0b\x32\x13.durable.v1.ForeachH\x00\x42\x06\n\x04kind\"\x98\x01\n\x04Step\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05retry\x18\x02 \x01(\x0b\x32\x17.durable.v1.RetryPolicy\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0c\x63ompensation\x18\x04 \x01(\x0b\x32\x18.durable.v1.Compensation\"p\n\x0c\x43ompensation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05retry\x18\x02 \x01(\x0b\x32\x17.durable.v1.RetryPolicy\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"{\n\x06\x42ranch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05\x63\x61ses\x18\x02 \x03(\x0b\x32\x16.durable.v1.BranchCase\x12\'\n\rdefault_nodes\x18\x03 \x03(\x0b\x32\x10.durable.v1.Node\x12\x13\n\x0bhas_default\x18\x04 \x01(\x08\"?\n\nBranchCase\x12\x10\n\x08key_json\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\"\x81\x01\n\x08Parallel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x08\x62ranches\x18\x02 \x03(\x0b\x32\x1a.durable.v1.ParallelBranch\x12\'\n\x08on_error\x18\x03 \x01(\x0e\x32\x15.durable.v1.ErrorMode\x12\x10\n\x08has_into\x18\x04 \x01(\x08\"?\n\x0eParallelBranch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\"\x88\x01\n\x07\x46oreach\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05nodes\x18\x02 \x03(\x0b\x32\x10.durable.v1.Node\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\x05\x12\'\n\x08on_error\x18\x04 \x01(\x0e\x32\x15.durable.v1.ErrorMode\x12\x10\n\x08has_into\x18\x05 \x01(\x08*Y\n\tErrorMode\x12\x1a\n\x16\x45RROR_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_MODE_FAIL_FAST\x10\x01\x12\x16\n\x12\x45RROR_MODE_COLLECT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'durable.v1.definition_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ERRORMODE']._serialized_start=1218
-  _globals['_ERRORMODE']._serialized_end=1307
+  _globals['_ERRORMODE']._serialized_start=1505
+  _globals['_ERRORMODE']._serialized_end=1594
   _globals['_WORKFLOWDEFINITION']._serialized_start=101
-  _globals['_WORKFLOWDEFINITION']._serialized_end=250
-  _globals['_NODE']._serialized_start=253
-  _globals['_NODE']._serialized_end=421
-  _globals['_STEP']._serialized_start=424
-  _globals['_STEP']._serialized_end=576
-  _globals['_COMPENSATION']._serialized_start=578
-  _globals['_COMPENSATION']._serialized_end=690
-  _globals['_BRANCH']._serialized_start=692
-  _globals['_BRANCH']._serialized_end=815
-  _globals['_BRANCHCASE']._serialized_start=817
-  _globals['_BRANCHCASE']._serialized_end=880
-  _globals['_PARALLEL']._serialized_start=883
-  _globals['_PARALLEL']._serialized_end=1012
-  _globals['_PARALLELBRANCH']._serialized_start=1014
-  _globals['_PARALLELBRANCH']._serialized_end=1077
-  _globals['_FOREACH']._serialized_start=1080
-  _globals['_FOREACH']._serialized_end=1216
+  _globals['_WORKFLOWDEFINITION']._serialized_end=299
+  _globals['_DECLAREDSCHEDULE']._serialized_start=302
+  _globals['_DECLAREDSCHEDULE']._serialized_end=537
+  _globals['_NODE']._serialized_start=540
+  _globals['_NODE']._serialized_end=708
+  _globals['_STEP']._serialized_start=711
+  _globals['_STEP']._serialized_end=863
+  _globals['_COMPENSATION']._serialized_start=865
+  _globals['_COMPENSATION']._serialized_end=977
+  _globals['_BRANCH']._serialized_start=979
+  _globals['_BRANCH']._serialized_end=1102
+  _globals['_BRANCHCASE']._serialized_start=1104
+  _globals['_BRANCHCASE']._serialized_end=1167
+  _globals['_PARALLEL']._serialized_start=1170
+  _globals['_PARALLEL']._serialized_end=1299
+  _globals['_PARALLELBRANCH']._serialized_start=1301
+  _globals['_PARALLELBRANCH']._serialized_end=1364
+  _globals['_FOREACH']._serialized_start=1367
+  _globals['_FOREACH']._serialized_end=1503
 # @@protoc_insertion_point(module_scope)

@@ -77,6 +77,7 @@ class WorkflowDefinition(_message.Message):
     TIMEOUT_FIELD_NUMBER: _builtins.int
     QUEUE_FIELD_NUMBER: _builtins.int
     MAX_STEP_RUNS_FIELD_NUMBER: _builtins.int
+    SCHEDULES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique workflow name, e.g. "process_order"."""
     queue: _builtins.str
@@ -93,6 +94,12 @@ class WorkflowDefinition(_message.Message):
     def timeout(self) -> _duration_pb2.Duration:
         """Whole-execution timeout; unset or zero means none."""
 
+    @_builtins.property
+    def schedules(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeclaredSchedule]:
+        """Schedules declared with the workflow; registering the definition creates or updates
+        them (by name) and deletes the declared schedules of this workflow it no longer has.
+        """
+
     def __init__(
         self,
         *,
@@ -101,14 +108,65 @@ class WorkflowDefinition(_message.Message):
         timeout: _duration_pb2.Duration | None = ...,
         queue: _builtins.str = ...,
         max_step_runs: _builtins.int = ...,
+        schedules: _abc.Iterable[Global___DeclaredSchedule] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_step_runs", b"max_step_runs", "name", b"name", "nodes", b"nodes", "queue", b"queue", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_step_runs", b"max_step_runs", "name", b"name", "nodes", b"nodes", "queue", b"queue", "schedules", b"schedules", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkflowDefinition: _TypeAlias = WorkflowDefinition  # noqa: Y015
+
+@_typing.final
+class DeclaredSchedule(_message.Message):
+    """DeclaredSchedule is a cron schedule written in a workflow's code."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CRON_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    INPUT_JSON_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    CATCH_UP_FIELD_NUMBER: _builtins.int
+    CATCH_UP_LIMIT_FIELD_NUMBER: _builtins.int
+    OVERLAP_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Unique among all schedules; e.g. "<workflow>" or "<workflow>.hourly"."""
+    cron: _builtins.str
+    timezone: _builtins.str
+    """An IANA time zone; empty means UTC."""
+    input_json: _builtins.str
+    queue: _builtins.str
+    priority: _builtins.int
+    enabled: _builtins.bool
+    catch_up: _common_pb2.CatchUp.ValueType
+    catch_up_limit: _builtins.int
+    overlap: _common_pb2.Overlap.ValueType
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        cron: _builtins.str = ...,
+        timezone: _builtins.str = ...,
+        input_json: _builtins.str = ...,
+        queue: _builtins.str = ...,
+        priority: _builtins.int = ...,
+        enabled: _builtins.bool = ...,
+        catch_up: _common_pb2.CatchUp.ValueType = ...,
+        catch_up_limit: _builtins.int = ...,
+        overlap: _common_pb2.Overlap.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catch_up", b"catch_up", "catch_up_limit", b"catch_up_limit", "cron", b"cron", "enabled", b"enabled", "input_json", b"input_json", "name", b"name", "overlap", b"overlap", "priority", b"priority", "queue", b"queue", "timezone", b"timezone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclaredSchedule: _TypeAlias = DeclaredSchedule  # noqa: Y015
 
 @_typing.final
 class Node(_message.Message):

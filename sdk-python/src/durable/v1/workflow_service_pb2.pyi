@@ -144,6 +144,7 @@ class ListExecutionsRequest(_message.Message):
     CREATED_BEFORE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SCHEDULE_NAME_FIELD_NUMBER: _builtins.int
     workflow_name: _builtins.str
     queue: _builtins.str
     parent_execution_id: _builtins.str
@@ -153,6 +154,8 @@ class ListExecutionsRequest(_message.Message):
     """At most 1000; 0 means 50."""
     page_token: _builtins.str
     """From next_page_token of a previous response with the same filters."""
+    schedule_name: _builtins.str
+    """Only the runs of this schedule."""
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.ExecutionStatus.ValueType]:
         """Any of these statuses; empty means all."""
@@ -177,10 +180,11 @@ class ListExecutionsRequest(_message.Message):
         created_before: _timestamp_pb2.Timestamp | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        schedule_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "page_size", b"page_size", "page_token", b"page_token", "parent_execution_id", b"parent_execution_id", "queue", b"queue", "statuses", b"statuses", "top_level_only", b"top_level_only", "workflow_name", b"workflow_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "page_size", b"page_size", "page_token", b"page_token", "parent_execution_id", b"parent_execution_id", "queue", b"queue", "schedule_name", b"schedule_name", "statuses", b"statuses", "top_level_only", b"top_level_only", "workflow_name", b"workflow_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -281,6 +285,8 @@ class Execution(_message.Message):
     DEADLINE_AT_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
     UNCONSUMED_EVENTS_FIELD_NUMBER: _builtins.int
+    SCHEDULE_NAME_FIELD_NUMBER: _builtins.int
+    SCHEDULE_SLOT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workflow_name: _builtins.str
     workflow_version: _builtins.str
@@ -295,6 +301,8 @@ class Execution(_message.Message):
     idempotency_key: _builtins.str
     current_step: _builtins.str
     """The step running or due next; empty when finished."""
+    schedule_name: _builtins.str
+    """The schedule that started it, and the slot it ran for."""
     @_builtins.property
     def error(self) -> _common_pb2.ErrorInfo:
         """Why it failed, was cancelled or timed out."""
@@ -319,6 +327,8 @@ class Execution(_message.Message):
     def unconsumed_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]:
         """Events sent to it that no wait has taken (yet), oldest first (with include_steps)."""
 
+    @_builtins.property
+    def schedule_slot(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -341,10 +351,12 @@ class Execution(_message.Message):
         deadline_at: _timestamp_pb2.Timestamp | None = ...,
         steps: _abc.Iterable[Global___StepAttempt] | None = ...,
         unconsumed_events: _abc.Iterable[Global___Event] | None = ...,
+        schedule_name: _builtins.str = ...,
+        schedule_slot: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deadline_at", b"deadline_at", "error", b"error", "finished_at", b"finished_at", "scheduled_at", b"scheduled_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deadline_at", b"deadline_at", "error", b"error", "finished_at", b"finished_at", "schedule_slot", b"schedule_slot", "scheduled_at", b"scheduled_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "current_step", b"current_step", "deadline_at", b"deadline_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "input_json", b"input_json", "parent_execution_id", b"parent_execution_id", "priority", b"priority", "queue", b"queue", "result_json", b"result_json", "scheduled_at", b"scheduled_at", "started_at", b"started_at", "status", b"status", "steps", b"steps", "unconsumed_events", b"unconsumed_events", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "current_step", b"current_step", "deadline_at", b"deadline_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "input_json", b"input_json", "parent_execution_id", b"parent_execution_id", "priority", b"priority", "queue", b"queue", "result_json", b"result_json", "schedule_name", b"schedule_name", "schedule_slot", b"schedule_slot", "scheduled_at", b"scheduled_at", "started_at", b"started_at", "status", b"status", "steps", b"steps", "unconsumed_events", b"unconsumed_events", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

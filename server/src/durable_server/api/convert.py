@@ -170,8 +170,8 @@ def pending_input_to_proto(r: Any) -> workflow_service_pb2.PendingInput:
             for f in spec.get("fields") or []
         ],
     )
-    _set_time(msg, "requested_at", r["created_at"])
-    _set_time(msg, "deadline_at", r["deadline_at"])
+    set_time(msg, "requested_at", r["created_at"])
+    set_time(msg, "deadline_at", r["deadline_at"])
     return msg
 
 
@@ -185,8 +185,8 @@ def pending_event_wait_to_proto(r: Any) -> workflow_service_pb2.PendingEventWait
         mode=_MODES_TO_PROTO[r["mode"]],
         received=sorted(r["received"]),
     )
-    _set_time(msg, "waiting_since", r["created_at"])
-    _set_time(msg, "deadline_at", r["deadline_at"])
+    set_time(msg, "waiting_since", r["created_at"])
+    set_time(msg, "deadline_at", r["deadline_at"])
     return msg
 
 
@@ -221,7 +221,7 @@ def optional_time(msg: Any, field: str) -> datetime | None:
     return value
 
 
-def _set_time(target: object, field: str, value: datetime | None) -> None:
+def set_time(target: object, field: str, value: datetime | None) -> None:
     if value is not None:
         getattr(target, field).FromDatetime(value)
 
@@ -240,9 +240,9 @@ def _attempt_to_proto(a: StepAttemptRow) -> workflow_service_pb2.StepAttempt:
     error = error_to_proto(a.error_json)
     if error is not None:
         msg.error.CopyFrom(error)
-    _set_time(msg, "started_at", a.started_at)
-    _set_time(msg, "finished_at", a.finished_at)
-    _set_time(msg, "retry_at", a.retry_at)
+    set_time(msg, "started_at", a.started_at)
+    set_time(msg, "finished_at", a.finished_at)
+    set_time(msg, "retry_at", a.retry_at)
     return msg
 
 
@@ -266,8 +266,10 @@ def execution_to_proto(
     error = error_to_proto(row.error_json)
     if error is not None:
         msg.error.CopyFrom(error)
+    msg.schedule_name = row.schedule_name or ""
+    set_time(msg, "schedule_slot", row.schedule_slot)
     for field in ("created_at", "scheduled_at", "started_at", "finished_at", "deadline_at"):
-        _set_time(msg, field, getattr(row, field))
+        set_time(msg, field, getattr(row, field))
     if detail is not None:
         msg.steps.extend(_attempt_to_proto(a) for a in detail.attempts)
         for r in detail.running:
@@ -280,11 +282,11 @@ def execution_to_proto(
                 kind=kind_to_proto(r.kind),
                 lane_path=r.lane_path,
             )
-            _set_time(running, "started_at", r.leased_at)
+            set_time(running, "started_at", r.leased_at)
             msg.steps.append(running)
         for name, payload, sent_at in detail.events:
             event = workflow_service_pb2.Event(name=name, payload_json=payload)
-            _set_time(event, "sent_at", sent_at)
+            set_time(event, "sent_at", sent_at)
             msg.unconsumed_events.append(event)
     return msg
 

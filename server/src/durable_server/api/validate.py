@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import re
@@ -215,3 +217,24 @@ def _check_step_options(what: str, step: definition_pb2.Step | definition_pb2.Co
 def check_queues(queues: Sequence[str]) -> list[str]:
     """Queue names to poll; empty means ``default``."""
     return [check_name("queue", q) for q in queues] or ["default"]
+
+
+def encode_name_token(name: str) -> str:
+    """An opaque cursor after the row named ``name``."""
+    return base64.urlsafe_b64encode(f"name|{name}".encode()).decode().rstrip("=")
+
+
+def decode_name_token(token: str) -> str:
+    """The name in a token from :func:`encode_name_token`."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidArgumentError(
+            "page_token is not valid: pass next_page_token from a previous response"
+        ) from exc
+    tag, _, name = raw.partition("|")
+    if tag != "name":
+        raise InvalidArgumentError(
+            "page_token is not valid: pass next_page_token from a previous response"
+        )
+    return name

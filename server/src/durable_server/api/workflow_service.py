@@ -85,6 +85,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             top_level_only=request.top_level_only,
             created_after=convert.optional_time(request, "created_after"),
             created_before=convert.optional_time(request, "created_before"),
+            schedule_name=request.schedule_name or None,
         )
         page = await self.reads.list_executions(
             flt,

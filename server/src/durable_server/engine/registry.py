@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from durable.v1 import definition_pb2
 from durable_server.clock import Clock
 from durable_server.engine.definitions import Definition, DefinitionCache
+from durable_server.engine.scheduler import Scheduler
 from durable_server.errors import FailedPreconditionError, NotFoundError
 from durable_server.store import workers as worker_store
 from durable_server.store import workflows as wf_store
@@ -28,10 +29,17 @@ class Registered:
 class Registry:
     """Definitions by name and version."""
 
-    def __init__(self, db: Database, definitions: DefinitionCache, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        definitions: DefinitionCache,
+        clock: Clock,
+        scheduler: Scheduler | None = None,
+    ) -> None:
         self.db = db
         self.definitions = definitions
         self.clock = clock
+        self.scheduler = scheduler
 
     async def register(
         self,
@@ -51,6 +59,9 @@ class Registry:
                     definition=d.proto.SerializeToString(deterministic=True),
                 )
                 await wf_store.workflow_latest_upsert(conn, name=d.name, version=d.version)
+                if created and self.scheduler is not None:
+                    # A new version of the code: its declared schedules become the stored ones.
+                    await self.scheduler.declare(conn, d)
                 out.append(Registered(d.name, d.version, created))
             await worker_store.worker_upsert(
                 conn,

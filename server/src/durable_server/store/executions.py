@@ -28,6 +28,8 @@ class NewExecution:
     first_step: str
     first_step_timeout_secs: float | None
     first_task_kind: str = "step"
+    schedule_name: str | None = None
+    schedule_slot: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class ExecutionFilter:
     top_level_only: bool = False
     created_after: datetime | None = None
     created_before: datetime | None = None
+    schedule_name: str | None = None
 
     def args(self) -> tuple[object, ...]:
         """Positional arguments $1..$7 of both queries."""
@@ -72,6 +75,8 @@ async def execution_insert(conn: Conn, new: NewExecution, *, now: datetime | Non
         new.first_step,
         new.first_step_timeout_secs,
         new.first_task_kind,
+        new.schedule_name,
+        new.schedule_slot,
     )
     return str(value) if value is not None else None
 
@@ -102,13 +107,14 @@ async def execution_list(
         after[0] if after else None,
         after[1] if after else None,
         limit,
+        flt.schedule_name,
     )
     return [ExecutionRow.from_record(r) for r in rows]
 
 
 async def execution_count(conn: Conn, flt: ExecutionFilter) -> int:
     """How many executions match ``flt``."""
-    return int(await conn.fetchval(Q["execution_count"], *flt.args()))
+    return int(await conn.fetchval(Q["execution_count"], *flt.args(), flt.schedule_name))
 
 
 async def execution_status_get(conn: Conn, *, execution_id: str) -> str | None:
@@ -223,3 +229,8 @@ async def execution_descendants_active(conn: Conn, *, execution_ids: list[str]) 
     """The unfinished descendants of these executions."""
     rows = await conn.fetch(Q["execution_descendants_active"], execution_ids)
     return [str(r["id"]) for r in rows]
+
+
+async def execution_active(conn: Conn, *, execution_id: str) -> bool:
+    """Whether the execution exists and is unfinished."""
+    return bool(await conn.fetchval(Q["execution_active"], execution_id))

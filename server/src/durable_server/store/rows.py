@@ -110,6 +110,8 @@ class ExecutionRow:
     started_at: datetime | None
     finished_at: datetime | None
     deadline_at: datetime | None
+    schedule_name: str | None = None
+    schedule_slot: datetime | None = None
 
     @classmethod
     def from_record(cls, r: Any) -> ExecutionRow:
@@ -132,6 +134,8 @@ class ExecutionRow:
             started_at=r["started_at"],
             finished_at=r["finished_at"],
             deadline_at=r["deadline_at"],
+            schedule_name=r["schedule_name"],
+            schedule_slot=r["schedule_slot"],
         )
 
 

@@ -2,8 +2,9 @@
 -- Insert a pending execution, its first task and its timeout timer; nothing on an idempotency-key conflict.
 WITH e AS (
     INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
-                            idempotency_key, created_at, scheduled_at, deadline_at)
-    VALUES ($1, $2, $3, 'pending', $4, $5, $6::jsonb, $7, coalesce($8, now()), $9,
+                            idempotency_key, created_at, scheduled_at, schedule_name,
+                            schedule_slot, deadline_at)
+    VALUES ($1, $2, $3, 'pending', $4, $5, $6::jsonb, $7, coalesce($8, now()), $9, $14, $15,
             CASE WHEN $10::float8 IS NULL THEN NULL
                  ELSE greatest(coalesce($8, now()), coalesce($9, coalesce($8, now())))
                       + make_interval(secs => $10::float8) END)
@@ -42,6 +43,7 @@ WHERE ($1::text IS NULL OR e.workflow_name = $1)
   AND (NOT $5::bool OR e.parent_id IS NULL)
   AND ($6::timestamptz IS NULL OR e.created_at >= $6)
   AND ($7::timestamptz IS NULL OR e.created_at < $7)
+  AND ($11::text IS NULL OR e.schedule_name = $11)
   AND ($8::timestamptz IS NULL OR (e.created_at, e.id) < ($8, $9::uuid))
 ORDER BY e.created_at DESC, e.id DESC
 LIMIT $10;
@@ -55,7 +57,8 @@ WHERE ($1::text IS NULL OR e.workflow_name = $1)
   AND ($4::uuid IS NULL OR e.parent_id = $4)
   AND (NOT $5::bool OR e.parent_id IS NULL)
   AND ($6::timestamptz IS NULL OR e.created_at >= $6)
-  AND ($7::timestamptz IS NULL OR e.created_at < $7);
+  AND ($7::timestamptz IS NULL OR e.created_at < $7)
+  AND ($8::text IS NULL OR e.schedule_name = $8);
 
 -- name: execution_status_get
 -- The status of one execution, locked until the transaction ends.
@@ -138,3 +141,7 @@ WITH RECURSIVE d AS (
     SELECT c.id, c.status FROM executions c JOIN d ON c.parent_id = d.id
 )
 SELECT id FROM d WHERE status IN ('pending', 'running', 'waiting', 'compensating');
+
+-- name: execution_active
+-- Whether an execution is still unfinished.
+SELECT status IN ('pending', 'running', 'waiting', 'compensating') FROM executions WHERE id = $1;
