@@ -139,7 +139,7 @@ def test_full_execution() -> None:
                 worker_id="w1",
                 started_at=ts(T0),
                 finished_at=ts(T1),
-                logs=[pb.LogLine(time=ts(T0), level="INFO", message="hi", logger="app")],
+                logs=[common_pb2.LogLine(time=ts(T0), level="INFO", message="hi", logger="app")],
             ),
             pb.StepAttempt(
                 step_name="charge",

@@ -61,6 +61,7 @@ from durable.errors import (
     WaitError,
     WaitTimeoutError,
 )
+from durable.secrets import mark_secret
 
 __all__ = [
     "AbortedError",
@@ -110,6 +111,7 @@ __all__ = [
     "foreach",
     "goto",
     "hours",
+    "mark_secret",
     "minutes",
     "next_business_day",
     "next_weekday",

@@ -61,6 +61,7 @@ from durable._models import (
     schedule_page_from_proto,
     start_result_from_proto,
 )
+from durable._tracing import metadata_for_current_context
 from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
 from durable.v1 import schedule_service_pb2 as spb
 from durable.v1 import schedule_service_pb2_grpc as spb_grpc
@@ -509,7 +510,11 @@ class Client:
         deadline: float | None = None,
     ) -> ResponseT:
         try:
-            return await rpc(request, timeout=self.timeout if deadline is None else deadline)
+            return await rpc(
+                request,
+                timeout=self.timeout if deadline is None else deadline,
+                metadata=metadata_for_current_context(),
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
 

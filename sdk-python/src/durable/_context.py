@@ -73,6 +73,7 @@ from durable._models import (
 )
 from durable._nodes import check_name
 from durable.errors import ChildWorkflowError, NonRetryableError, WaitError, WaitTimeoutError
+from durable.secrets import mark_secret
 from durable.v1 import common_pb2
 from durable.v1 import worker_service_pb2 as pb
 
@@ -324,6 +325,14 @@ class StepContext:
     def idempotency_key(self) -> str:
         """A key unique to this step run, stable across its retries: use it for side effects."""
         return f"{self.execution_id}:{self.sequence}:{self.step_name}"
+
+    def secret(self, value: str) -> str:
+        """Mark ``value`` as secret for this attempt and return it (``durable.secrets``).
+
+        Before the attempt's report leaves the worker, the value is replaced by ``***``
+        in its captured log lines and in its error's message and traceback.
+        """
+        return mark_secret(value)
 
     def start_workflow(
         self,

@@ -711,7 +711,7 @@ def error_info_from_proto(
     )
 
 
-def log_line_from_proto(msg: workflow_service_pb2.LogLine) -> LogLine:
+def log_line_from_proto(msg: common_pb2.LogLine) -> LogLine:
     """A captured log line."""
     return LogLine(
         time=timestamp_from_proto(msg, "time"),

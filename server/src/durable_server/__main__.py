@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from durable._tracing import configure_from_env
 from durable_server.app import Orchestrator, run_migrations
 from durable_server.config import Settings, parse_queue_limits
 from durable_server.embedded import embedded_database_url
@@ -34,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--data-dir", help="embedded PostgreSQL data folder (default: .durable)")
         cmd.add_argument("--queue-limits", help="per-queue concurrency limits, e.g. a=5,b=2")
         cmd.add_argument("--log-level", help="log level (default: INFO)")
+        cmd.add_argument(
+            "--metrics-listen",
+            help="serve Prometheus /metrics on HOST:PORT (default: DURABLE_METRICS_LISTEN, off)",
+        )
     return parser
 
 
@@ -44,6 +49,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         listen=args.listen,
         data_dir=args.data_dir,
         log_level=args.log_level,
+        metrics_listen=args.metrics_listen,
         queue_limits=parse_queue_limits(args.queue_limits) if args.queue_limits else None,
     )
 
@@ -60,7 +66,8 @@ def resolve_database_url(settings: Settings) -> str:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
-    orchestrator = Orchestrator(settings, resolve_database_url(settings))
+    provider = configure_from_env("durable-orchestrator")
+    orchestrator = Orchestrator(settings, resolve_database_url(settings), tracer_provider=provider)
     await orchestrator.start()
     print(f"durable server ready address={orchestrator.address}", flush=True)
     stop = asyncio.Event()
@@ -70,6 +77,8 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     logging.getLogger("durable_server").info("shutting down")
     await orchestrator.stop()
+    if provider is not None and hasattr(provider, "shutdown"):
+        provider.shutdown()  # flush the spans still batched
 
 
 def main(argv: Sequence[str] | None = None) -> int:

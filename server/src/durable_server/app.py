@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -9,7 +10,9 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import TracerProvider
 
+from durable._tracing import tracer
 from durable.v1 import (
     schedule_service_pb2,
     schedule_service_pb2_grpc,
@@ -30,7 +33,9 @@ from durable_server.engine.engine import Engine
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
 from durable_server.engine.scheduler import Scheduler
+from durable_server.health import DatabaseHealth, database_probe
 from durable_server.loops import DueLoop
+from durable_server.metrics import DatabaseGauges, Metrics, MetricsServer
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
 from durable_server.store.migrate import migrate
@@ -38,6 +43,8 @@ from durable_server.store.migrate import migrate
 __all__ = ["Orchestrator", "run_migrations"]
 
 log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECS = 2.0  # a database slower than this to answer SELECT 1 is unhealthy
 
 _SERVICES = (
     workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
@@ -58,16 +65,27 @@ async def run_migrations(dsn: str, schema: str) -> list[int]:
 class Orchestrator:
     """One orchestrator process: call ``start()``, then ``stop()``."""
 
-    def __init__(self, settings: Settings, dsn: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dsn: str,
+        clock: Clock | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self.settings = settings
         self.dsn = dsn
         self.clock = clock or SystemClock()
+        self.tracer_provider = tracer_provider
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._db: Database | None = None
         self._listener: Listener | None = None
         self._loops: list[DueLoop] = []
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.metrics = Metrics()  # a registry of its own: several orchestrators per process
+        self.metrics_address = ""  # host:port of /metrics once started ("" when disabled)
+        self._metrics_server: MetricsServer | None = None
+        self.health_monitor: DatabaseHealth | None = None
 
     @property
     def address(self) -> str:
@@ -90,7 +108,12 @@ class Orchestrator:
         definitions = DefinitionCache(load_definition)
         dispatcher_ref: list[Dispatcher] = []
         self.engine = engine = Engine(
-            db, self.clock, s, definitions, on_ready=lambda qs: dispatcher_ref[0].notify(qs)
+            db,
+            self.clock,
+            s,
+            definitions,
+            on_ready=lambda qs: dispatcher_ref[0].notify(qs),
+            metrics=self.metrics,
         )
         self.dispatcher = dispatcher = Dispatcher(engine, self.clock)
         dispatcher_ref.append(dispatcher)
@@ -101,6 +124,7 @@ class Orchestrator:
             notify_channel=engine.notify_channel,
             on_ready=lambda qs: dispatcher_ref[0].notify(qs),
             max_step_runs=s.max_step_runs,
+            metrics=self.metrics,
         )
         registry = Registry(db, definitions, self.clock, scheduler)
         self._listener = Listener(self.dsn, engine.notify_channel, dispatcher)
@@ -120,7 +144,9 @@ class Orchestrator:
         for loop in self._loops:
             loop.start()
         self._server = self._build_server(
-            WorkflowService(engine, registry, Reads(db), s),
+            WorkflowService(
+                engine, registry, Reads(db, self.clock), s, tracer(self.tracer_provider)
+            ),
             WorkerService(engine, registry, dispatcher, s),
             ScheduleService(scheduler, db, s),
         )
@@ -130,7 +156,30 @@ class Orchestrator:
         await self._server.start()
         for name in ("", *_SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._start_monitoring(db)
         log.info("durable orchestrator listening on %s (schema %s)", self.address, s.schema)
+
+    def _start_monitoring(self, db: Database) -> None:
+        """The database health check, and the /metrics endpoint when configured."""
+        s = self.settings
+        if s.metrics_listen:
+            self.metrics.registry.register(
+                DatabaseGauges(
+                    db, self.clock, asyncio.get_running_loop(), known_queues=s.queue_limits
+                )
+            )
+            self._metrics_server = MetricsServer(self.metrics.registry, s.metrics_listen)
+            self.metrics_address = self._metrics_server.start()
+            log.info("metrics on http://%s/metrics", self.metrics_address)
+        self.health_monitor = DatabaseHealth(
+            self.health,
+            _SERVICES,
+            database_probe(db),
+            interval=s.health_check_secs,
+            timeout=HEALTH_TIMEOUT_SECS,
+            on_change=lambda up: self.metrics.database_up.set(1 if up else 0),
+        )
+        self.health_monitor.start()
 
     def _build_server(
         self, workflows: WorkflowService, workers: WorkerService, schedules: ScheduleService
@@ -159,6 +208,10 @@ class Orchestrator:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, return parked polls, stop the loops, close the pool."""
+        if self.health_monitor is not None:
+            await self.health_monitor.stop()
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
         await self.health.enter_graceful_shutdown()
         if hasattr(self, "dispatcher"):
             self.dispatcher.close()

@@ -8,9 +8,12 @@ Nothing else in the orchestrator reads ``os.environ``.
 | DURABLE_SCHEMA | durable | schema holding every table |
 | DURABLE_LISTEN | 127.0.0.1:7411 | gRPC listen address |
 | DURABLE_MAX_PAYLOAD_BYTES | 2097152 | largest input or result accepted |
+| DURABLE_MAX_LOG_BYTES | 262144 | log text kept per step attempt (more is dropped, and said so) |
 | DURABLE_LEASE_SECONDS | 30 | how long a task lease lasts without a heartbeat |
 | DURABLE_QUEUE_LIMITS | (none) | per-queue concurrency limits, e.g. ``emails=5,reports=2`` |
 | DURABLE_MAX_LOST_ATTEMPTS | 10 | a step lost this often (dead workers) fails its execution |
+| DURABLE_METRICS_LISTEN | (off) | Prometheus ``/metrics`` HTTP address, e.g. ``127.0.0.1:9464`` |
+| DURABLE_HEALTH_CHECK_SECONDS | 5 | how often the gRPC health status checks the database |
 | DURABLE_DATA_DIR | .durable | where the embedded PostgreSQL keeps its data |
 | DURABLE_LOG_LEVEL | INFO | log level |
 """
@@ -47,6 +50,8 @@ class Settings:
     schema: str = "durable"
     listen: str = "127.0.0.1:7411"
     max_payload_bytes: int = 2 * 1024 * 1024
+    max_log_bytes: int = 256 * 1024
+    max_log_lines: int = 10_000
     lease_secs: float = 30.0
     timeout_grace_secs: float = 5.0
     default_poll_wait_secs: float = 30.0
@@ -57,6 +62,8 @@ class Settings:
     loop_interval_secs: float = 1.0
     pool_min_size: int = 2
     pool_max_size: int = 20
+    metrics_listen: str = ""  # empty: no metrics endpoint; port 0 picks a free one
+    health_check_secs: float = 5.0
     data_dir: str = ".durable"
     log_level: str = "INFO"
     manual_clock: bool = False
@@ -70,6 +77,15 @@ class Settings:
             raise ValueError("max_payload_bytes must be at least 1024")
         if self.lease_secs <= 0:
             raise ValueError("lease_secs must be positive")
+        if self.max_log_bytes < 0 or self.max_log_lines < 0:
+            raise ValueError("max_log_bytes and max_log_lines must not be negative")
+        if self.metrics_listen and not re.fullmatch(r".*:\d{1,5}", self.metrics_listen):
+            raise ValueError(
+                f"metrics_listen {self.metrics_listen!r} is invalid: use HOST:PORT, "
+                "e.g. 127.0.0.1:9464"
+            )
+        if self.health_check_secs <= 0:
+            raise ValueError("health_check_secs must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -82,9 +98,12 @@ class Settings:
             ("DURABLE_SCHEMA", "schema", str),
             ("DURABLE_LISTEN", "listen", str),
             ("DURABLE_MAX_PAYLOAD_BYTES", "max_payload_bytes", int),
+            ("DURABLE_MAX_LOG_BYTES", "max_log_bytes", int),
             ("DURABLE_LEASE_SECONDS", "lease_secs", float),
             ("DURABLE_MAX_LOST_ATTEMPTS", "max_lost_attempts", int),
             ("DURABLE_MAX_STEP_RUNS", "max_step_runs", int),
+            ("DURABLE_METRICS_LISTEN", "metrics_listen", str),
+            ("DURABLE_HEALTH_CHECK_SECONDS", "health_check_secs", float),
             ("DURABLE_DATA_DIR", "data_dir", str),
             ("DURABLE_LOG_LEVEL", "log_level", str),
         ):

@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from durable._tracing import configure_from_env
 from durable.errors import DurableError
 from durable_worker import shutdown
 from durable_worker.config import (
@@ -124,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        provider = configure_from_env("durable-worker")
         workflows = load_workflows(settings.modules)
         worker = Worker(
             settings.server_address,
@@ -134,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             drain_timeout=settings.drain_timeout,
             max_payload_bytes=settings.max_payload_bytes,
             announce=True,
+            tracer_provider=provider,
         )
     except (LoaderError, ValueError) as exc:
         print(f"durable-worker: error: {exc}", file=sys.stderr)
@@ -143,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DurableError as exc:
         print(f"durable-worker: registration failed: {exc.code.name}: {exc}", file=sys.stderr)
         return 1
+    if provider is not None and hasattr(provider, "shutdown"):
+        provider.shutdown()  # flush the spans still batched
     if worker.busy_threads:
         # Python joins pool threads at exit: a stuck step would keep the process alive.
         log.warning("exiting with %d step thread(s) still running", worker.busy_threads)

@@ -22,20 +22,25 @@ wait; an into merge or a compensation that tries fails for good
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from opentelemetry.trace import Tracer
+
 from durable._dsl import Workflow
 from durable._models import TaskKind
+from durable._tracing import tracer as durable_tracer
 from durable.v1 import worker_service_pb2 as pb
-from durable_worker import outcome
+from durable_worker import capture, outcome
 from durable_worker.catalog import Job, StepCatalog
 from durable_worker.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_PAYLOAD_BYTES
 from durable_worker.jobs import Done, Suspended, run_async, run_sync
 from durable_worker.outcome import Report
+from durable_worker.tracing import attempt_span, record_outcome
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "ReportSink", "Runner"]
 
@@ -102,6 +107,7 @@ class Runner:
         sink: Receives one report per finished step (none for an abandoned one).
         concurrency: Steps running at the same time, at most.
         max_payload_bytes: Results larger than this, encoded, fail with PayloadTooLarge.
+        max_log_bytes: Log text kept per task run (see :mod:`durable_worker.capture`).
         executor: Runs sync steps; by default a thread pool of ``concurrency`` threads,
             shut down by :meth:`close`.
     """
@@ -115,11 +121,17 @@ class Runner:
         concurrency: int = DEFAULT_CONCURRENCY,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         executor: Executor | None = None,
+        max_log_bytes: int = capture.DEFAULT_MAX_LOG_BYTES,
+        tracer: Tracer | None = None,
+        worker_id: str = "",
     ) -> None:
         self._catalog = StepCatalog(workflows, versions)
+        self._tracer = tracer or durable_tracer()
+        self.worker_id = worker_id
         self._sink = sink
         self._concurrency = concurrency
         self._max_payload_bytes = max_payload_bytes
+        self._max_log_bytes = max_log_bytes
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="durable-step"
@@ -240,7 +252,9 @@ class Runner:
             self._release(task, running)
             return
         try:
-            report = await self._execute(task)
+            with attempt_span(self._tracer, task, self.worker_id) as span:
+                report = await self._execute(task)
+                record_outcome(span, report)
         except asyncio.CancelledError:
             if not running.abandoned:
                 raise
@@ -261,6 +275,14 @@ class Runner:
         self._sink.put(report)
 
     async def _execute(self, task: pb.Task) -> Report:
+        """The report for one run of ``task``, with what it logged (secrets masked)."""
+        step_log = capture.StepLog(self._max_log_bytes)
+        with capture.capturing(step_log):
+            report = await self._outcome(task)
+        capture.attach(report, step_log)
+        return report
+
+    async def _outcome(self, task: pb.Task) -> Report:
         """The report for one run of ``task``."""
         job = self._catalog.resolve(task)
         if isinstance(job, pb.TaskFailure):
@@ -324,7 +346,11 @@ class Runner:
         self, fn: Callable[[Job, pb.Task], Done | Suspended], job: Job, task: pb.Task
     ) -> Done | Suspended:
         """Run ``fn`` in the executor; on timeout or cancel, leave the thread to finish alone."""
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, job, task)
+        # In a copy of this task's context: the step's log buffer (and secrets) go along.
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, context.run, fn, job, task
+        )
         self._threads += 1
         future.add_done_callback(self._thread_done)
         try:

@@ -16,15 +16,18 @@ from types import TracebackType
 
 import grpc
 import grpc.aio
+from opentelemetry.trace import TracerProvider
 
 from durable._client import CHANNEL_OPTIONS
 from durable._definition import definition_hash, to_definition
 from durable._dsl import Workflow
+from durable._tracing import tracer as durable_tracer
 from durable.errors import from_rpc_error
 from durable.v1 import worker_service_pb2 as pb
 from durable.v1 import worker_service_pb2_grpc as pb_grpc
 from durable_worker import rpc, shutdown
 from durable_worker.backoff import Backoff
+from durable_worker.capture import DEFAULT_MAX_LOG_BYTES
 from durable_worker.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DRAIN_TIMEOUT,
@@ -77,8 +80,11 @@ class Worker:
         worker_id: This worker's id; by default ``<hostname>-<pid>-<random hex>``.
         drain_timeout: Seconds a drain waits for running steps before giving them back.
         max_payload_bytes: Largest encoded step result; larger ones fail (PayloadTooLarge).
+        max_log_bytes: Log text (logging and print) kept per step run, in UTF-8 bytes; past
+            it (or past 1,000 lines) lines are dropped and a last line says how many.
         poll_wait: How long one long-poll waits on the orchestrator for tasks.
         announce: Print the ready line on stdout (the command line does, for scripts).
+        tracer_provider: Where step attempts' spans go; by default the global provider.
     """
 
     def __init__(
@@ -93,6 +99,8 @@ class Worker:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         poll_wait: timedelta = DEFAULT_POLL_WAIT,
         announce: bool = False,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -100,6 +108,8 @@ class Worker:
             raise ValueError(f"drain_timeout must not be negative, got {drain_timeout}")
         if max_payload_bytes < 1:
             raise ValueError(f"max_payload_bytes must be positive, got {max_payload_bytes}")
+        if max_log_bytes < 0:
+            raise ValueError(f"max_log_bytes must not be negative, got {max_log_bytes}")
         self.address = address
         self.workflows = _unique(workflows)
         self.queues = list(queues) if queues else default_queues(self.workflows)
@@ -109,6 +119,8 @@ class Worker:
         self.max_payload_bytes = max_payload_bytes
         self.poll_wait = poll_wait
         self.announce = announce
+        self.max_log_bytes = max_log_bytes
+        self.tracer_provider = tracer_provider
         self._definitions = [to_definition(w) for w in self.workflows]  # ValueError now
         self._versions: dict[str, str] = {}
         self._channel: grpc.aio.Channel | None = None
@@ -273,6 +285,9 @@ class Worker:
             self._reporter,
             concurrency=self.concurrency,
             max_payload_bytes=self.max_payload_bytes,
+            max_log_bytes=self.max_log_bytes,
+            tracer=durable_tracer(self.tracer_provider),
+            worker_id=self.worker_id,
         )
         self._heartbeat = Heartbeat(
             stub, self.worker_id, self._runner, extra_leases=self._reporter.pending_leases

@@ -177,6 +177,7 @@ class Task(_message.Message):
     LANE_PATH_FIELD_NUMBER: _builtins.int
     COMPENSATED_STEP_FIELD_NUMBER: _builtins.int
     MEMO_JSON_FIELD_NUMBER: _builtins.int
+    TRACEPARENT_FIELD_NUMBER: _builtins.int
     task_id: _builtins.int
     lease_token: _builtins.str
     execution_id: _builtins.str
@@ -202,6 +203,8 @@ class Task(_message.Message):
     {"0": {"ok": true, "value": ...} | {"ok": false, "error": {...}}}. A step that
     suspends runs again from the top; each wait it already passed returns its outcome.
     """
+    traceparent: _builtins.str
+    """W3C trace context (traceparent) of the execution: the attempt's span is its child."""
     @_builtins.property
     def lease_expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -232,10 +235,11 @@ class Task(_message.Message):
         lane_path: _builtins.str = ...,
         compensated_step: _builtins.str = ...,
         memo_json: _builtins.str = ...,
+        traceparent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "lease_expires_at", b"lease_expires_at", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensated_step", b"compensated_step", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "input_json", b"input_json", "kind", b"kind", "lane_path", b"lane_path", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "memo_json", b"memo_json", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensated_step", b"compensated_step", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "input_json", b"input_json", "kind", b"kind", "lane_path", b"lane_path", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "memo_json", b"memo_json", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "traceparent", b"traceparent", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -393,6 +397,7 @@ class TaskCompletion(_message.Message):
     GOTO_TARGET_FIELD_NUMBER: _builtins.int
     EVALUATIONS_FIELD_NUMBER: _builtins.int
     CHILDREN_FIELD_NUMBER: _builtins.int
+    LOGS_FIELD_NUMBER: _builtins.int
     result_json: _builtins.str
     goto_target: _builtins.str
     """Continue at this node of the same sequence instead of the next one (a step's
@@ -414,6 +419,10 @@ class TaskCompletion(_message.Message):
         so a step that fails starts none.
         """
 
+    @_builtins.property
+    def logs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LogLine]:
+        """What the attempt logged (capped by the worker; a last line says what was dropped)."""
+
     def __init__(
         self,
         *,
@@ -422,10 +431,11 @@ class TaskCompletion(_message.Message):
         goto_target: _builtins.str = ...,
         evaluations: _abc.Mapping[_builtins.str, Global___Evaluation] | None = ...,
         children: _abc.Iterable[Global___ChildStart] | None = ...,
+        logs: _abc.Iterable[_common_pb2.LogLine] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "evaluations", b"evaluations", "goto_target", b"goto_target", "lease", b"lease", "result_json", b"result_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "evaluations", b"evaluations", "goto_target", b"goto_target", "lease", b"lease", "logs", b"logs", "result_json", b"result_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -506,22 +516,28 @@ class TaskFailure(_message.Message):
     LEASE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     TIMED_OUT_FIELD_NUMBER: _builtins.int
+    LOGS_FIELD_NUMBER: _builtins.int
     timed_out: _builtins.bool
     """The attempt ran past its timeout."""
     @_builtins.property
     def lease(self) -> Global___TaskLease: ...
     @_builtins.property
     def error(self) -> _common_pb2.ErrorInfo: ...
+    @_builtins.property
+    def logs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LogLine]:
+        """What the attempt logged (capped by the worker; a last line says what was dropped)."""
+
     def __init__(
         self,
         *,
         lease: Global___TaskLease | None = ...,
         error: _common_pb2.ErrorInfo | None = ...,
         timed_out: _builtins.bool = ...,
+        logs: _abc.Iterable[_common_pb2.LogLine] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "lease", b"lease", "timed_out", b"timed_out"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "lease", b"lease", "logs", b"logs", "timed_out", b"timed_out"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -577,6 +593,7 @@ class TaskSuspension(_message.Message):
     SLEEP_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
+    LOGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def lease(self) -> Global___TaskLease: ...
     @_builtins.property
@@ -591,6 +608,10 @@ class TaskSuspension(_message.Message):
     def events(self) -> Global___EventWait: ...
     @_builtins.property
     def input(self) -> Global___InputWait: ...
+    @_builtins.property
+    def logs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LogLine]:
+        """What this run of the attempt logged before it suspended."""
+
     def __init__(
         self,
         *,
@@ -600,10 +621,11 @@ class TaskSuspension(_message.Message):
         sleep: Global___SleepWait | None = ...,
         events: Global___EventWait | None = ...,
         input: Global___InputWait | None = ...,
+        logs: _abc.Iterable[_common_pb2.LogLine] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "events", b"events", "input", b"input", "lease", b"lease", "sleep", b"sleep", "wait", b"wait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "children", b"children", "events", b"events", "input", b"input", "lease", b"lease", "sleep", b"sleep", "wait", b"wait"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "children", b"children", "events", b"events", "input", b"input", "lease", b"lease", "logs", b"logs", "sleep", b"sleep", "wait", b"wait"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_wait: _TypeAlias = _typing.Literal["child", "sleep", "events", "input"]  # noqa: Y015
     _WhichOneofArgType_wait: _TypeAlias = _typing.Literal["wait", b"wait"]  # noqa: Y015

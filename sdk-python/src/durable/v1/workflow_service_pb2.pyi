@@ -9,6 +9,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,28 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _GraphFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GraphFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GraphFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    GRAPH_FORMAT_UNSPECIFIED: _GraphFormat.ValueType  # 0
+    GRAPH_FORMAT_MERMAID: _GraphFormat.ValueType  # 1
+    """A Mermaid flowchart (the default)."""
+    GRAPH_FORMAT_DOT: _GraphFormat.ValueType  # 2
+    """Graphviz DOT."""
+
+class GraphFormat(_GraphFormat, metaclass=_GraphFormatEnumTypeWrapper):
+    """GraphFormat is the text format of a graph."""
+
+GRAPH_FORMAT_UNSPECIFIED: GraphFormat.ValueType  # 0
+GRAPH_FORMAT_MERMAID: GraphFormat.ValueType  # 1
+"""A Mermaid flowchart (the default)."""
+GRAPH_FORMAT_DOT: GraphFormat.ValueType  # 2
+"""Graphviz DOT."""
+Global___GraphFormat: _TypeAlias = GraphFormat  # noqa: Y015
 
 @_typing.final
 class StartWorkflowRequest(_message.Message):
@@ -431,7 +454,7 @@ class StepAttempt(_message.Message):
         """When the next attempt is due, for a failed attempt that will be retried."""
 
     @_builtins.property
-    def logs(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogLine]:
+    def logs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LogLine]:
         """Captured log lines (with include_logs)."""
 
     def __init__(
@@ -447,7 +470,7 @@ class StepAttempt(_message.Message):
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         retry_at: _timestamp_pb2.Timestamp | None = ...,
-        logs: _abc.Iterable[Global___LogLine] | None = ...,
+        logs: _abc.Iterable[_common_pb2.LogLine] | None = ...,
         kind: _common_pb2.TaskKind.ValueType = ...,
         lane_path: _builtins.str = ...,
     ) -> None: ...
@@ -458,37 +481,6 @@ class StepAttempt(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepAttempt: _TypeAlias = StepAttempt  # noqa: Y015
-
-@_typing.final
-class LogLine(_message.Message):
-    """LogLine is one captured log record of a step attempt."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TIME_FIELD_NUMBER: _builtins.int
-    LEVEL_FIELD_NUMBER: _builtins.int
-    MESSAGE_FIELD_NUMBER: _builtins.int
-    LOGGER_FIELD_NUMBER: _builtins.int
-    level: _builtins.str
-    message: _builtins.str
-    logger: _builtins.str
-    @_builtins.property
-    def time(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        time: _timestamp_pb2.Timestamp | None = ...,
-        level: _builtins.str = ...,
-        message: _builtins.str = ...,
-        logger: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "logger", b"logger", "message", b"message", "time", b"time"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___LogLine: _TypeAlias = LogLine  # noqa: Y015
 
 @_typing.final
 class ListChildrenRequest(_message.Message):
@@ -844,3 +836,139 @@ class ListPendingEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPendingEventsResponse: _TypeAlias = ListPendingEventsResponse  # noqa: Y015
+
+@_typing.final
+class GetExecutionGraphRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_NAME_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    """An execution: its definition version, with the state of each node overlaid."""
+    workflow_name: _builtins.str
+    """Or a workflow: its latest definition, without state."""
+    format: Global___GraphFormat.ValueType
+    def __init__(
+        self,
+        *,
+        execution_id: _builtins.str = ...,
+        workflow_name: _builtins.str = ...,
+        format: Global___GraphFormat.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "format", b"format", "workflow_name", b"workflow_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExecutionGraphRequest: _TypeAlias = GetExecutionGraphRequest  # noqa: Y015
+
+@_typing.final
+class GetExecutionGraphResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    format: Global___GraphFormat.ValueType
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        format: Global___GraphFormat.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExecutionGraphResponse: _TypeAlias = GetExecutionGraphResponse  # noqa: Y015
+
+@_typing.final
+class ListWorkersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    SEEN_WITHIN_SECONDS_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Only workers polling this queue; empty means any."""
+    seen_within_seconds: _builtins.int
+    """Only workers seen (heartbeat, poll or report) within this many seconds; 0 means any."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        seen_within_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue", "seen_within_seconds", b"seen_within_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkersRequest: _TypeAlias = ListWorkersRequest  # noqa: Y015
+
+@_typing.final
+class ListWorkersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def workers(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkerInfo]: ...
+    def __init__(
+        self,
+        *,
+        workers: _abc.Iterable[Global___WorkerInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workers", b"workers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkersResponse: _TypeAlias = ListWorkersResponse  # noqa: Y015
+
+@_typing.final
+class WorkerInfo(_message.Message):
+    """WorkerInfo is a registered worker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    QUEUES_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    LAST_SEEN_AT_FIELD_NUMBER: _builtins.int
+    LEASED_TASKS_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    leased_tasks: _builtins.int
+    """Tasks it holds leases on now."""
+    @_builtins.property
+    def queues(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The workflow versions it registered."""
+
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_seen_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        queues: _abc.Iterable[_builtins.str] | None = ...,
+        versions: _abc.Iterable[_builtins.str] | None = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        last_seen_at: _timestamp_pb2.Timestamp | None = ...,
+        leased_tasks: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_seen_at", b"last_seen_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_seen_at", b"last_seen_at", "leased_tasks", b"leased_tasks", "queues", b"queues", "started_at", b"started_at", "versions", b"versions", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkerInfo: _TypeAlias = WorkerInfo  # noqa: Y015

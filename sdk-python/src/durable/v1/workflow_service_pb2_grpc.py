@@ -80,6 +80,16 @@ class WorkflowServiceStub:
                 request_serializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsRequest.SerializeToString,
                 response_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsResponse.FromString,
                 _registered_method=True)
+        self.GetExecutionGraph = channel.unary_unary(
+                '/durable.v1.WorkflowService/GetExecutionGraph',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionGraphRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionGraphResponse.FromString,
+                _registered_method=True)
+        self.ListWorkers = channel.unary_unary(
+                '/durable.v1.WorkflowService/ListWorkers',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListWorkersResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowServiceServicer:
@@ -153,6 +163,21 @@ class WorkflowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetExecutionGraph(self, request, context):
+        """GetExecutionGraph renders a workflow's definition as a graph (Mermaid or Graphviz
+        DOT); given an execution, with each node's state overlaid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkers(self, request, context):
+        """ListWorkers lists the workers that registered, with their last heartbeat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +225,16 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.ListPendingEvents,
                     request_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsRequest.FromString,
                     response_serializer=durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsResponse.SerializeToString,
+            ),
+            'GetExecutionGraph': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExecutionGraph,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionGraphRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionGraphResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.ListWorkersRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.ListWorkersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -446,6 +481,60 @@ class WorkflowService:
             '/durable.v1.WorkflowService/ListPendingEvents',
             durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsRequest.SerializeToString,
             durable_dot_v1_dot_workflow__service__pb2.ListPendingEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExecutionGraph(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/GetExecutionGraph',
+            durable_dot_v1_dot_workflow__service__pb2.GetExecutionGraphRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.GetExecutionGraphResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/ListWorkers',
+            durable_dot_v1_dot_workflow__service__pb2.ListWorkersRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.ListWorkersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,12 @@ class WorkflowServiceStub:
     """ListPendingInputs lists the human inputs executions are waiting for, oldest first."""
     ListPendingEvents: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListPendingEventsRequest, _workflow_service_pb2.ListPendingEventsResponse]
     """ListPendingEvents lists the event waits executions are parked on, oldest first."""
+    GetExecutionGraph: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.GetExecutionGraphRequest, _workflow_service_pb2.GetExecutionGraphResponse]
+    """GetExecutionGraph renders a workflow's definition as a graph (Mermaid or Graphviz
+    DOT); given an execution, with each node's state overlaid.
+    """
+    ListWorkers: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListWorkersRequest, _workflow_service_pb2.ListWorkersResponse]
+    """ListWorkers lists the workers that registered, with their last heartbeat."""
 
 @_typing.type_check_only
 class WorkflowServiceAsyncStub(WorkflowServiceStub):
@@ -89,6 +95,12 @@ class WorkflowServiceAsyncStub(WorkflowServiceStub):
     """ListPendingInputs lists the human inputs executions are waiting for, oldest first."""
     ListPendingEvents: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListPendingEventsRequest, _workflow_service_pb2.ListPendingEventsResponse]  # type: ignore[assignment]
     """ListPendingEvents lists the event waits executions are parked on, oldest first."""
+    GetExecutionGraph: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.GetExecutionGraphRequest, _workflow_service_pb2.GetExecutionGraphResponse]  # type: ignore[assignment]
+    """GetExecutionGraph renders a workflow's definition as a graph (Mermaid or Graphviz
+    DOT); given an execution, with each node's state overlaid.
+    """
+    ListWorkers: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListWorkersRequest, _workflow_service_pb2.ListWorkersResponse]  # type: ignore[assignment]
+    """ListWorkers lists the workers that registered, with their last heartbeat."""
 
 class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
     """WorkflowService starts, reads, lists and cancels workflow executions."""
@@ -171,5 +183,23 @@ class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_service_pb2.ListPendingEventsResponse, _abc.Awaitable[_workflow_service_pb2.ListPendingEventsResponse]]:
         """ListPendingEvents lists the event waits executions are parked on, oldest first."""
+
+    @_abc_1.abstractmethod
+    def GetExecutionGraph(
+        self,
+        request: _workflow_service_pb2.GetExecutionGraphRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.GetExecutionGraphResponse, _abc.Awaitable[_workflow_service_pb2.GetExecutionGraphResponse]]:
+        """GetExecutionGraph renders a workflow's definition as a graph (Mermaid or Graphviz
+        DOT); given an execution, with each node's state overlaid.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWorkers(
+        self,
+        request: _workflow_service_pb2.ListWorkersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.ListWorkersResponse, _abc.Awaitable[_workflow_service_pb2.ListWorkersResponse]]:
+        """ListWorkers lists the workers that registered, with their last heartbeat."""
 
 def add_WorkflowServiceServicer_to_server(servicer: WorkflowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

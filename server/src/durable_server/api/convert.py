@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable.v1 import common_pb2, worker_service_pb2, workflow_service_pb2
 from durable_server.api import validate
 from durable_server.engine.children import ChildWaitSpec
+from durable_server.engine.logs import LogEntry
 from durable_server.engine.reads import ExecutionDetail
 from durable_server.engine.states import ExecutionStatus
 from durable_server.engine.transitions import Evaluation, StepError
@@ -213,6 +214,21 @@ def step_error_from_proto(info: common_pb2.ErrorInfo) -> StepError:
     )
 
 
+def logs_from_proto(lines: Iterable[common_pb2.LogLine]) -> list[LogEntry]:
+    """Reported log lines as the engine stores them (a line without a time gets one)."""
+    return [
+        LogEntry(optional_time(line, "time"), line.level, line.logger, line.message)
+        for line in lines
+    ]
+
+
+def log_to_proto(entry: LogEntry) -> common_pb2.LogLine:
+    """A stored log line as the API shows it."""
+    msg = common_pb2.LogLine(level=entry.level, logger=entry.logger, message=entry.message)
+    set_time(msg, "time", entry.time)
+    return msg
+
+
 def optional_time(msg: Any, field: str) -> datetime | None:
     """A Timestamp field as an aware UTC datetime, or None when unset."""
     if not msg.HasField(field):
@@ -284,6 +300,9 @@ def execution_to_proto(
             )
             set_time(running, "started_at", r.leased_at)
             msg.steps.append(running)
+        for attempt in msg.steps:
+            logs = detail.logs.get((attempt.sequence, attempt.attempt), ())
+            attempt.logs.extend(log_to_proto(e) for e in logs)
         for name, payload, sent_at in detail.events:
             event = workflow_service_pb2.Event(name=name, payload_json=payload)
             set_time(event, "sent_at", sent_at)
@@ -310,9 +329,23 @@ def claimed_task_to_proto(
         lane_path=task.lane_path,
         compensated_step=task.compensated_step or "",
         memo_json=task.memo_json if task.memo_json != "{}" else "",
+        traceparent=task.traceparent,
     )
     msg.lease_expires_at.FromDatetime(task.lease_expires_at)
     if task.timeout_secs:
         msg.timeout.FromTimedelta(timedelta(seconds=task.timeout_secs))
     msg.heartbeat_interval.FromTimedelta(heartbeat_interval)
+    return msg
+
+
+def worker_to_proto(r: Any) -> workflow_service_pb2.WorkerInfo:
+    """A worker record as the API shows it."""
+    msg = workflow_service_pb2.WorkerInfo(
+        worker_id=r["id"],
+        queues=list(r["queues"]),
+        versions=list(r["versions"]),
+        leased_tasks=int(r["leased"]),
+    )
+    set_time(msg, "started_at", r["started_at"])
+    set_time(msg, "last_seen_at", r["last_seen_at"])
     return msg

@@ -103,6 +103,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 goto_target=validate.check_goto(c.goto_target),
                 evaluations=convert.evaluations_from_proto(c.evaluations),
                 children=self._children(task_id, c.children),
+                logs=convert.logs_from_proto(c.logs),
             )
             for (task_id, token), c in zip(leases, request.completions, strict=True)
         ]
@@ -128,6 +129,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 token,
                 error=convert.step_error_from_proto(f.error),
                 timed_out=f.timed_out,
+                logs=convert.logs_from_proto(f.logs),
             )
             for (task_id, token), f in zip(leases, request.failures, strict=True)
         ]
@@ -154,7 +156,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     timeout_value,
                     self.settings.max_payload_bytes,
                 )
-            suspensions.append(Suspension(task_id, token, children, wait))
+            suspensions.append(
+                Suspension(task_id, token, children, wait, convert.logs_from_proto(x.logs))
+            )
         if suspensions:
             payloads = {
                 f"input_json of child {c.index} of task {x.task_id}": c.input_json

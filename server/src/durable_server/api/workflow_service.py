@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import grpc
+from opentelemetry.trace import SpanKind, Tracer
 
+from durable._tracing import context_from_metadata, traceparent_of
+from durable._tracing import tracer as durable_tracer
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 from durable_server.api import convert, validate
@@ -25,12 +29,18 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
     """Thin servicer: validate, call the engine, convert."""
 
     def __init__(
-        self, engine: Engine, registry: Registry, reads: Reads, settings: Settings
+        self,
+        engine: Engine,
+        registry: Registry,
+        reads: Reads,
+        settings: Settings,
+        tracer: Tracer | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.reads = reads
         self.settings = settings
+        self.tracer = tracer or durable_tracer()
 
     async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
@@ -48,8 +58,23 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             idempotency_key=validate.check_idempotency_key(request.idempotency_key),
         )
         definition = await self.registry.latest(name)
-        with validate.naming_bad_json({"input_json": req.input_json}):
-            execution_id, created = await self.engine.start(req, definition)
+        with self.tracer.start_as_current_span(
+            "durable.v1.WorkflowService/StartWorkflow",
+            context=context_from_metadata(context.invocation_metadata()),
+            kind=SpanKind.SERVER,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": "durable.v1.WorkflowService",
+                "rpc.method": "StartWorkflow",
+                "durable.workflow": name,
+                "durable.workflow_version": definition.version,
+            },
+        ) as span:
+            req = dataclasses.replace(req, traceparent=traceparent_of(span))
+            with validate.naming_bad_json({"input_json": req.input_json}):
+                execution_id, created = await self.engine.start(req, definition)
+            span.set_attribute("durable.execution_id", execution_id)
+            span.set_attribute("durable.created", created)
         return pb.StartWorkflowResponse(execution_id=execution_id, created=created)
 
     async def GetExecution(
@@ -58,7 +83,9 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         """Read one execution."""
         execution_id = validate.check_execution_id(request.execution_id)
         include_steps = request.include_steps or request.include_logs
-        detail = await self.reads.get_execution(execution_id, include_steps=include_steps)
+        detail = await self.reads.get_execution(
+            execution_id, include_steps=include_steps, include_logs=request.include_logs
+        )
         return pb.GetExecutionResponse(
             execution=convert.execution_to_proto(
                 detail.execution, detail if include_steps else None
@@ -179,6 +206,24 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             page_size=validate.check_page_size(request.page_size),
             page_token=request.page_token,
         )
+
+    async def ListWorkers(
+        self, request: pb.ListWorkersRequest, context: Context
+    ) -> pb.ListWorkersResponse:
+        """Registered workers with their last heartbeat."""
+        if request.seen_within_seconds < 0:
+            raise InvalidArgumentError("seen_within_seconds must not be negative")
+        rows = await self.reads.list_workers(
+            queue=validate.check_name("queue", request.queue) if request.queue else None,
+            seen_within_secs=float(request.seen_within_seconds) or None,
+        )
+        return pb.ListWorkersResponse(workers=[convert.worker_to_proto(r) for r in rows])
+
+    async def GetExecutionGraph(
+        self, request: pb.GetExecutionGraphRequest, context: Context
+    ) -> pb.GetExecutionGraphResponse:
+        """The workflow's graph (being built)."""
+        raise NotImplementedError("GetExecutionGraph")
 
     async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: Context

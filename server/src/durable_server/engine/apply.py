@@ -32,6 +32,7 @@ from durable_server.engine.transitions import (
     lane_start,
     walk,
 )
+from durable_server.metrics import Metrics
 from durable_server.store import executions as ex_store
 from durable_server.store import groups as group_store
 from durable_server.store import step_attempts as attempt_store
@@ -56,11 +57,13 @@ class Applier:
         *,
         now: datetime | None,
         max_step_runs: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.conn = conn
         self.definitions = definitions
         self.now = now
         self.max_step_runs = max_step_runs
+        self.metrics = metrics  # counts the executions finished, once the transaction commits
         self.ready: set[str] = set()
         self.finished: set[str] = set()
         self.timers_added = False
@@ -341,9 +344,12 @@ class Applier:
         done: list[str] = []
         for status in sorted({f.status for f in finishes}):
             group = [f for f in finishes if f.status == status]
-            done += await ex_store.execution_finish_many(
+            ended = await ex_store.execution_finish_many(
                 self.conn, group, allowed_from=allowed_from(status), now=self.now
             )
+            done += [execution_id for execution_id, _ in ended]
+            if self.metrics is not None:
+                self.metrics.count_finished((workflow, status.value) for _, workflow in ended)
         if done:
             await group_store.group_delete_for_executions(self.conn, execution_ids=done)
             await task_store.task_delete_for_executions(self.conn, execution_ids=done)

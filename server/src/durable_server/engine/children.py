@@ -15,6 +15,7 @@ from durable_server.engine.definitions import DefinitionCache, StepDef
 from durable_server.engine.states import TaskKind
 from durable_server.engine.transitions import StepError
 from durable_server.ids import child_execution_id
+from durable_server.metrics import Metrics
 from durable_server.store import executions as ex_store
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Conn
@@ -63,6 +64,7 @@ async def start_children(
     starts: Sequence[ChildStart],
     *,
     now: datetime | None,
+    metrics: Metrics | None = None,
 ) -> list[str]:
     """Create the children of ``task``'s step run that do not exist yet; their queues."""
     if not starts:
@@ -101,4 +103,6 @@ async def start_children(
             conn, children, parent_id=task.execution_id, now=now
         )
     )
+    if metrics is not None:
+        metrics.count_started(c.workflow_name for c in children if c.id in created)
     return sorted({c.queue for c in children if c.id in created})

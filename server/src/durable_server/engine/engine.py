@@ -23,6 +23,7 @@ from durable_server.engine.children import (
     start_children,
 )
 from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
+from durable_server.engine.logs import LogEntry, append_logs
 from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, TaskKind
 from durable_server.engine.transitions import (
     Decision,
@@ -36,6 +37,7 @@ from durable_server.engine.transitions import (
 from durable_server.engine.waits import WaitSpec, park, provide_input, send_event, timed_out
 from durable_server.errors import AbortedError, FailedPreconditionError, NotFoundError
 from durable_server.ids import new_execution_id
+from durable_server.metrics import Metrics
 from durable_server.store import executions as ex_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
@@ -63,6 +65,7 @@ class StartRequest:
     priority: int
     scheduled_at: datetime | None
     idempotency_key: str | None
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class TaskOutcome:
     goto_target: str = ""
     evaluations: Mapping[str, Evaluation] = field(default_factory=dict)
     children: Sequence[ChildStart] = ()
+    logs: Sequence[LogEntry] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Suspension:
     lease_token: str
     children: Sequence[ChildStart]
     wait: WaitSpec
+    logs: Sequence[LogEntry] = ()
 
 
 class Engine:
@@ -100,7 +105,9 @@ class Engine:
         definitions: DefinitionCache,
         on_ready: Callable[[Iterable[str]], None],
         rand: Callable[[], float] = random.random,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.db = db
         self.clock = clock
         self.settings = settings
@@ -129,6 +136,7 @@ class Engine:
             first_step=first.name,
             first_step_timeout_secs=first.timeout_secs if isinstance(first, StepDef) else None,
             first_task_kind=TaskKind.STEP if isinstance(first, StepDef) else TaskKind.ROUTE,
+            traceparent=req.traceparent,
         )
         async with self.db.transaction() as conn:
             created_id = await ex_store.execution_insert(conn, new, now=self.clock.db_now())
@@ -140,6 +148,7 @@ class Engine:
                 if existing is None:  # deleted between the two statements
                     raise FailedPreconditionError("idempotency key conflict; try again")
                 return existing, False
+            self.metrics.count_started([definition.name])
             ready_now = req.scheduled_at is None or req.scheduled_at <= self.clock.now()
             if ready_now:
                 await task_store.task_notify_ready(
@@ -191,7 +200,7 @@ class Engine:
                     room = min(room, limit - leased)
                 if room <= 0:
                     continue
-                claimed += await task_store.task_claim_many(
+                batch = await task_store.task_claim_many(
                     conn,
                     worker_id=worker_id,
                     queue=queue,
@@ -200,6 +209,8 @@ class Engine:
                     lease_secs=self.settings.lease_secs,
                     timeout_grace_secs=self.settings.timeout_grace_secs,
                 )
+                claimed += batch
+                self.metrics.count_claimed(queue, [t.dispatch_secs for t in batch])
         return claimed
 
     async def next_available_at(self, queues: Sequence[str]) -> datetime | None:
@@ -222,11 +233,15 @@ class Engine:
             tasks = await task_store.task_lock_leased_many(conn, ids=ids, tokens=tokens)
             self._check_fresh(ids, tasks)
             by_id = {t.id: t for t in tasks}
+            await self._append_logs(conn, [(by_id[o.task_id], o.logs) for o in outcomes])
             decisions = []
             children_ready: set[str] = set()
             for outcome in outcomes:
                 task = by_id[outcome.task_id]
                 definition = await self._definition(task.workflow_version)
+                self.metrics.count_step(
+                    definition.name, task, _step_outcome(outcome), self.clock.now()
+                )
                 if outcome.children and outcome.error is None:
                     try:
                         children_ready |= set(
@@ -236,6 +251,7 @@ class Engine:
                                 task,
                                 outcome.children,
                                 now=self.clock.db_now(),
+                                metrics=self.metrics,
                             )
                         )
                     except ChildStartError as exc:
@@ -277,6 +293,7 @@ class Engine:
             tasks = await task_store.task_lock_leased_many(conn, ids=ids, tokens=tokens)
             self._check_fresh(ids, tasks)
             by_id = {t.id: t for t in tasks}
+            await self._append_logs(conn, [(by_id[x.task_id], x.logs) for x in suspensions])
             definitions = {
                 t.workflow_version: await self._definition(t.workflow_version) for t in tasks
             }
@@ -284,9 +301,13 @@ class Engine:
             failures: list[Decision] = []
             for x in suspensions:
                 task = by_id[x.task_id]
+                workflow = definitions[task.workflow_version].name
+                self.metrics.count_step(workflow, task, "suspended", self.clock.now())
                 try:
                     applier.ready |= set(
-                        await start_children(conn, self.definitions, task, x.children, now=now)
+                        await start_children(
+                            conn, self.definitions, task, x.children, now=now, metrics=self.metrics
+                        )
                     )
                 except ChildStartError as exc:
                     failures.append(
@@ -301,6 +322,19 @@ class Engine:
             await applier.apply([e for d in failures for e in d.effects])
             ready = await self._notify(conn, applier)
         self._on_ready(ready)
+
+    async def _append_logs(
+        self, conn: Conn, reports: Sequence[tuple[LeasedTask, Sequence[LogEntry]]]
+    ) -> None:
+        """Store what the reported runs logged, with their reports (see ``engine.logs``)."""
+        await append_logs(
+            conn,
+            reports,
+            max_bytes=self.settings.max_log_bytes,
+            max_lines=self.settings.max_log_lines,
+            now=self.clock.db_now(),
+            fallback_time=self.clock.now(),
+        )
 
     async def send_event(self, execution_id: str, name: str, payload_json: str) -> bool:
         """Deliver an event (or keep it for a later wait); True when a wait took it."""
@@ -481,6 +515,7 @@ class Engine:
             definitions,
             now=self.clock.db_now(),
             max_step_runs=self.settings.max_step_runs,
+            metrics=self.metrics,
         )
 
     async def _apply(
@@ -504,3 +539,10 @@ class Engine:
         ready = sorted(applier.ready)
         await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
         return ready
+
+
+def _step_outcome(outcome: TaskOutcome) -> str:
+    """The ``outcome`` label of a reported step run."""
+    if outcome.error is None:
+        return "completed"
+    return "timed_out" if outcome.timed_out else "failed"

@@ -9,12 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from durable_server.clock import Clock, SystemClock
+from durable_server.engine.logs import LogEntry, entries_from_row
 from durable_server.errors import InvalidArgumentError, NotFoundError
 from durable_server.store import events as event_store
 from durable_server.store import executions as ex_store
 from durable_server.store import step_attempts as attempt_store
+from durable_server.store import step_logs as log_store
 from durable_server.store import tasks as task_store
 from durable_server.store import waits as wait_store
+from durable_server.store import workers as worker_store
 from durable_server.store.db import Database
 from durable_server.store.executions import ExecutionFilter
 from durable_server.store.rows import ExecutionRow, RunningStep, StepAttemptRow
@@ -30,6 +34,8 @@ class ExecutionDetail:
     attempts: list[StepAttemptRow]
     running: list[RunningStep]
     events: list[tuple[str, str, datetime]] = field(default_factory=list)
+    logs: dict[tuple[int, int], list[LogEntry]] = field(default_factory=dict)
+    """(sequence, attempt) -> the attempt's captured lines (with ``include_logs``)."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +87,21 @@ def decode_id_token(token: str) -> int:
 class Reads:
     """Queries that change nothing."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
+        self.clock = clock or SystemClock()
 
-    async def get_execution(self, execution_id: str, *, include_steps: bool) -> ExecutionDetail:
-        """One execution; NotFoundError if it does not exist."""
+    def now(self) -> datetime | None:
+        """The time SQL compares with (None: the database's clock)."""
+        return self.clock.db_now()
+
+    async def get_execution(
+        self, execution_id: str, *, include_steps: bool, include_logs: bool = False
+    ) -> ExecutionDetail:
+        """One execution; NotFoundError if it does not exist.
+
+        ``include_logs`` (with ``include_steps``) also reads the attempts' captured logs.
+        """
         async with self.db.connection() as conn:
             row = await ex_store.execution_get(conn, execution_id=execution_id)
             if row is None:
@@ -95,7 +111,22 @@ class Reads:
             attempts = await attempt_store.step_attempt_list(conn, execution_id=execution_id)
             running = await task_store.task_running_for_execution(conn, execution_id=execution_id)
             events = await event_store.event_list_for_execution(conn, execution_id=execution_id)
-        return ExecutionDetail(row, attempts, running, events)
+            logs = (
+                {
+                    (r.sequence, r.attempt): entries_from_row(r)
+                    for r in await log_store.step_log_list(conn, execution_id=execution_id)
+                }
+                if include_logs
+                else {}
+            )
+        return ExecutionDetail(row, attempts, running, events, logs)
+
+    async def list_workers(self, *, queue: str | None, seen_within_secs: float | None) -> list[Any]:
+        """Registered workers (records), most recently seen first."""
+        async with self.db.connection() as conn:
+            return await worker_store.worker_list(
+                conn, queue=queue, seen_within_secs=seen_within_secs, now=self.now()
+            )
 
     async def list_waits(
         self,

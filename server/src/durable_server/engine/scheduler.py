@@ -28,6 +28,7 @@ from durable_server.engine.states import ExecutionStatus, TaskKind
 from durable_server.engine.transitions import FinishExecution, StepError
 from durable_server.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from durable_server.ids import new_execution_id
+from durable_server.metrics import Metrics
 from durable_server.store import executions as ex_store
 from durable_server.store import schedules as schedule_store
 from durable_server.store import tasks as task_store
@@ -63,7 +64,9 @@ class Scheduler:
         notify_channel: str,
         on_ready: Callable[[Iterable[str]], None],
         max_step_runs: int,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.db = db
         self.clock = clock
         self.definitions = definitions
@@ -190,7 +193,13 @@ class Scheduler:
         error = StepError(
             "Cancelled", f"cancelled by schedule {schedule!r}: its next slot started"
         ).to_json()
-        applier = Applier(conn, {}, now=self.clock.db_now(), max_step_runs=self._max_step_runs)
+        applier = Applier(
+            conn,
+            {},
+            now=self.clock.db_now(),
+            max_step_runs=self._max_step_runs,
+            metrics=self.metrics,
+        )
         await applier.finish(
             [FinishExecution(execution_id, ExecutionStatus.CANCELLED, error_json=error)]
         )
@@ -231,6 +240,7 @@ class Scheduler:
             ),
             now=self.clock.db_now(),
         )
+        self.metrics.count_started([definition.name])
         return queue
 
     async def _save(self, conn: Conn, s: ScheduleRow, **changes: Any) -> ScheduleRow:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
@@ -16,9 +18,30 @@ from durable_server.errors import (
 )
 from durable_server.store.migrate import quote_ident
 
-__all__ = ["Conn", "Database", "translate_errors"]
+__all__ = ["Conn", "Database", "after_commit", "translate_errors"]
+
+log = logging.getLogger(__name__)
 
 Conn = Any  # asyncpg.Connection or a pool proxy of one; asyncpg ships no usable types
+
+# The callbacks to run when the current Database.transaction() commits (None: none open).
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "durable_after_commit", default=None
+)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current ``Database.transaction()`` commits.
+
+    It never runs when the transaction rolls back; outside a transaction it runs at once.
+    Metrics use it to count only what was committed.
+    """
+    pending = _AFTER_COMMIT.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
+
 
 _UNAVAILABLE = (
     OSError,
@@ -79,9 +102,19 @@ class Database:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
         """A pooled connection inside a transaction, with errors translated."""
-        with translate_errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                yield conn
+        pending: list[Callable[[], None]] = []
+        token = _AFTER_COMMIT.set(pending)
+        try:
+            with translate_errors():
+                async with self.pool.acquire() as conn, conn.transaction():
+                    yield conn
+        finally:
+            _AFTER_COMMIT.reset(token)
+        for callback in pending:  # committed
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-commit callback failed")
 
     async def close(self) -> None:
         """Close the pool."""

@@ -30,6 +30,7 @@ class NewExecution:
     first_task_kind: str = "step"
     schedule_name: str | None = None
     schedule_slot: datetime | None = None
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ async def execution_insert(conn: Conn, new: NewExecution, *, now: datetime | Non
         new.first_task_kind,
         new.schedule_name,
         new.schedule_slot,
+        new.traceparent,
     )
     return str(value) if value is not None else None
 
@@ -129,8 +131,8 @@ async def execution_finish_many(
     *,
     allowed_from: list[str],
     now: datetime | None,
-) -> list[str]:
-    """Finish executions still in ``allowed_from``; returns the ids that changed."""
+) -> list[tuple[str, str]]:
+    """Finish executions still in ``allowed_from``; (id, workflow name) of those that changed."""
     if not finishes:
         return []
     rows = await conn.fetch(
@@ -142,7 +144,7 @@ async def execution_finish_many(
         now,
         allowed_from,
     )
-    return [str(r["id"]) for r in rows]
+    return [(str(r["id"]), r["workflow_name"]) for r in rows]
 
 
 async def execution_sequences_take(conn: Conn, *, counts: dict[str, int]) -> dict[str, int]:

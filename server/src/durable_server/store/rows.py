@@ -87,6 +87,8 @@ class ClaimedTask:
     lane_path: str = ""
     compensated_step: str | None = None
     memo_json: str = "{}"
+    traceparent: str = ""
+    dispatch_secs: float = 0.0  # how long it had been ready when claimed
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,8 @@ async def task_claim_many(
             lane_path=r["lane_path"],
             compensated_step=r["compensated_step"],
             memo_json=r["memo"],
+            traceparent=r["traceparent"] or "",
+            dispatch_secs=r["dispatch_secs"],
         )
         for r in rows
     ]

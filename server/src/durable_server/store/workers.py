@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from durable_server.store.db import Conn
 from durable_server.store.queries import QUERIES as Q
@@ -18,3 +19,10 @@ async def worker_upsert(
 async def worker_touch(conn: Conn, *, worker_id: str, now: datetime | None) -> bool:
     """Note that a worker is alive; False if it never registered."""
     return await conn.fetchval(Q["worker_touch"], worker_id, now) is not None
+
+
+async def worker_list(
+    conn: Conn, *, queue: str | None, seen_within_secs: float | None, now: datetime | None
+) -> list[Any]:
+    """Registered workers (records), most recently seen first."""
+    return list(await conn.fetch(Q["worker_list"], queue, seen_within_secs, now))

@@ -3,8 +3,9 @@
 WITH e AS (
     INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
                             idempotency_key, created_at, scheduled_at, schedule_name,
-                            schedule_slot, deadline_at)
+                            schedule_slot, traceparent, deadline_at)
     VALUES ($1, $2, $3, 'pending', $4, $5, $6::jsonb, $7, coalesce($8, now()), $9, $14, $15,
+            nullif($16, ''),
             CASE WHEN $10::float8 IS NULL THEN NULL
                  ELSE greatest(coalesce($8, now()), coalesce($9, coalesce($8, now())))
                       + make_interval(secs => $10::float8) END)
@@ -71,7 +72,7 @@ SET status = x.status, result = x.result::jsonb, error = coalesce(x.error::jsonb
     finished_at = coalesce($5, now())
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(id, status, result, error)
 WHERE e.id = x.id AND e.status = ANY($6::text[])
-RETURNING e.id;
+RETURNING e.id, e.workflow_name;
 
 -- name: execution_sequences_take
 -- Hand out the next sequence numbers of executions; returns the last one taken of each.

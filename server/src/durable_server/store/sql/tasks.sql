@@ -39,7 +39,8 @@ WITH w AS (
     WHERE t.id = c.id
     RETURNING t.id, t.lease_token, t.lease_expires_at, t.execution_id, t.workflow_version,
               t.step_name, t.sequence, t.attempt, t.input, t.timeout_secs, t.kind,
-              t.lane_path, t.compensated_step, t.memo
+              t.lane_path, t.compensated_step, t.memo,
+              greatest(extract(epoch FROM t.leased_at - t.available_at), 0)::float8 AS dispatch_secs
 ), s AS (
     UPDATE executions e SET status = 'running', started_at = coalesce($4, now())
     FROM u WHERE e.id = u.execution_id AND e.status = 'pending'
@@ -47,7 +48,8 @@ WITH w AS (
 SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution_id::text AS execution_id,
        e.workflow_name, u.workflow_version, u.step_name, u.sequence, u.attempt,
        u.input::text AS input, e.input::text AS execution_input, u.timeout_secs, u.kind,
-       u.lane_path, u.compensated_step, u.memo::text AS memo
+       u.lane_path, u.compensated_step, u.memo::text AS memo, e.traceparent,
+       u.dispatch_secs
 FROM u JOIN executions e ON e.id = u.execution_id
 ORDER BY u.id;
 

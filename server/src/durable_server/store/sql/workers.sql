@@ -8,3 +8,12 @@ SET versions = EXCLUDED.versions, queues = EXCLUDED.queues, last_seen_at = EXCLU
 -- name: worker_touch
 -- Note that a worker is alive; returns nothing for an unregistered worker.
 UPDATE workers SET last_seen_at = coalesce($2, now()) WHERE id = $1 RETURNING id;
+
+-- name: worker_list
+-- Registered workers, most recently seen first, with how many leases each holds.
+SELECT w.id, w.queues, w.versions, w.started_at, w.last_seen_at,
+       (SELECT count(*) FROM tasks t WHERE t.worker_id = w.id AND t.status = 'leased') AS leased
+FROM workers w
+WHERE ($1::text IS NULL OR $1 = ANY(w.queues))
+  AND ($2::float8 IS NULL OR w.last_seen_at >= coalesce($3, now()) - make_interval(secs => $2))
+ORDER BY w.last_seen_at DESC, w.id;

@@ -1,0 +1,3 @@
+-- 0007_tracing: the W3C trace context of each execution, handed to every task.
+
+ALTER TABLE executions ADD COLUMN traceparent text;
