@@ -24,7 +24,7 @@ from durable._models import ExecutionStatus
 from durable_server.app import Orchestrator
 from durable_server.clock import ManualClock
 from durable_server.config import Settings
-from durable_server.metrics import parse_listen
+from durable_server.metrics import DatabaseGauges, parse_listen
 from durable_server.store.db import Database, after_commit
 from durable_worker import Worker
 from tests.helpers.orchestrator import running_orchestrator
@@ -63,7 +63,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 async def scrape_until(
     orch: Orchestrator, check: Callable[[Samples], bool], timeout: float = 10.0
 ) -> Samples:
-    """Scrape until ``check`` holds (gauges are re-read at most every half second)."""
+    """Scrape until ``check`` holds (gauges are cached for a fifth of a second)."""
 
     async def probe() -> Samples | None:
         samples = await scrape(orch)
@@ -144,10 +144,14 @@ async def test_metrics_count_a_run_with_a_retry_and_show_the_gauges(database_url
             # prepare, flaky's first attempt, flaky's retry: three claims.
             assert value(after, "durable_task_dispatch_seconds_count", queue="default") == 3
             assert total(after, "durable_task_dispatch_seconds_sum") >= 0.0
-            assert value(after, "durable_workers", state="active") == 1.0
-            assert value(after, "durable_timer_lag_seconds") == 0.0
+            # The gauges are read from the database (cached briefly: the first scrape's
+            # values may still be served).
+            gauges = await scrape_until(
+                orch, lambda s: value(s, "durable_workers", state="active") == 1
+            )
+            assert value(gauges, "durable_timer_lag_seconds") == 0.0
             for state in ("ready", "delayed", "leased", "waiting"):
-                assert value(after, "durable_queue_depth", queue="default", state=state) == 0
+                assert value(gauges, "durable_queue_depth", queue="default", state=state) == 0
 
             # An execution parked on a wait shows in the waiting gauges, holding no worker.
             waiting_id = await client.start(waiter, None)
@@ -269,6 +273,65 @@ async def test_two_orchestrators_in_one_process_count_separately(database_url: s
         assert value(await scrape(b), "durable_executions_started_total", workflow="solo") is None
         # Both read the same database for the gauges.
         assert value(await scrape(b), "durable_queue_depth", queue="default", state="ready") == 1
+
+
+async def test_children_schedules_and_cancels_are_counted(database_url: str) -> None:
+    child = Workflow("child")
+
+    @child.step
+    def child_step(data: Any) -> Any:
+        return data
+
+    parent = Workflow("parent")
+
+    @parent.step
+    def spawn(data: Any, ctx: StepContext) -> Any:
+        ctx.start_workflow("child", data)
+        return ctx.wait_for_event("never")
+
+    async with (
+        running_orchestrator(database_url, metrics_listen="127.0.0.1:0") as orch,
+        Worker(orch.address, [child, parent], poll_wait=timedelta(seconds=1)),
+        Client(orch.address) as client,
+    ):
+        parent_id = await client.start(parent, 1)
+        samples = await scrape_until(
+            orch,
+            lambda s: (
+                value(s, "durable_executions_finished_total", workflow="child", status="completed")
+                == 1
+            ),
+        )
+        assert value(samples, "durable_executions_started_total", workflow="child") == 1
+        await client.cancel(parent_id)
+        await client.create_schedule("nightly", child, "0 3 * * *")
+        await client.wait(await client.trigger_schedule("nightly"), timeout=20)
+        samples = await scrape(orch)
+        assert value(samples, "durable_executions_started_total", workflow="child") == 2
+        assert value(samples, "durable_executions_started_total", workflow="parent") == 1
+        assert (
+            value(
+                samples, "durable_executions_finished_total", workflow="parent", status="cancelled"
+            )
+            == 1
+        )
+
+
+async def test_gauges_serve_the_last_values_when_the_database_is_gone(
+    database_url: str,
+) -> None:
+    db = await Database.connect(database_url, "durable", min_size=1, max_size=1)
+    loop = asyncio.get_running_loop()
+    gauges = DatabaseGauges(db, ManualClock(), loop, timeout=0.5, max_age=0.0)
+    try:
+        # On the loop's own thread nothing is queried (it would wait for itself).
+        assert [f.samples for f in gauges.collect()] == [[], [], [], []]
+        fresh = await asyncio.to_thread(lambda: list(gauges.collect()))
+        assert [len(f.samples) for f in fresh] == [4, 1, 1, 1]
+    finally:
+        await db.close()
+    stale = await asyncio.to_thread(lambda: list(gauges.collect()))
+    assert [f.samples for f in stale] == [f.samples for f in fresh]
 
 
 async def test_counts_happen_only_when_the_transaction_commits(database_url: str) -> None:

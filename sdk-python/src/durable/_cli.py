@@ -7,6 +7,8 @@ Examples::
     durable list --status running waiting
     durable children 0190c3e2-... --status failed
     durable cancel 0190c3e2-... --reason "customer asked"
+    durable graph 0190c3e2-... --format dot | dot -Tsvg > execution.svg
+    durable graph --workflow process_order
     durable send-event 0190c3e2-... payment_received --payload '{"amount": 30}'
     durable pending-inputs --workflow expenses
     durable provide-input 0190c3e2-... manager_approval --value true
@@ -246,6 +248,15 @@ def _cmd_cancel(client: SyncClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_graph(client: SyncClient, args: argparse.Namespace) -> int:
+    if (args.execution_id is None) == (args.workflow is None):
+        print("error: give an execution ID or --workflow NAME (not both)", file=sys.stderr)
+        return 2
+    text = client.get_execution_graph(args.execution_id, workflow=args.workflow, format=args.format)
+    sys.stdout.write(text)
+    return 0
+
+
 def _cmd_send_event(client: SyncClient, args: argparse.Namespace) -> int:
     delivered = client.send_event(args.execution_id, args.name, args.payload)
     _print_json({"delivered": delivered})
@@ -426,6 +437,16 @@ def _add_client_commands(sub: Any) -> None:
     cancel.add_argument("execution_id", metavar="ID")
     cancel.add_argument("--reason", default="", help="why, kept with the execution")
     cancel.set_defaults(handler=_cmd_cancel)
+
+    graph = sub.add_parser(
+        "graph", help="print an execution's graph with its state (or a workflow's graph)"
+    )
+    graph.add_argument("execution_id", metavar="ID", nargs="?", help="the execution to draw")
+    graph.add_argument("--workflow", metavar="NAME", help="draw this workflow's latest version")
+    graph.add_argument(
+        "--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid"
+    )
+    graph.set_defaults(handler=_cmd_graph)
     _add_wait_commands(sub)
     _add_schedule_commands(sub)
 

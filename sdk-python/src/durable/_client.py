@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, TypedDict, TypeVar, Unpack
+from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack
 
 import grpc
 import grpc.aio
@@ -68,7 +68,14 @@ from durable.v1 import schedule_service_pb2_grpc as spb_grpc
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 
-__all__ = ["DEFAULT_ADDRESS", "UNSET", "Client", "ScheduleChanges", "WaitDeadline"]
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "UNSET",
+    "Client",
+    "GraphFormatName",
+    "ScheduleChanges",
+    "WaitDeadline",
+]
 
 # gRPC backs off reconnecting for up to two minutes by default: after an orchestrator
 # restart, a client (or worker) would stay cut off that long. Keep retries brisk.
@@ -276,6 +283,30 @@ def pending_events_request(
         name=name or "",
         page_size=page_size,
         page_token=page_token or "",
+    )
+
+
+GraphFormatName = Literal["mermaid", "dot"]
+"""A graph's text format: a Mermaid flowchart or Graphviz DOT."""
+
+_GRAPH_FORMATS: dict[str, pb.GraphFormat.ValueType] = {
+    "mermaid": pb.GRAPH_FORMAT_MERMAID,
+    "dot": pb.GRAPH_FORMAT_DOT,
+}
+
+
+def graph_request(
+    execution_id: str | None, *, workflow: str | Workflow | None, format: str
+) -> pb.GetExecutionGraphRequest:
+    """The GetExecutionGraph request; ValueError unless exactly one of the two is given."""
+    if (execution_id is None) == (workflow is None):
+        raise ValueError("give an execution_id or a workflow (not both)")
+    if format not in _GRAPH_FORMATS:
+        raise ValueError(f"format must be one of {sorted(_GRAPH_FORMATS)}, got {format!r}")
+    return pb.GetExecutionGraphRequest(
+        execution_id=execution_id or "",
+        workflow_name=_workflow_name(workflow) if workflow is not None else "",
+        format=_GRAPH_FORMATS[format],
     )
 
 
@@ -758,6 +789,35 @@ class Client:
         )
         response = await self._call(self._stub().ListPendingEvents, request)
         return pending_event_page_from_proto(response)
+
+    async def get_execution_graph(
+        self,
+        execution_id: str | None = None,
+        *,
+        workflow: str | Workflow | None = None,
+        format: GraphFormatName = "mermaid",
+    ) -> str:
+        """A workflow drawn as a graph: a Mermaid flowchart or Graphviz DOT text.
+
+        Steps, branches (an edge per case), parallel groups and foreach (clusters with a
+        fork and a join) and compensations (dashed edges). Given an execution, its
+        definition version with the state of each node (completed, running, waiting,
+        failed, skipped, pending) and what waiting steps wait for; given a workflow, its
+        latest definition.
+
+        Args:
+            execution_id: The execution to draw.
+            workflow: Or the workflow (or its name) to draw, without state.
+            format: ``"mermaid"`` or ``"dot"``.
+
+        Raises:
+            ValueError: Neither or both of ``execution_id`` and ``workflow``, or an
+                unknown format.
+            NotFoundError: No such execution or workflow.
+        """
+        request = graph_request(execution_id, workflow=workflow, format=format)
+        response = await self._call(self._stub().GetExecutionGraph, request)
+        return response.text
 
     # -- schedules ---------------------------------------------------------------------
 

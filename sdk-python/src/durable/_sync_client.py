@@ -18,12 +18,14 @@ import grpc
 from durable._client import (
     DEFAULT_ADDRESS,
     UNSET,
+    GraphFormatName,
     ScheduleChanges,
     WaitDeadline,
     cancel_request,
     children_request,
     create_schedule_request,
     get_request,
+    graph_request,
     list_request,
     list_schedules_request,
     pending_events_request,
@@ -278,6 +280,17 @@ class SyncClient:
             page_token=page_token,
         )
         return pending_event_page_from_proto(self._call(self._stub.ListPendingEvents, request))
+
+    def get_execution_graph(
+        self,
+        execution_id: str | None = None,
+        *,
+        workflow: str | Workflow | None = None,
+        format: GraphFormatName = "mermaid",
+    ) -> str:
+        """A workflow as Mermaid or DOT text (see :meth:`Client.get_execution_graph`)."""
+        request = graph_request(execution_id, workflow=workflow, format=format)
+        return self._call(self._stub.GetExecutionGraph, request).text
 
     # -- schedules ---------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from opentelemetry.trace import TracerProvider
 
 from durable._tracing import tracer
 from durable.v1 import (
+    operations_service_pb2,
+    operations_service_pb2_grpc,
     schedule_service_pb2,
     schedule_service_pb2_grpc,
     worker_service_pb2,
@@ -22,6 +24,7 @@ from durable.v1 import (
     workflow_service_pb2_grpc,
 )
 from durable_server.api.interceptors import ErrorInterceptor
+from durable_server.api.operations_service import OperationsService
 from durable_server.api.schedule_service import ScheduleService
 from durable_server.api.worker_service import WorkerService
 from durable_server.api.workflow_service import WorkflowService
@@ -30,6 +33,7 @@ from durable_server.config import Settings
 from durable_server.dispatcher import Dispatcher, Listener
 from durable_server.engine.definitions import DefinitionCache
 from durable_server.engine.engine import Engine
+from durable_server.engine.operations import Operations
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
 from durable_server.engine.scheduler import Scheduler
@@ -50,6 +54,7 @@ _SERVICES = (
     workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
     worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
     schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
+    operations_service_pb2.DESCRIPTOR.services_by_name["OperationsService"].full_name,
 )
 
 
@@ -127,6 +132,15 @@ class Orchestrator:
             metrics=self.metrics,
         )
         registry = Registry(db, definitions, self.clock, scheduler)
+        operations = Operations(
+            db,
+            self.clock,
+            definitions,
+            queue_limits=dict(s.queue_limits),
+            max_step_runs=s.max_step_runs,
+            notify_channel=engine.notify_channel,
+            on_ready=lambda qs: dispatcher_ref[0].notify(qs),
+        )
         self._listener = Listener(self.dsn, engine.notify_channel, dispatcher)
         self._listener.start()
         interval = timedelta(seconds=s.loop_interval_secs)
@@ -149,6 +163,7 @@ class Orchestrator:
             ),
             WorkerService(engine, registry, dispatcher, s),
             ScheduleService(scheduler, db, s),
+            OperationsService(operations),
         )
         self.port = self._server.add_insecure_port(s.listen)
         if self.port == 0:
@@ -182,7 +197,11 @@ class Orchestrator:
         self.health_monitor.start()
 
     def _build_server(
-        self, workflows: WorkflowService, workers: WorkerService, schedules: ScheduleService
+        self,
+        workflows: WorkflowService,
+        workers: WorkerService,
+        schedules: ScheduleService,
+        operations: OperationsService,
     ) -> grpc.aio.Server:
         limit = self.settings.max_payload_bytes + 4 * 1024 * 1024  # room for the envelope
         server = grpc.aio.server(
@@ -195,6 +214,7 @@ class Orchestrator:
         workflow_service_pb2_grpc.add_WorkflowServiceServicer_to_server(workflows, server)
         worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(workers, server)
         schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(schedules, server)
+        operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (

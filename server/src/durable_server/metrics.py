@@ -152,7 +152,7 @@ def _observe_each(histogram: Histogram, values: list[float]) -> None:
 class Snapshot:
     """The database gauges at one moment."""
 
-    depth: dict[tuple[str, str], int] = field(default_factory=dict)
+    depth: dict[str, dict[str, int]] = field(default_factory=dict)  # {queue: {state: n}}
     waiting_executions: int = 0
     timer_lag_secs: float = 0.0
     active_workers: int = 0
@@ -170,7 +170,7 @@ class DatabaseGauges(Collector):
         *,
         known_queues: Iterable[str] = (),
         timeout: float = 2.0,
-        max_age: float = 1.0,
+        max_age: float = 0.2,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -179,9 +179,10 @@ class DatabaseGauges(Collector):
         self.max_age = max_age
         # The default queue, the configured ones, and any seen once are reported (as 0 when
         # empty) from then on: a series that comes and goes reads as missing data.
-        self._queues = {"default", *known_queues}
+        self._queues = frozenset({"default", *known_queues})
         self._last: Snapshot | None = None
         self._lock = threading.Lock()
+        self._quiet_until = 0.0  # after a failed refresh, serve the last values until then
 
     async def refresh(self) -> Snapshot:
         """Query the database now; the new snapshot."""
@@ -191,11 +192,10 @@ class DatabaseGauges(Collector):
             backlog = await mon_store.monitoring_backlog(
                 conn, now=now, active_within_secs=ACTIVE_WORKER_SECS
             )
+        self._queues = self._queues | depth.keys()
         snap = Snapshot(
             depth={
-                (queue, state): count
-                for queue, counts in depth.items()
-                for state, count in counts.items()
+                q: {st: depth.get(q, {}).get(st, 0) for st in QUEUE_STATES} for q in self._queues
             },
             waiting_executions=backlog.waiting_executions,
             timer_lag_secs=backlog.timer_lag_secs,
@@ -214,7 +214,10 @@ class DatabaseGauges(Collector):
             return last
         with self._lock:  # concurrent scrapes share one refresh
             last = self._last
-            if last is not None and time.monotonic() - last.taken_at < self.max_age:
+            now = time.monotonic()
+            if (last is not None and now - last.taken_at < self.max_age) or (
+                now < self._quiet_until
+            ):
                 return last
             try:
                 future = asyncio.run_coroutine_threadsafe(self.refresh(), self.loop)
@@ -227,6 +230,7 @@ class DatabaseGauges(Collector):
                 log.warning("metrics: the database did not answer in %.1fs", self.timeout)
             except Exception as exc:
                 log.warning("metrics: cannot read the database gauges: %s", exc)
+            self._quiet_until = time.monotonic() + self.timeout
             return last
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
@@ -257,10 +261,9 @@ class DatabaseGauges(Collector):
             labels=["state"],
         )
         if snap is not None:
-            self._queues |= {q for q, _ in snap.depth}
-            for queue in sorted(self._queues):
-                for state in QUEUE_STATES:
-                    depth.add_metric([queue, state], snap.depth.get((queue, state), 0))
+            for queue, counts in sorted(snap.depth.items()):
+                for state, count in counts.items():
+                    depth.add_metric([queue, state], count)
             waiting.add_metric([], snap.waiting_executions)
             lag.add_metric([], snap.timer_lag_secs)
             workers.add_metric(["active"], snap.active_workers)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import threading
 import time
@@ -64,6 +65,7 @@ MAX_LINE_CHARS = 16 * 1024
 """Longer lines are cut (and end with ``[... cut]``)."""
 
 _OWN_LOGGERS = ("durable_worker",)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CURRENT: ContextVar[StepLog | None] = ContextVar("durable_step_log", default=None)
 
 
@@ -76,13 +78,13 @@ class _Line:
 
 
 def _clean(text: str) -> str:
-    """Text protobuf can send: lone surrogates (from surrogateescape) replaced."""
+    """Text protobuf can send: lone surrogates (from surrogateescape) become U+FFFD."""
     if text.isascii():
         return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
+        return _SURROGATE.sub("\ufffd", text)
     return text
 
 

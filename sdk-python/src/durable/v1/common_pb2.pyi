@@ -425,7 +425,9 @@ class LogLine(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     LOGGER_FIELD_NUMBER: _builtins.int
     level: _builtins.str
-    """"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", or "PRINT" for print/stdout."""
+    """"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", or "PRINT" for what the step wrote
+    to stdout or stderr (logger "stdout" or "stderr").
+    """
     message: _builtins.str
     logger: _builtins.str
     @_builtins.property

@@ -14,10 +14,11 @@ from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 from durable_server.api import convert, validate
 from durable_server.config import Settings
+from durable_server.engine import graph
 from durable_server.engine.engine import Engine, StartRequest
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
-from durable_server.errors import InvalidArgumentError
+from durable_server.errors import FailedPreconditionError, InvalidArgumentError
 from durable_server.store.executions import ExecutionFilter
 
 __all__ = ["WorkflowService"]
@@ -222,8 +223,41 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
     async def GetExecutionGraph(
         self, request: pb.GetExecutionGraphRequest, context: Context
     ) -> pb.GetExecutionGraphResponse:
-        """The workflow's graph (being built)."""
-        raise NotImplementedError("GetExecutionGraph")
+        """A workflow's definition as a graph; given an execution, with its state overlaid."""
+        formats = (pb.GRAPH_FORMAT_UNSPECIFIED, pb.GRAPH_FORMAT_MERMAID, pb.GRAPH_FORMAT_DOT)
+        if request.format not in formats:
+            raise InvalidArgumentError(f"format {request.format} is not a GraphFormat")
+        if bool(request.execution_id) == bool(request.workflow_name):
+            raise InvalidArgumentError("give either execution_id or workflow_name")
+        if request.execution_id:
+            execution_id = validate.check_execution_id(request.execution_id)
+            detail = await self.reads.get_execution(execution_id, include_steps=True)
+            row = detail.execution
+            definition = await self.registry.definitions.get(row.workflow_version)
+            if definition is None:
+                raise FailedPreconditionError(
+                    f"execution {execution_id} runs version {row.workflow_version} of "
+                    f"{row.workflow_name!r}, which is not stored"
+                )
+            waits = [
+                graph.PendingWait.from_record(r)
+                for r in await self.reads.execution_waits(execution_id)
+            ]
+            states = graph.compute_states(
+                definition, row.status, detail.attempts, detail.running, waits
+            )
+            title = f"{definition.name} - execution {execution_id} ({row.status})"
+            laid_out = graph.build_graph(definition, states, title=title)
+        else:
+            name = validate.check_name("workflow_name", request.workflow_name)
+            laid_out = graph.build_graph(await self.registry.latest(name))
+        if request.format == pb.GRAPH_FORMAT_DOT:
+            return pb.GetExecutionGraphResponse(
+                text=graph.render_dot(laid_out), format=pb.GRAPH_FORMAT_DOT
+            )
+        return pb.GetExecutionGraphResponse(
+            text=graph.render_mermaid(laid_out), format=pb.GRAPH_FORMAT_MERMAID
+        )
 
     async def CancelExecution(
         self, request: pb.CancelExecutionRequest, context: Context

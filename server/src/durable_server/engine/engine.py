@@ -39,6 +39,7 @@ from durable_server.errors import AbortedError, FailedPreconditionError, NotFoun
 from durable_server.ids import new_execution_id
 from durable_server.metrics import Metrics
 from durable_server.store import executions as ex_store
+from durable_server.store import operations as ops_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
 from durable_server.store import waits as wait_store
@@ -139,6 +140,12 @@ class Engine:
             traceparent=req.traceparent,
         )
         async with self.db.transaction() as conn:
+            queue_state = await ops_store.queue_state_get(conn, name=queue)
+            if queue_state is not None and queue_state[0] == "draining":
+                raise FailedPreconditionError(
+                    f"queue {queue!r} is draining ({queue_state[1] or 'no reason given'}): it "
+                    "takes no new executions until it is resumed"
+                )
             created_id = await ex_store.execution_insert(conn, new, now=self.clock.db_now())
             if created_id is None:
                 assert req.idempotency_key is not None

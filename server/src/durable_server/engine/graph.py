@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from durable_server.engine.definitions import (
     BranchDef,
+    CompensationDef,
     Definition,
     ForeachDef,
     NodeDef,
@@ -127,6 +128,7 @@ class Graph:
     nodes: dict[str, GraphNode] = field(default_factory=dict)
     edges: list[GraphEdge] = field(default_factory=list)
     items: list[str | Cluster] = field(default_factory=list)
+    title: str = ""  # shown above the graph; the name when empty
 
 
 # -- overlay: attempts -> states -------------------------------------------------------
@@ -470,9 +472,13 @@ def _inner(node: NodeDef) -> Iterator[Seq]:
 Exit = tuple[str, str]  # a node id, and the label of the edge that leaves it
 
 
-def build_graph(definition: Definition, states: Mapping[Key, NodeState] | None = None) -> Graph:
+def build_graph(
+    definition: Definition, states: Mapping[Key, NodeState] | None = None, *, title: str = ""
+) -> Graph:
     """Lay ``definition`` out as a graph, with ``states`` (from :func:`compute_states`)."""
-    return _Builder(definition, states or {}).build()
+    graph = _Builder(definition, states or {}).build()
+    graph.title = title
+    return graph
 
 
 class _Builder:
@@ -604,7 +610,7 @@ def _duration(seconds: float) -> str:
     return f"{whole}s"
 
 
-def _options(node: Any) -> tuple[str, ...]:
+def _options(node: StepDef | CompensationDef) -> tuple[str, ...]:
     """A step's (or compensation's) retry and timeout, as one detail line."""
     parts = []
     if node.retry.max_attempts > 1:
@@ -674,7 +680,8 @@ def _mermaid_text(text: str) -> str:
 
 def render_mermaid(graph: Graph) -> str:
     """The graph as a Mermaid flowchart (``flowchart TD``), one classDef per state used."""
-    lines = ["---", f"title: {_mermaid_text(graph.name)}", "---", "flowchart TD"]
+    title = _mermaid_text(graph.title or graph.name)
+    lines = ["---", f"title: {title}", "---", "flowchart TD"]
 
     def emit(items: Sequence[str | Cluster], indent: str) -> None:
         for item in items:
@@ -756,10 +763,10 @@ def _dot_node(node: GraphNode) -> str:
 
 def render_dot(graph: Graph) -> str:
     """The graph as a Graphviz digraph: clusters for groups, fill colours per state."""
-    name = _dot_text(graph.name)
+    name, title = _dot_text(graph.name), _dot_text(graph.title or graph.name)
     lines = [
         f'digraph "{name}" {{',
-        f'  graph [label="{name}", labelloc="t", fontname="Helvetica"];',
+        f'  graph [label="{title}", labelloc="t", fontname="Helvetica"];',
         '  node [fontname="Helvetica", fontsize="11"];',
         '  edge [fontname="Helvetica", fontsize="10"];',
     ]
@@ -770,6 +777,7 @@ def render_dot(graph: Graph) -> str:
                 lines.append(f"{indent}subgraph cluster_{item.id} {{")
                 lines.append(f'{indent}  label="{_dot_text(item.title)}";')
                 lines.append(f'{indent}  style="rounded,dashed";')
+                lines.append(f'{indent}  labeljust="l";')
                 emit(item.items, indent + "  ")
                 lines.append(f"{indent}}}")
                 continue

@@ -128,6 +128,11 @@ class Reads:
                 conn, queue=queue, seen_within_secs=seen_within_secs, now=self.now()
             )
 
+    async def execution_waits(self, execution_id: str) -> list[Any]:
+        """What an execution's suspended steps wait for now (records), oldest first."""
+        async with self.db.connection() as conn:
+            return await wait_store.wait_list_for_execution(conn, execution_id=execution_id)
+
     async def list_waits(
         self,
         kind: str,

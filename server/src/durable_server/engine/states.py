@@ -72,6 +72,9 @@ EXECUTION_TRANSITIONS: Final[Mapping[ExecutionStatus, frozenset[ExecutionStatus]
     E.COMPENSATION_FAILED: frozenset(),
 }
 
+# RetryExecution, an operator's action, reopens these (back to running); nothing else does.
+REOPENABLE: Final = frozenset({E.FAILED.value})
+
 ACTIVE_STATUSES: Final = frozenset(s for s, nxt in EXECUTION_TRANSITIONS.items() if nxt)
 TERMINAL_STATUSES: Final = frozenset(s for s, nxt in EXECUTION_TRANSITIONS.items() if not nxt)
 

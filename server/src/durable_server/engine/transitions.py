@@ -126,6 +126,7 @@ class RecordAttempt:
     result_json: str | None = None
     error_json: str | None = None
     retry_delay_secs: float | None = None
+    final: bool = False  # the step is given up: keep its input (RetryExecution)
 
 
 @dataclass(frozen=True)
@@ -366,7 +367,7 @@ def decide_step_failed(
     reason = "is not retryable" if failures < policy.max_attempts else "has no attempts left"
     return Decision(
         (
-            RecordAttempt(task, status, error_json=error.to_json()),
+            RecordAttempt(task, status, error_json=error.to_json(), final=True),
             RemoveTask(task.id),
             _gave_up(task, error, f"failed on attempt {task.attempt} and {reason}"),
         )
@@ -417,7 +418,7 @@ def decide_lease_expired(
         )
         return Decision(
             (
-                RecordAttempt(task, StepAttemptStatus.LOST, error_json=lost.to_json()),
+                RecordAttempt(task, StepAttemptStatus.LOST, error_json=lost.to_json(), final=True),
                 RemoveTask(task.id),
                 _gave_up(task, error, "was lost too often"),
             )

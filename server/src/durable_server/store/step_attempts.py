@@ -32,6 +32,8 @@ async def step_attempt_insert_many(
         now,
         [r.task.kind for r in records],
         [r.task.lane_path for r in records],
+        [r.task.id for r in records],
+        [r.final for r in records],
     )
 
 
@@ -47,3 +49,11 @@ async def step_attempt_last_compensable(
     """(step, sequence, result) of the latest completed run of ``steps`` before ``before``."""
     row = await conn.fetchrow(Q["step_attempt_last_compensable"], execution_id, steps, before)
     return (row["step_name"], row["sequence"], row["result"]) if row else None
+
+
+async def step_attempt_last_failure(
+    conn: Conn, *, execution_id: str
+) -> tuple[str, str, str] | None:
+    """(step, kind, input JSON) of the last top-level step run that was given up."""
+    row = await conn.fetchrow(Q["step_attempt_last_failure"], execution_id)
+    return (row["step_name"], row["kind"], row["input"]) if row else None

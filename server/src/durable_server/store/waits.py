@@ -143,3 +143,8 @@ async def wait_list_events(
     return list(
         await conn.fetch(Q["wait_list_events"], after_id, execution_id, workflow_name, name, limit)
     )
+
+
+async def wait_list_for_execution(conn: Conn, *, execution_id: str) -> list[Any]:
+    """What an execution's suspended tasks wait for now, oldest first (records)."""
+    return list(await conn.fetch(Q["wait_list_for_execution"], execution_id))

@@ -26,6 +26,7 @@ WITH w AS (
     WHERE t.status = 'ready' AND t.queue = $2
       AND t.available_at <= coalesce($4, now())
       AND t.workflow_version = ANY(w.versions)
+      AND NOT EXISTS (SELECT 1 FROM queue_states qs WHERE qs.name = $2 AND qs.state = 'paused')
     ORDER BY t.priority DESC, t.available_at, t.id
     LIMIT $3
     FOR UPDATE OF t SKIP LOCKED

@@ -87,3 +87,11 @@ WHERE w.kind = 'event' AND w.id > $1
   AND ($3::text IS NULL OR e.workflow_name = $3)
   AND ($4::text IS NULL OR $4 = ANY(w.event_names))
 ORDER BY w.id LIMIT $5;
+
+-- name: wait_list_for_execution
+-- What an execution's suspended tasks wait for now, oldest wait first (with a child's workflow).
+SELECT t.step_name, t.kind AS task_kind, t.lane_path, w.kind, w.event_names, w.mode,
+       w.input_name, c.workflow_name AS child_workflow, w.deadline_at
+FROM waits w JOIN tasks t ON t.id = w.task_id LEFT JOIN executions c ON c.id = w.child_id
+WHERE w.execution_id = $1
+ORDER BY w.id;
