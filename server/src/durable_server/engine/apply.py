@@ -340,26 +340,44 @@ class Applier:
         await task_store.task_delete_for_executions(self.conn, execution_ids=[execution_id])
 
     async def finish(self, finishes: Sequence[FinishExecution]) -> list[str]:
-        """End executions (guarded by the transition table); drop their tasks and timers."""
-        done: list[str] = []
+        """End executions (guarded by the transition table); drop their tasks and timers.
+
+        Only what a finished execution left behind is cleaned up (its row says what), so
+        the common end of a plain workflow costs one statement.
+        """
+        ended: list[ex_store.Finished] = []
         for status in sorted({f.status for f in finishes}):
             group = [f for f in finishes if f.status == status]
-            ended = await ex_store.execution_finish_many(
+            changed = await ex_store.execution_finish_many(
                 self.conn, group, allowed_from=allowed_from(status), now=self.now
             )
-            done += [execution_id for execution_id, _ in ended]
+            ended += changed
             if self.metrics is not None:
-                self.metrics.count_finished((workflow, status.value) for _, workflow in ended)
-        if done:
-            await group_store.group_delete_for_executions(self.conn, execution_ids=done)
-            await task_store.task_delete_for_executions(self.conn, execution_ids=done)
-            await timer_store.timer_delete_for_executions(self.conn, execution_ids=done)
-            self.finished |= set(done)
-            cancelled = [f.execution_id for f in finishes if f.status == ExecutionStatus.CANCELLED]
-            cancelled = [e for e in cancelled if e in done]
-            if cancelled:
-                await self._cancel_descendants(cancelled)
-            await self._wake_parents(done)
+                self.metrics.count_finished((e.workflow_name, status.value) for e in changed)
+        done = [e.id for e in ended]
+        if not done:
+            return done
+
+        def having(flag: str) -> list[str]:
+            return [e.id for e in ended if getattr(e, flag)]
+
+        if groups := having("has_groups"):
+            await group_store.group_delete_for_executions(self.conn, execution_ids=groups)
+        if tasks := having("has_tasks"):
+            await task_store.task_delete_for_executions(self.conn, execution_ids=tasks)
+        if timers := having("has_timers"):
+            await timer_store.timer_delete_for_executions(self.conn, execution_ids=timers)
+        self.finished |= set(done)
+        parents = {e.id for e in ended if e.has_children}
+        cancelled = [
+            f.execution_id
+            for f in finishes
+            if f.status == ExecutionStatus.CANCELLED and f.execution_id in parents
+        ]
+        if cancelled:
+            await self._cancel_descendants(cancelled)
+        if children := having("has_parent"):
+            await self._wake_parents(children)
         return done
 
     async def _cancel_descendants(self, execution_ids: list[str]) -> None:

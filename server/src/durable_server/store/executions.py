@@ -125,14 +125,27 @@ async def execution_status_get(conn: Conn, *, execution_id: str) -> str | None:
     return str(value) if value is not None else None
 
 
+@dataclass(frozen=True)
+class Finished:
+    """An execution just finished, and what it leaves to clean up."""
+
+    id: str
+    workflow_name: str
+    has_parent: bool
+    has_tasks: bool
+    has_groups: bool
+    has_timers: bool
+    has_children: bool
+
+
 async def execution_finish_many(
     conn: Conn,
     finishes: Sequence[FinishExecution],
     *,
     allowed_from: list[str],
     now: datetime | None,
-) -> list[tuple[str, str]]:
-    """Finish executions still in ``allowed_from``; (id, workflow name) of those that changed."""
+) -> list[Finished]:
+    """Finish executions still in ``allowed_from``; those that changed."""
     if not finishes:
         return []
     rows = await conn.fetch(
@@ -144,7 +157,18 @@ async def execution_finish_many(
         now,
         allowed_from,
     )
-    return [(str(r["id"]), r["workflow_name"]) for r in rows]
+    return [
+        Finished(
+            str(r["id"]),
+            r["workflow_name"],
+            r["has_parent"],
+            r["has_tasks"],
+            r["has_groups"],
+            r["has_timers"],
+            r["has_children"],
+        )
+        for r in rows
+    ]
 
 
 async def execution_sequences_take(conn: Conn, *, counts: dict[str, int]) -> dict[str, int]:

@@ -66,13 +66,17 @@ WHERE ($1::text IS NULL OR e.workflow_name = $1)
 SELECT status FROM executions WHERE id = $1 FOR UPDATE;
 
 -- name: execution_finish_many
--- Finish executions (status, result, error) that are still in one of the allowed statuses.
+-- Finish executions (status, result, error) still in one of the allowed statuses; say what each leaves behind to clean up.
 UPDATE executions e
 SET status = x.status, result = x.result::jsonb, error = coalesce(x.error::jsonb, e.error),
     finished_at = coalesce($5, now())
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(id, status, result, error)
 WHERE e.id = x.id AND e.status = ANY($6::text[])
-RETURNING e.id, e.workflow_name;
+RETURNING e.id, e.workflow_name, e.parent_id IS NOT NULL AS has_parent,
+          EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id) AS has_tasks,
+          EXISTS (SELECT 1 FROM groups g WHERE g.execution_id = e.id) AS has_groups,
+          EXISTS (SELECT 1 FROM timers m WHERE m.execution_id = e.id) AS has_timers,
+          EXISTS (SELECT 1 FROM executions c WHERE c.parent_id = e.id) AS has_children;
 
 -- name: execution_sequences_take
 -- Hand out the next sequence numbers of executions; returns the last one taken of each.
