@@ -37,6 +37,9 @@ async def _wait_ready(worker: asyncio.subprocess.Process, limit: float) -> None:
                 return
 
 
+WORKER_STOP_SECONDS = 5.0
+
+
 async def _demo(settings: Settings) -> int:
     # SIGTERM would kill the process outright, skipping the cleanup below and the exit
     # handler that stops the embedded PostgreSQL: cancel the demo instead, as Ctrl-C does.
@@ -50,16 +53,25 @@ async def _demo(settings: Settings) -> int:
     worker: asyncio.subprocess.Process | None = None
     try:
         print(f"orchestrator listening on {orchestrator.address}", flush=True)
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "durable_worker",
-            EXAMPLE_MODULE,
-            "--server",
-            orchestrator.address,
-            stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "durable_worker",
+                EXAMPLE_MODULE,
+                "--server",
+                orchestrator.address,
+                stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         )
+        try:
+            worker = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            # A SIGTERM while the worker is being spawned: get hold of it, so that the
+            # cleanup below stops it instead of leaving it behind.
+            worker = await spawn
+            raise
         await _wait_ready(worker, limit=30)
         print(f"worker started (pid {worker.pid}) on {EXAMPLE_MODULE}", flush=True)
         async with Client(orchestrator.address) as client:
@@ -74,8 +86,12 @@ async def _demo(settings: Settings) -> int:
         return 0 if execution.status.value == "completed" else 1
     finally:
         if worker is not None and worker.returncode is None:
-            worker.terminate()
-            await worker.wait()
+            worker.terminate()  # the worker drains: it finishes or gives back its steps
+            try:
+                await asyncio.wait_for(worker.wait(), WORKER_STOP_SECONDS)
+            except TimeoutError:  # stuck (or still starting up): do not hang the demo
+                worker.kill()
+                await worker.wait()
         await orchestrator.stop(grace=1.0)
 
 
