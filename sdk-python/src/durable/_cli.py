@@ -18,6 +18,11 @@ Examples::
     durable schedule update nightly --cron "0 3 * * *" --input '{"full": true}'
     durable schedule trigger nightly
     durable list --schedule nightly
+    durable queues
+    durable queue pause emails --reason "provider outage"
+    durable queue resume emails
+    durable retry 0190c3e2-...
+    durable diagnose --limit 20
     durable server --database-url postgresql://...    # arguments go to durable-server
 
 Client errors print ``error: <CODE>: <message>`` on stderr and exit with status 1.
@@ -39,9 +44,11 @@ from durable._models import (
     CatchUp,
     ExecutionPage,
     ExecutionStatus,
+    Finding,
     Overlap,
     PendingEventPage,
     PendingInputPage,
+    QueueInfo,
     SchedulePage,
 )
 from durable._sync_client import SyncClient
@@ -76,6 +83,8 @@ def _json_argument(text: str) -> Any:
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -217,6 +226,105 @@ def format_schedules(page: SchedulePage) -> str:
     )
     lines.append(f"{len(page.schedules)} schedule(s)")
     return _next_page(lines, page.next_page_token)
+
+
+def _format_age(value: datetime.timedelta | None) -> str:
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{value.total_seconds():.1f}s"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def format_queues(queues: Sequence[QueueInfo]) -> str:
+    """Queues as aligned columns, with a count."""
+    header = (
+        "QUEUE",
+        "STATE",
+        "READY",
+        "LEASED",
+        "WAITING",
+        "DELAYED",
+        "OLDEST READY",
+        "LIMIT",
+        "REASON",
+    )
+    lines = _columns(
+        header,
+        [
+            (
+                q.name,
+                q.state,
+                str(q.ready),
+                str(q.leased),
+                str(q.waiting),
+                str(q.delayed),
+                _format_age(q.oldest_ready_age),
+                str(q.concurrency_limit) if q.concurrency_limit else "-",
+                q.reason or "-",
+            )
+            for q in queues
+        ],
+    )
+    lines.append(f"{len(queues)} queue(s)")
+    return "\n".join(lines)
+
+
+def format_findings(findings: Sequence[Finding]) -> str:
+    """Findings as aligned columns, each followed by its detail, with a count."""
+    header = ("EXECUTION", "WORKFLOW", "STATUS", "PROBLEM", "SINCE (UTC)")
+    rows = [
+        (f.execution_id, f.workflow_name, f.status, f.problem, _format_time(f.since))
+        for f in findings
+    ]
+    table = _columns(header, rows)
+    lines = [table[0]]
+    for line, finding in zip(table[1:], findings, strict=True):
+        lines.append(line)
+        if finding.detail:
+            lines.append(f"    {finding.detail}")
+    lines.append(f"{len(findings)} finding(s)")
+    return "\n".join(lines)
+
+
+def _cmd_queues(client: SyncClient, args: argparse.Namespace) -> int:
+    queues = client.list_queues()
+    if args.json:
+        _print_json([dataclasses.asdict(q) for q in queues])
+    else:
+        print(format_queues(queues))
+    return 0
+
+
+def _cmd_queue_pause(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.pause_queue(args.name, reason=args.reason))
+    return 0
+
+
+def _cmd_queue_resume(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.resume_queue(args.name))
+    return 0
+
+
+def _cmd_queue_drain(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.drain_queue(args.name, reason=args.reason))
+    return 0
+
+
+def _cmd_retry(client: SyncClient, args: argparse.Namespace) -> int:
+    print(client.retry_execution(args.execution_id))
+    return 0
+
+
+def _cmd_diagnose(client: SyncClient, args: argparse.Namespace) -> int:
+    findings = client.diagnose(limit=args.limit)
+    if args.json:
+        _print_json([dataclasses.asdict(f) for f in findings])
+    else:
+        print(format_findings(findings))
+    return 0
 
 
 def _cmd_list(client: SyncClient, args: argparse.Namespace) -> int:
@@ -449,6 +557,7 @@ def _add_client_commands(sub: Any) -> None:
     graph.set_defaults(handler=_cmd_graph)
     _add_wait_commands(sub)
     _add_schedule_commands(sub)
+    _add_operations_commands(sub)
 
 
 def _add_pending_filters(parser: argparse.ArgumentParser, name_help: str) -> None:
@@ -584,6 +693,38 @@ def _add_schedule_commands(sub: Any) -> None:
         help="input of this run as JSON (default: the schedule's)",
     )
     trigger.set_defaults(handler=_cmd_schedule_trigger)
+
+
+def _add_operations_commands(sub: Any) -> None:
+    queues = sub.add_parser("queues", help="list queues: state, counts, oldest ready age")
+    queues.add_argument("--json", action="store_true", help="print the queues as JSON")
+    queues.set_defaults(handler=_cmd_queues)
+
+    queue = sub.add_parser("queue", help="pause, resume or drain a queue (queue --help)")
+    commands = queue.add_subparsers(dest="queue_command", required=True, metavar="COMMAND")
+    for name, handler, what, has_reason in (
+        ("pause", _cmd_queue_pause, "stop workers taking its tasks; print it as JSON", True),
+        ("resume", _cmd_queue_resume, "take its tasks and new starts again; print it", False),
+        ("drain", _cmd_queue_drain, "refuse new executions on it; print it as JSON", True),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("name", metavar="NAME", help="the queue's name")
+        if has_reason:
+            command.add_argument("--reason", default="", help="why, shown with the queue")
+        command.set_defaults(handler=handler)
+
+    retry = sub.add_parser(
+        "retry", help="run a failed execution again from the step that failed; print the step"
+    )
+    retry.add_argument("execution_id", metavar="ID")
+    retry.set_defaults(handler=_cmd_retry)
+
+    diagnose = sub.add_parser("diagnose", help="find executions that cannot move forward")
+    diagnose.add_argument(
+        "--limit", type=int, default=0, metavar="N", help="at most N findings (default 100)"
+    )
+    diagnose.add_argument("--json", action="store_true", help="print the findings as JSON")
+    diagnose.set_defaults(handler=_cmd_diagnose)
 
 
 def _parser() -> argparse.ArgumentParser:

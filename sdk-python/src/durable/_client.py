@@ -5,7 +5,10 @@ and :meth:`Client.provide_input` answers a human input; :meth:`Client.list_pendi
 and :meth:`Client.list_pending_events` show what executions wait for. And it manages cron
 schedules (the ScheduleService): :meth:`Client.create_schedule`, ``get_schedule``,
 ``list_schedules``, ``update_schedule``, ``enable_schedule``, ``disable_schedule``,
-``delete_schedule`` and ``trigger_schedule``.
+``delete_schedule`` and ``trigger_schedule``. For operators (the OperationsService) it
+pauses, resumes, drains and lists queues (:meth:`Client.pause_queue`, ``resume_queue``,
+``drain_queue``, ``list_queues``), retries a failed execution (``retry_execution``) and
+finds stuck ones (``diagnose``).
 
 Example::
 
@@ -27,12 +30,13 @@ import asyncio
 import enum
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack
 
 import grpc
 import grpc.aio
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from durable import _serde
@@ -43,10 +47,12 @@ from durable._models import (
     Execution,
     ExecutionPage,
     ExecutionStatus,
+    Finding,
     Overlap,
     OverlapName,
     PendingEventPage,
     PendingInputPage,
+    QueueInfo,
     Schedule,
     SchedulePage,
     StartResult,
@@ -54,15 +60,19 @@ from durable._models import (
     execution_from_proto,
     execution_page_from_proto,
     execution_status_to_proto,
+    finding_from_proto,
     overlap_to_proto,
     pending_event_page_from_proto,
     pending_input_page_from_proto,
+    queue_info_from_proto,
     schedule_from_proto,
     schedule_page_from_proto,
     start_result_from_proto,
 )
 from durable._tracing import metadata_for_current_context
 from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.v1 import operations_service_pb2 as opb
+from durable.v1 import operations_service_pb2_grpc as opb_grpc
 from durable.v1 import schedule_service_pb2 as spb
 from durable.v1 import schedule_service_pb2_grpc as spb_grpc
 from durable.v1 import workflow_service_pb2 as pb
@@ -397,6 +407,20 @@ def trigger_schedule_request(name: str, input: Any) -> spb.TriggerScheduleReques
     )
 
 
+def diagnose_request(*, limit: int, worker_alive_within: timedelta | None) -> opb.DiagnoseRequest:
+    """The Diagnose request; ValueError for a negative limit or a non-positive duration."""
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+    request = opb.DiagnoseRequest(limit=limit)
+    if worker_alive_within is not None:
+        if worker_alive_within <= timedelta(0):
+            raise ValueError(f"worker_alive_within must be positive, got {worker_alive_within}")
+        duration = Duration()
+        duration.FromTimedelta(worker_alive_within)
+        request.worker_alive_within.CopyFrom(duration)
+    return request
+
+
 class WaitDeadline:
     """The deadline and growing poll interval of one ``wait`` call.
 
@@ -476,6 +500,7 @@ class Client:
         self._channel: grpc.aio.Channel | None = None
         self._stub_cache: pb_grpc.WorkflowServiceAsyncStub | None = None
         self._schedules_cache: spb_grpc.ScheduleServiceAsyncStub | None = None
+        self._operations_cache: opb_grpc.OperationsServiceAsyncStub | None = None
         self._closed = False
 
     @classmethod
@@ -506,6 +531,7 @@ class Client:
             self._channel = None
             self._stub_cache = None
             self._schedules_cache = None
+            self._operations_cache = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -532,6 +558,13 @@ class Client:
             assert self._channel is not None
             self._schedules_cache = spb_grpc.ScheduleServiceStub(self._channel)
         return self._schedules_cache
+
+    def _operations(self) -> opb_grpc.OperationsServiceAsyncStub:
+        self._stub()  # opens the channel (or refuses, once closed)
+        if self._operations_cache is None:
+            assert self._channel is not None
+            self._operations_cache = opb_grpc.OperationsServiceStub(self._channel)
+        return self._operations_cache
 
     async def _call(
         self,
@@ -961,6 +994,64 @@ class Client:
         request = trigger_schedule_request(name, input)
         response = await self._call(self._schedules().TriggerSchedule, request)
         return response.execution_id
+
+    # -- operations --------------------------------------------------------------------
+
+    async def pause_queue(self, queue: str, reason: str = "") -> QueueInfo:
+        """Stop workers from taking the queue's tasks (running ones finish); return it.
+
+        New executions are still accepted; they wait until :meth:`resume_queue`.
+        """
+        request = opb.PauseQueueRequest(queue=queue, reason=reason)
+        response = await self._call(self._operations().PauseQueue, request)
+        return queue_info_from_proto(response.queue)
+
+    async def resume_queue(self, queue: str) -> QueueInfo:
+        """Let workers take a paused or draining queue's tasks, and new starts, again."""
+        request = opb.ResumeQueueRequest(queue=queue)
+        response = await self._call(self._operations().ResumeQueue, request)
+        return queue_info_from_proto(response.queue)
+
+    async def drain_queue(self, queue: str, reason: str = "") -> QueueInfo:
+        """Refuse new executions on the queue while the work already on it runs to its end.
+
+        Starts on a draining queue raise FailedPreconditionError.
+        """
+        request = opb.DrainQueueRequest(queue=queue, reason=reason)
+        response = await self._call(self._operations().DrainQueue, request)
+        return queue_info_from_proto(response.queue)
+
+    async def list_queues(self) -> list[QueueInfo]:
+        """Every queue with work or a state: its state, counts and oldest ready age."""
+        response = await self._call(self._operations().ListQueues, opb.ListQueuesRequest())
+        return [queue_info_from_proto(q) for q in response.queues]
+
+    async def retry_execution(self, execution_id: str) -> str:
+        """Run a failed execution again from the top-level step that failed; return that step.
+
+        The step runs again with its input; the execution's history is kept.
+
+        Raises:
+            NotFoundError: No such execution.
+            FailedPreconditionError: The execution has not failed.
+        """
+        request = opb.RetryExecutionRequest(execution_id=execution_id)
+        response = await self._call(self._operations().RetryExecution, request)
+        return response.step_name
+
+    async def diagnose(
+        self, *, limit: int = 0, worker_alive_within: timedelta | None = None
+    ) -> list[Finding]:
+        """Find unfinished executions that nothing can move forward, and say why.
+
+        Args:
+            limit: At most this many findings (0 means the orchestrator's 100).
+            worker_alive_within: Workers seen within this long count as alive (``None``
+                means the orchestrator's 60 seconds).
+        """
+        request = diagnose_request(limit=limit, worker_alive_within=worker_alive_within)
+        response = await self._call(self._operations().Diagnose, request)
+        return [finding_from_proto(f) for f in response.findings]
 
     async def wait(
         self,

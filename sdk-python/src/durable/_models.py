@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from durable import _serde
-from durable.v1 import common_pb2, schedule_service_pb2, workflow_service_pb2
+from durable.v1 import (
+    common_pb2,
+    operations_service_pb2,
+    schedule_service_pb2,
+    workflow_service_pb2,
+)
 
 __all__ = [
     "INPUT_FIELD_TYPES",
@@ -32,6 +38,7 @@ __all__ = [
     "Execution",
     "ExecutionPage",
     "ExecutionStatus",
+    "Finding",
     "InputField",
     "InputKind",
     "LogLine",
@@ -41,6 +48,8 @@ __all__ = [
     "PendingEventWait",
     "PendingInput",
     "PendingInputPage",
+    "QueueInfo",
+    "QueueStateName",
     "Schedule",
     "SchedulePage",
     "StartResult",
@@ -57,6 +66,7 @@ __all__ = [
     "execution_page_from_proto",
     "execution_status_from_proto",
     "execution_status_to_proto",
+    "finding_from_proto",
     "input_field_from_proto",
     "input_field_to_proto",
     "input_kind_from_proto",
@@ -68,12 +78,15 @@ __all__ = [
     "pending_event_wait_from_proto",
     "pending_input_from_proto",
     "pending_input_page_from_proto",
+    "queue_info_from_proto",
+    "queue_state_from_proto",
     "schedule_from_proto",
     "schedule_page_from_proto",
     "start_result_from_proto",
     "step_attempt_from_proto",
     "step_attempt_status_from_proto",
     "task_kind_from_proto",
+    "timedelta_from_proto",
     "timestamp_from_proto",
 ]
 
@@ -190,6 +203,11 @@ OverlapName = Literal["allow", "skip", "cancel_previous"]
 """The values of :class:`Overlap`, which the client and the DSL also take as strings."""
 
 
+QueueStateName = Literal["active", "paused", "draining"]
+"""A queue's state: its tasks are handed out and new executions accepted (``active``),
+no task is handed out (``paused``), or new executions are refused (``draining``)."""
+
+
 INPUT_FIELD_TYPES = frozenset({"string", "number", "integer", "boolean", "any"})
 """The types a form field may have (``"any"`` accepts any JSON value)."""
 
@@ -230,6 +248,13 @@ _OVERLAP_TO_PROTO: dict[Overlap, common_pb2.Overlap.ValueType] = {
     o: common_pb2.Overlap.Value(f"OVERLAP_{o.name}") for o in Overlap
 }
 _OVERLAP_FROM_PROTO: dict[int, Overlap] = {v: o for o, v in _OVERLAP_TO_PROTO.items()}
+
+_QUEUE_STATE_FROM_PROTO: dict[int, QueueStateName] = {
+    operations_service_pb2.QUEUE_STATE_UNSPECIFIED: "active",
+    operations_service_pb2.QUEUE_STATE_ACTIVE: "active",
+    operations_service_pb2.QUEUE_STATE_PAUSED: "paused",
+    operations_service_pb2.QUEUE_STATE_DRAINING: "draining",
+}
 
 
 def execution_status_from_proto(value: int) -> ExecutionStatus:
@@ -358,6 +383,17 @@ def overlap_from_proto(value: int) -> Overlap:
     except KeyError:
         raise ValueError(
             f"the orchestrator sent an unknown overlap policy ({value}); "
+            "is this SDK older than the orchestrator?"
+        ) from None
+
+
+def queue_state_from_proto(value: int) -> QueueStateName:
+    """The queue state for a proto enum value; UNSPECIFIED is ``active``."""
+    try:
+        return _QUEUE_STATE_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"the orchestrator sent an unknown queue state ({value}); "
             "is this SDK older than the orchestrator?"
         ) from None
 
@@ -688,6 +724,66 @@ class StartResult:
     created: bool
 
 
+@dataclass(frozen=True)
+class QueueInfo:
+    """One queue's state and load (see :meth:`Client.list_queues`).
+
+    Attributes:
+        name: The queue's name.
+        state: ``"active"``, ``"paused"`` (no task is handed out; new executions are
+            accepted) or ``"draining"`` (tasks are handed out; new executions are refused).
+        reason: Why it was paused or drained, or ``""``.
+        ready: Tasks due now, waiting for a worker.
+        leased: Tasks a worker runs now.
+        waiting: Tasks of suspended steps (sleeping, waiting for events, inputs or
+            children).
+        delayed: Ready tasks not due yet (retry backoff, scheduled starts).
+        oldest_ready_age: How long the oldest due task has waited for a worker, or
+            ``None`` when none is due.
+        concurrency_limit: Its concurrency limit, 0 for none.
+    """
+
+    name: str
+    state: QueueStateName
+    reason: str
+    ready: int
+    leased: int
+    waiting: int
+    delayed: int
+    oldest_ready_age: timedelta | None
+    concurrency_limit: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An unfinished execution that nothing can move forward (see :meth:`Client.diagnose`).
+
+    Attributes:
+        execution_id: The stuck execution.
+        workflow_name: Its workflow.
+        status: Its status name, e.g. ``"running"``.
+        problem: What kind of problem: ``"no_task"``, ``"waiting_on_nothing"``,
+            ``"no_worker_for_queue"``, ``"no_worker_for_version"`` or ``"queue_paused"``.
+        detail: What is wrong and what to do, in words.
+        since: Since when, if known.
+    """
+
+    execution_id: str
+    workflow_name: str
+    status: str
+    problem: str
+    detail: str
+    since: datetime | None
+
+
+def timedelta_from_proto(message: Message, field: str) -> timedelta | None:
+    """The timedelta in ``message.<field>`` (a Duration), or ``None`` when it is unset."""
+    if not message.HasField(field):
+        return None
+    duration: Duration = getattr(message, field)
+    return duration.ToTimedelta()
+
+
 def timestamp_from_proto(message: Message, field: str) -> datetime | None:
     """The aware UTC datetime in ``message.<field>``, or ``None`` when the field is unset."""
     if not message.HasField(field):
@@ -888,4 +984,31 @@ def schedule_page_from_proto(msg: schedule_service_pb2.ListSchedulesResponse) ->
     return SchedulePage(
         schedules=tuple(schedule_from_proto(s) for s in msg.schedules),
         next_page_token=msg.next_page_token,
+    )
+
+
+def queue_info_from_proto(msg: operations_service_pb2.QueueInfo) -> QueueInfo:
+    """A queue's state and load."""
+    return QueueInfo(
+        name=msg.name,
+        state=queue_state_from_proto(msg.state),
+        reason=msg.reason,
+        ready=msg.ready,
+        leased=msg.leased,
+        waiting=msg.waiting,
+        delayed=msg.delayed,
+        oldest_ready_age=timedelta_from_proto(msg, "oldest_ready_age"),
+        concurrency_limit=msg.concurrency_limit,
+    )
+
+
+def finding_from_proto(msg: operations_service_pb2.Finding) -> Finding:
+    """A diagnosed execution."""
+    return Finding(
+        execution_id=msg.execution_id,
+        workflow_name=msg.workflow_name,
+        status=msg.status,
+        problem=msg.problem,
+        detail=msg.detail,
+        since=timestamp_from_proto(msg, "since"),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
@@ -24,6 +24,7 @@ from durable._client import (
     cancel_request,
     children_request,
     create_schedule_request,
+    diagnose_request,
     get_request,
     graph_request,
     list_request,
@@ -43,23 +44,29 @@ from durable._models import (
     Execution,
     ExecutionPage,
     ExecutionStatus,
+    Finding,
     Overlap,
     OverlapName,
     PendingEventPage,
     PendingInputPage,
+    QueueInfo,
     Schedule,
     SchedulePage,
     StartResult,
     execution_from_proto,
     execution_page_from_proto,
+    finding_from_proto,
     pending_event_page_from_proto,
     pending_input_page_from_proto,
+    queue_info_from_proto,
     schedule_from_proto,
     schedule_page_from_proto,
     start_result_from_proto,
 )
 from durable._tracing import metadata_for_current_context
 from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.v1 import operations_service_pb2 as opb
+from durable.v1 import operations_service_pb2_grpc as opb_grpc
 from durable.v1 import schedule_service_pb2 as spb
 from durable.v1 import schedule_service_pb2_grpc as spb_grpc
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
@@ -89,6 +96,7 @@ class SyncClient:
         self._channel = grpc.insecure_channel(address)
         self._stub = pb_grpc.WorkflowServiceStub(self._channel)
         self._schedules = spb_grpc.ScheduleServiceStub(self._channel)
+        self._operations = opb_grpc.OperationsServiceStub(self._channel)
 
     @classmethod
     def connect(cls, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> SyncClient:
@@ -374,6 +382,44 @@ class SyncClient:
         """Start one run of a schedule now; return its id (see :meth:`Client.trigger_schedule`)."""
         request = trigger_schedule_request(name, input)
         return self._call(self._schedules.TriggerSchedule, request).execution_id
+
+    # -- operations --------------------------------------------------------------------
+
+    def pause_queue(self, queue: str, reason: str = "") -> QueueInfo:
+        """Stop workers from taking a queue's tasks (see :meth:`Client.pause_queue`)."""
+        request = opb.PauseQueueRequest(queue=queue, reason=reason)
+        return queue_info_from_proto(self._call(self._operations.PauseQueue, request).queue)
+
+    def resume_queue(self, queue: str) -> QueueInfo:
+        """Resume a paused or draining queue (see :meth:`Client.resume_queue`)."""
+        request = opb.ResumeQueueRequest(queue=queue)
+        return queue_info_from_proto(self._call(self._operations.ResumeQueue, request).queue)
+
+    def drain_queue(self, queue: str, reason: str = "") -> QueueInfo:
+        """Refuse new executions on a queue (see :meth:`Client.drain_queue`)."""
+        request = opb.DrainQueueRequest(queue=queue, reason=reason)
+        return queue_info_from_proto(self._call(self._operations.DrainQueue, request).queue)
+
+    def list_queues(self) -> list[QueueInfo]:
+        """Every queue with work or a state (see :meth:`Client.list_queues`)."""
+        response = self._call(self._operations.ListQueues, opb.ListQueuesRequest())
+        return [queue_info_from_proto(q) for q in response.queues]
+
+    def retry_execution(self, execution_id: str) -> str:
+        """Retry a failed execution; return the step that runs again.
+
+        See :meth:`Client.retry_execution`.
+        """
+        request = opb.RetryExecutionRequest(execution_id=execution_id)
+        return self._call(self._operations.RetryExecution, request).step_name
+
+    def diagnose(
+        self, *, limit: int = 0, worker_alive_within: timedelta | None = None
+    ) -> list[Finding]:
+        """Find stuck executions, and say why (see :meth:`Client.diagnose`)."""
+        request = diagnose_request(limit=limit, worker_alive_within=worker_alive_within)
+        response = self._call(self._operations.Diagnose, request)
+        return [finding_from_proto(f) for f in response.findings]
 
     def wait(
         self, execution_id: str, *, timeout: float | None = 60.0, poll_interval: float = 0.05

@@ -89,8 +89,12 @@ class Applier:
         records = [e for e in effects if isinstance(e, RecordAttempt)]
         retries = [e for e in effects if isinstance(e, RetryTask)]
         removes = [e.task_id for e in effects if isinstance(e, RemoveTask)]
-        await attempt_store.step_attempt_insert_many(self.conn, records, now=self.now)
-        await task_store.task_delete_many(self.conn, ids=removes)
+        if records:  # one statement records them and deletes the finished tasks
+            await attempt_store.step_attempt_insert_many(
+                self.conn, records, now=self.now, remove_task_ids=removes
+            )
+        else:
+            await task_store.task_delete_many(self.conn, ids=removes)
         requeued = await task_store.task_requeue_many(self.conn, retries, now=self.now)
         self.ready |= {q for (q, _), r in zip(requeued, retries, strict=True) if r.delay_secs == 0}
 

@@ -12,9 +12,13 @@ from durable_server.store.rows import StepAttemptRow
 
 
 async def step_attempt_insert_many(
-    conn: Conn, records: Sequence[RecordAttempt], *, now: datetime | None
+    conn: Conn,
+    records: Sequence[RecordAttempt],
+    *,
+    now: datetime | None,
+    remove_task_ids: Sequence[int] = (),
 ) -> None:
-    """Record finished attempts in one statement."""
+    """Record finished attempts, and delete the tasks that will not run again, at once."""
     if not records:
         return
     await conn.execute(
@@ -34,6 +38,7 @@ async def step_attempt_insert_many(
         [r.task.lane_path for r in records],
         [r.task.id for r in records],
         [r.final for r in records],
+        list(remove_task_ids),
     )
 
 

@@ -1,6 +1,7 @@
 -- name: step_attempt_insert_many
--- Record finished attempts; retry_at is now + retry_delay_secs when a retry follows.
--- A final failure keeps its task's input (the task is deleted later in the same transaction).
+-- Record finished attempts (retry_at is now + retry_delay_secs when a retry follows) and delete the tasks $16 that will not run again, in one statement.
+-- A final failure keeps its task's input: the subquery still sees the task the CTE deletes.
+WITH gone AS (DELETE FROM tasks WHERE id = ANY($16::bigint[]))
 INSERT INTO step_attempts (execution_id, sequence, attempt, step_name, status, result, error,
                            worker_id, started_at, finished_at, retry_at, kind, lane_path, input)
 SELECT x.execution_id, x.sequence, x.attempt, x.step_name, x.status, x.result::jsonb,
