@@ -403,7 +403,7 @@ async def test_health_probe_times_out_on_a_hanging_database(database_url: str) -
         monitor.timeout = 0.05
 
         async def hang() -> None:
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # a database that never answers
 
         monitor.probe = hang
         assert await monitor.check() is False

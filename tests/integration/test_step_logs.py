@@ -9,7 +9,6 @@ cap is checked at the protocol level, with a worker that sends too much.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -240,5 +239,4 @@ async def test_a_report_refused_for_a_stale_lease_stores_no_lines(
             )
         )
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    await asyncio.sleep(0)
     assert await _get_logs(raw, execution_id) == [[]]
