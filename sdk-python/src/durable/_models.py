@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from durable import _serde
+from durable._enums import ProtoEnum
 from durable.v1 import (
     common_pb2,
     operations_service_pb2,
@@ -214,40 +215,24 @@ INPUT_FIELD_TYPES = frozenset({"string", "number", "integer", "boolean", "any"})
 
 # Built from the member names so the Python and proto enums cannot drift apart silently:
 # a member without a proto value fails here, at import.
-_EXECUTION_STATUS_FROM_PROTO: dict[int, ExecutionStatus] = {
-    common_pb2.ExecutionStatus.Value(f"EXECUTION_STATUS_{s.name}"): s for s in ExecutionStatus
-}
-_EXECUTION_STATUS_TO_PROTO: dict[ExecutionStatus, common_pb2.ExecutionStatus.ValueType] = {
-    s: common_pb2.ExecutionStatus.Value(f"EXECUTION_STATUS_{s.name}") for s in ExecutionStatus
-}
-_STEP_ATTEMPT_STATUS_FROM_PROTO: dict[int, StepAttemptStatus] = {
-    common_pb2.StepAttemptStatus.Value(f"STEP_ATTEMPT_STATUS_{s.name}"): s
-    for s in StepAttemptStatus
-}
-
-_TASK_KIND_FROM_PROTO: dict[int, TaskKind] = {
-    common_pb2.TaskKind.Value(f"TASK_KIND_{k.name}"): k for k in TaskKind
-}
-_INPUT_KIND_TO_PROTO: dict[InputKind, common_pb2.InputKind.ValueType] = {
-    k: common_pb2.InputKind.Value(f"INPUT_KIND_{k.name}") for k in InputKind
-}
-_INPUT_KIND_FROM_PROTO: dict[int, InputKind] = {v: k for k, v in _INPUT_KIND_TO_PROTO.items()}
-_EVENT_WAIT_MODE_TO_PROTO: dict[EventWaitMode, common_pb2.EventWaitMode.ValueType] = {
-    m: common_pb2.EventWaitMode.Value(f"EVENT_WAIT_MODE_{m.name}") for m in EventWaitMode
-}
-_EVENT_WAIT_MODE_FROM_PROTO: dict[int, EventWaitMode] = {
-    v: m for m, v in _EVENT_WAIT_MODE_TO_PROTO.items()
-}
-
-
-_CATCH_UP_TO_PROTO: dict[CatchUp, common_pb2.CatchUp.ValueType] = {
-    c: common_pb2.CatchUp.Value(f"CATCH_UP_{c.name}") for c in CatchUp
-}
-_CATCH_UP_FROM_PROTO: dict[int, CatchUp] = {v: c for c, v in _CATCH_UP_TO_PROTO.items()}
-_OVERLAP_TO_PROTO: dict[Overlap, common_pb2.Overlap.ValueType] = {
-    o: common_pb2.Overlap.Value(f"OVERLAP_{o.name}") for o in Overlap
-}
-_OVERLAP_FROM_PROTO: dict[int, Overlap] = {v: o for o, v in _OVERLAP_TO_PROTO.items()}
+_EXECUTION_STATUS = ProtoEnum(
+    ExecutionStatus, common_pb2.ExecutionStatus, "EXECUTION_STATUS_", "execution status"
+)
+_STEP_ATTEMPT_STATUS = ProtoEnum(
+    StepAttemptStatus, common_pb2.StepAttemptStatus, "STEP_ATTEMPT_STATUS_", "step attempt status"
+)
+# An older orchestrator sends no kind: a step.
+_TASK_KIND = ProtoEnum(TaskKind, common_pb2.TaskKind, "TASK_KIND_", "task kind", TaskKind.STEP)
+_INPUT_KIND = ProtoEnum(InputKind, common_pb2.InputKind, "INPUT_KIND_", "input kind")
+_EVENT_WAIT_MODE = ProtoEnum(
+    EventWaitMode, common_pb2.EventWaitMode, "EVENT_WAIT_MODE_", "event wait mode"
+)
+_CATCH_UP = ProtoEnum(
+    CatchUp, common_pb2.CatchUp, "CATCH_UP_", "catch-up policy", CatchUp.ONCE, name="catch_up"
+)
+_OVERLAP = ProtoEnum(
+    Overlap, common_pb2.Overlap, "OVERLAP_", "overlap policy", Overlap.ALLOW, name="overlap"
+)
 
 _QUEUE_STATE_FROM_PROTO: dict[int, QueueStateName] = {
     operations_service_pb2.QUEUE_STATE_UNSPECIFIED: "active",
@@ -259,132 +244,64 @@ _QUEUE_STATE_FROM_PROTO: dict[int, QueueStateName] = {
 
 def execution_status_from_proto(value: int) -> ExecutionStatus:
     """The status for a proto enum value; ValueError for UNSPECIFIED or an unknown value."""
-    try:
-        return _EXECUTION_STATUS_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(
-            f"the orchestrator sent an unknown execution status ({value}); "
-            "is this SDK older than the orchestrator?"
-        ) from None
+    return _EXECUTION_STATUS.from_proto(value)
 
 
 def execution_status_to_proto(
     status: ExecutionStatus | str,
 ) -> common_pb2.ExecutionStatus.ValueType:
     """The proto enum value for a status or its name (``"running"``); ValueError if unknown."""
-    try:
-        return _EXECUTION_STATUS_TO_PROTO[ExecutionStatus(status)]
-    except ValueError:
-        valid = ", ".join(s.value for s in ExecutionStatus)
-        raise ValueError(f"unknown execution status {status!r}; expected one of {valid}") from None
+    return common_pb2.ExecutionStatus.ValueType(_EXECUTION_STATUS.to_proto(status))
 
 
 def step_attempt_status_from_proto(value: int) -> StepAttemptStatus:
     """The step attempt status for a proto enum value; ValueError if unknown."""
-    try:
-        return _STEP_ATTEMPT_STATUS_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(
-            f"the orchestrator sent an unknown step attempt status ({value}); "
-            "is this SDK older than the orchestrator?"
-        ) from None
+    return _STEP_ATTEMPT_STATUS.from_proto(value)
 
 
 def task_kind_from_proto(value: int) -> TaskKind:
     """The task kind for a proto enum value; UNSPECIFIED (an older orchestrator) is a step."""
-    if value == common_pb2.TASK_KIND_UNSPECIFIED:
-        return TaskKind.STEP
-    try:
-        return _TASK_KIND_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(
-            f"the orchestrator sent an unknown task kind ({value}); "
-            "is this SDK older than the orchestrator?"
-        ) from None
+    return _TASK_KIND.from_proto(value)
 
 
 def input_kind_to_proto(kind: InputKind | str) -> common_pb2.InputKind.ValueType:
     """The proto enum value for an input kind or its name; ValueError if unknown."""
-    try:
-        return _INPUT_KIND_TO_PROTO[InputKind(kind)]
-    except ValueError:
-        valid = ", ".join(k.value for k in InputKind)
-        raise ValueError(f"unknown input kind {kind!r}; expected one of {valid}") from None
+    return common_pb2.InputKind.ValueType(_INPUT_KIND.to_proto(kind))
 
 
 def input_kind_from_proto(value: int) -> InputKind:
     """The input kind for a proto enum value; ValueError for UNSPECIFIED or an unknown value."""
-    try:
-        return _INPUT_KIND_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(
-            f"the orchestrator sent an unknown input kind ({value}); "
-            "is this SDK older than the orchestrator?"
-        ) from None
+    return _INPUT_KIND.from_proto(value)
 
 
 def event_wait_mode_to_proto(mode: EventWaitMode | str) -> common_pb2.EventWaitMode.ValueType:
     """The proto enum value for an event wait mode or its name; ValueError if unknown."""
-    try:
-        return _EVENT_WAIT_MODE_TO_PROTO[EventWaitMode(mode)]
-    except ValueError:
-        valid = ", ".join(m.value for m in EventWaitMode)
-        raise ValueError(f"unknown event wait mode {mode!r}; expected one of {valid}") from None
+    return common_pb2.EventWaitMode.ValueType(_EVENT_WAIT_MODE.to_proto(mode))
 
 
 def event_wait_mode_from_proto(value: int) -> EventWaitMode:
     """The event wait mode for a proto enum value; ValueError for UNSPECIFIED or unknown."""
-    try:
-        return _EVENT_WAIT_MODE_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(
-            f"the orchestrator sent an unknown event wait mode ({value}); "
-            "is this SDK older than the orchestrator?"
-        ) from None
+    return _EVENT_WAIT_MODE.from_proto(value)
 
 
 def catch_up_to_proto(catch_up: CatchUp | str) -> common_pb2.CatchUp.ValueType:
     """The proto enum value for a catch-up policy or its name; ValueError if unknown."""
-    try:
-        return _CATCH_UP_TO_PROTO[CatchUp(catch_up)]
-    except ValueError:
-        valid = ", ".join(c.value for c in CatchUp)
-        raise ValueError(f"unknown catch_up {catch_up!r}; expected one of {valid}") from None
+    return common_pb2.CatchUp.ValueType(_CATCH_UP.to_proto(catch_up))
 
 
 def catch_up_from_proto(value: int) -> CatchUp:
     """The catch-up policy for a proto enum value; UNSPECIFIED is the default, ``once``."""
-    if value == common_pb2.CATCH_UP_UNSPECIFIED:
-        return CatchUp.ONCE
-    try:
-        return _CATCH_UP_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(
-            f"the orchestrator sent an unknown catch-up policy ({value}); "
-            "is this SDK older than the orchestrator?"
-        ) from None
+    return _CATCH_UP.from_proto(value)
 
 
 def overlap_to_proto(overlap: Overlap | str) -> common_pb2.Overlap.ValueType:
     """The proto enum value for an overlap policy or its name; ValueError if unknown."""
-    try:
-        return _OVERLAP_TO_PROTO[Overlap(overlap)]
-    except ValueError:
-        valid = ", ".join(o.value for o in Overlap)
-        raise ValueError(f"unknown overlap {overlap!r}; expected one of {valid}") from None
+    return common_pb2.Overlap.ValueType(_OVERLAP.to_proto(overlap))
 
 
 def overlap_from_proto(value: int) -> Overlap:
     """The overlap policy for a proto enum value; UNSPECIFIED is the default, ``allow``."""
-    if value == common_pb2.OVERLAP_UNSPECIFIED:
-        return Overlap.ALLOW
-    try:
-        return _OVERLAP_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(
-            f"the orchestrator sent an unknown overlap policy ({value}); "
-            "is this SDK older than the orchestrator?"
-        ) from None
+    return _OVERLAP.from_proto(value)
 
 
 def queue_state_from_proto(value: int) -> QueueStateName:

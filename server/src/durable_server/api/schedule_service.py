@@ -7,7 +7,12 @@ from typing import Any
 
 import grpc
 
-from durable.v1 import common_pb2
+from durable._models import (
+    catch_up_from_proto,
+    catch_up_to_proto,
+    overlap_from_proto,
+    overlap_to_proto,
+)
 from durable.v1 import schedule_service_pb2 as pb
 from durable.v1 import schedule_service_pb2_grpc as pb_grpc
 from durable_server.api import validate
@@ -23,22 +28,6 @@ __all__ = ["ScheduleService", "schedule_to_proto"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-_CATCH_UP = {
-    common_pb2.CATCH_UP_UNSPECIFIED: "once",
-    common_pb2.CATCH_UP_ONCE: "once",
-    common_pb2.CATCH_UP_SKIP: "skip",
-    common_pb2.CATCH_UP_ALL: "all",
-}
-_CATCH_UP_TO_PROTO = {"once": common_pb2.CATCH_UP_ONCE, "skip": common_pb2.CATCH_UP_SKIP,
-                      "all": common_pb2.CATCH_UP_ALL}  # fmt: skip
-_OVERLAP = {
-    common_pb2.OVERLAP_UNSPECIFIED: "allow",
-    common_pb2.OVERLAP_ALLOW: "allow",
-    common_pb2.OVERLAP_SKIP: "skip",
-    common_pb2.OVERLAP_CANCEL_PREVIOUS: "cancel_previous",
-}
-_OVERLAP_TO_PROTO = {"allow": common_pb2.OVERLAP_ALLOW, "skip": common_pb2.OVERLAP_SKIP,
-                     "cancel_previous": common_pb2.OVERLAP_CANCEL_PREVIOUS}  # fmt: skip
 UPDATABLE = (
     "workflow_name",
     "cron",
@@ -71,9 +60,9 @@ def schedule_to_proto(s: ScheduleRow) -> pb.Schedule:
         queue=s.queue or "",
         priority=s.priority,
         enabled=s.enabled,
-        catch_up=_CATCH_UP_TO_PROTO[s.catch_up],
+        catch_up=catch_up_to_proto(s.catch_up),
         catch_up_limit=s.catch_up_limit,
-        overlap=_OVERLAP_TO_PROTO[s.overlap],
+        overlap=overlap_to_proto(s.overlap),
         max_failures=s.max_failures,
         last_execution_id=s.last_execution_id or "",
         consecutive_failures=s.consecutive_failures,
@@ -107,9 +96,9 @@ class ScheduleService(pb_grpc.ScheduleServiceServicer):
             "queue": lambda: validate.check_name("queue", msg.queue) if msg.queue else None,
             "priority": lambda: msg.priority,
             "enabled": lambda: msg.enabled,
-            "catch_up": lambda: _CATCH_UP[msg.catch_up],
+            "catch_up": lambda: catch_up_from_proto(msg.catch_up).value,
             "catch_up_limit": lambda: _positive("catch_up_limit", msg.catch_up_limit) or 10,
-            "overlap": lambda: _OVERLAP[msg.overlap],
+            "overlap": lambda: overlap_from_proto(msg.overlap).value,
             "max_failures": lambda: _positive("max_failures", msg.max_failures) or 5,
         }
         return {name: readers[name]() for name in only}

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from durable._models import catch_up_from_proto, overlap_from_proto
 from durable.v1 import definition_pb2
 from durable_server.clock import Clock
 from durable_server.engine.apply import Applier
@@ -352,10 +353,6 @@ class Scheduler:
                 )
 
 
-_CATCH_UP = {0: "once", 1: "once", 2: "skip", 3: "all"}
-_OVERLAP = {0: "allow", 1: "allow", 2: "skip", 3: "cancel_previous"}
-
-
 def declared_row(
     workflow: str, d: definition_pb2.DeclaredSchedule, next_fire_at: datetime
 ) -> ScheduleRow:
@@ -369,9 +366,9 @@ def declared_row(
         queue=d.queue or None,
         priority=d.priority,
         enabled=d.enabled,
-        catch_up=_CATCH_UP[int(d.catch_up)],
+        catch_up=catch_up_from_proto(d.catch_up).value,
         catch_up_limit=d.catch_up_limit or 10,
-        overlap=_OVERLAP[int(d.overlap)],
+        overlap=overlap_from_proto(d.overlap).value,
         max_failures=5,
         next_fire_at=next_fire_at,
         last_fire_at=None,
