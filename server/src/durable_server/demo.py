@@ -38,6 +38,7 @@ async def _wait_ready(worker: asyncio.subprocess.Process, limit: float) -> None:
 
 
 WORKER_STOP_SECONDS = 5.0
+STOP_SECONDS = 10.0
 
 
 async def _demo(settings: Settings) -> int:
@@ -92,7 +93,10 @@ async def _demo(settings: Settings) -> int:
             except TimeoutError:  # stuck (or still starting up): do not hang the demo
                 worker.kill()
                 await worker.wait()
-        await orchestrator.stop(grace=1.0)
+        try:  # bounded: a stuck shutdown must not keep the demo (and its PostgreSQL) alive
+            await asyncio.wait_for(orchestrator.stop(grace=1.0), STOP_SECONDS)
+        except TimeoutError:
+            print("durable demo: the orchestrator did not stop in time", file=sys.stderr)
 
 
 def run_demo(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -116,6 +117,10 @@ class Database:
             except Exception:
                 log.exception("an after-commit callback failed")
 
-    async def close(self) -> None:
-        """Close the pool."""
-        await self.pool.close()
+    async def close(self, grace: float = 5.0) -> None:
+        """Close the pool: wait up to ``grace`` seconds for busy connections, then cut them."""
+        try:
+            await asyncio.wait_for(self.pool.close(), grace)
+        except TimeoutError:
+            log.warning("connections still busy after %.0fs: closing them anyway", grace)
+            self.pool.terminate()
