@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import asyncpg
@@ -47,6 +49,7 @@ from durable_server.store.migrate import migrate
 __all__ = ["Orchestrator", "run_migrations"]
 
 log = logging.getLogger(__name__)
+SLOW_STOP_SECS = 2.0
 
 HEALTH_TIMEOUT_SECS = 2.0  # a database slower than this to answer SELECT 1 is unhealthy
 
@@ -229,17 +232,26 @@ class Orchestrator:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, return parked polls, stop the loops, close the pool."""
         if self.health_monitor is not None:
-            await self.health_monitor.stop()
+            await _timed("health checks", self.health_monitor.stop())
         if self._metrics_server is not None:
-            await self._metrics_server.stop()
+            await _timed("metrics endpoint", self._metrics_server.stop())
         await self.health.enter_graceful_shutdown()
         if hasattr(self, "dispatcher"):
             self.dispatcher.close()
         if self._server is not None:
-            await self._server.stop(grace)
+            await _timed("gRPC server", self._server.stop(grace))
         for loop in self._loops:
-            await loop.stop()
+            await _timed(loop.name, loop.stop())
         if self._listener is not None:
-            await self._listener.stop()
+            await _timed("LISTEN connection", self._listener.stop())
         if self._db is not None:
-            await self._db.close()
+            await _timed("connection pool", self._db.close())
+
+
+async def _timed(part: str, stopping: Awaitable[object]) -> None:
+    """Await one part's stop; say so when it took long (a shutdown should be quick)."""
+    started = time.monotonic()
+    await stopping
+    took = time.monotonic() - started
+    if took > SLOW_STOP_SECS:
+        log.warning("stopping the %s took %.1fs", part, took)
