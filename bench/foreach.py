@@ -14,30 +14,21 @@ import asyncio
 import json
 import os
 import time
-from pathlib import Path
 
-from bench.harness import ROOT, running_stack
+from bench.harness import ROOT, rss_kib, running_stack
 from durable import Client, ExecutionStatus
-
-
-def _rss_kib(pid: int, field: str) -> int:
-    """VmHWM (peak) or VmRSS (now) of a process, in KiB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     async with running_stack() as stack:
-        idle_rss = _rss_kib(stack.server.pid, "VmRSS")
+        idle_rss = rss_kib(stack.server.pid, "VmRSS")
         await stack.start_worker("bench.foreach_flows", args.worker_concurrency)
         async with Client(stack.address) as client:
             t0 = time.perf_counter()
             execution_id = await client.start("bench_foreach", {"count": args.items})
             done = await client.wait(execution_id, timeout=1800, poll_interval=0.05)
             wall = time.perf_counter() - t0
-        peak_rss = _rss_kib(stack.server.pid, "VmHWM")
+        peak_rss = rss_kib(stack.server.pid, "VmHWM")
     assert done.status == ExecutionStatus.COMPLETED, done
     expected = {"count": args.items, "sum": args.items * (args.items - 1), "in_order": True}
     assert done.result == expected, done.result

@@ -36,6 +36,14 @@ async def _drain(proc: asyncio.subprocess.Process) -> None:
         pass
 
 
+def rss_kib(pid: int, field: str) -> int:
+    """A process's ``VmRSS`` (now) or ``VmHWM`` (peak), in KiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
 @dataclass
 class Stack:
     """A running orchestrator (and its database) that workers can join."""

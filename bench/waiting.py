@@ -18,11 +18,10 @@ import os
 import random
 import statistics
 import time
-from pathlib import Path
 
 import asyncpg
 
-from bench.harness import ROOT, running_stack
+from bench.harness import ROOT, rss_kib, running_stack
 from durable import Client, ExecutionStatus
 
 SIZE_SQL = """
@@ -30,13 +29,6 @@ SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'durable' AND c.relkind IN ('r', 'm')
 """
-
-
-def _rss_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -69,8 +61,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 parked_s = time.perf_counter() - t0
                 await conn.execute("VACUUM ANALYZE")
                 waiting_bytes = int(await conn.fetchval(SIZE_SQL))
-                rss_now = _rss_kib(stack.server.pid, "VmRSS")
-                rss_peak = _rss_kib(stack.server.pid, "VmHWM")
+                rss_now = rss_kib(stack.server.pid, "VmRSS")
+                rss_peak = rss_kib(stack.server.pid, "VmHWM")
 
                 send_ms: list[float] = []
                 resume_ms: list[float] = []

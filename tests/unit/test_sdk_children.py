@@ -20,6 +20,7 @@ from durable._context import (
 from durable._serde import JSONSerializationError
 from durable.v1 import worker_service_pb2 as pb
 from durable_server.ids import child_execution_id as server_child_id
+from tests.helpers.aio import yield_to_loop
 
 PARENT = "0190c3e2-0000-7000-8000-000000000001"
 
@@ -267,7 +268,7 @@ def test_indexes_count_starts_and_calls_together_in_call_order() -> None:
 def test_the_same_calls_work_in_an_async_step() -> None:
     async def step(context: StepContext) -> Any:
         context.start_workflow("s0")
-        await asyncio.sleep(0)
+        await yield_to_loop()
         return context.call_workflow("c1")
 
     with pytest.raises(StepSuspended) as info:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from durable import (
 from durable._definition import definition_hash, to_definition
 from durable._nodes import Branch, Foreach, Parallel, StepFunction, StepSpec
 from durable.v1 import definition_pb2 as d
+from tests.helpers.aio import yield_to_loop
 
 
 def classify(doc: Any) -> Any:
@@ -124,7 +124,7 @@ def test_step_without_options_and_with_a_name() -> None:
 def test_step_async_and_context() -> None:
     @step
     async def fetch(data: Any, ctx: StepContext) -> Any:
-        await asyncio.sleep(0)
+        await yield_to_loop()
         return ctx.step_name
 
     assert fetch.spec.is_async

@@ -27,6 +27,7 @@ from durable._context import (
 from durable._serde import JSONSerializationError
 from durable.v1 import common_pb2
 from durable.v1 import worker_service_pb2 as pb
+from tests.helpers.aio import yield_to_loop
 
 PARENT = "0190c3e2-0000-7000-8000-000000000001"
 FUTURE = datetime(2100, 1, 1, 9, 0, tzinfo=UTC)
@@ -368,7 +369,7 @@ def test_the_first_wait_wins_when_the_step_swallows_its_suspension() -> None:
 
 def test_waits_work_the_same_in_an_async_step() -> None:
     async def step(context: StepContext) -> Any:
-        await asyncio.sleep(0)
+        await yield_to_loop()
         context.sleep(timedelta(seconds=1))
         return context.wait_for_event("go")
 

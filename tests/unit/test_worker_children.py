@@ -23,6 +23,7 @@ from durable_worker import Worker
 from durable_worker.outcome import Report
 from durable_worker.reporter import Reporter
 from durable_worker.runner import Runner
+from tests.helpers.aio import yield_to_loop
 from tests.unit.test_worker_reporter import (
     Abort,
     FakeWorkerService,
@@ -68,7 +69,7 @@ def spawn(data: dict[str, Any], ctx: StepContext) -> Any:
 
 @wf.step
 async def call_async(data: Any, ctx: StepContext) -> Any:
-    await asyncio.sleep(0)
+    await yield_to_loop()
     ctx.start_workflow("audit", data)
     got = ctx.call_workflow("child", {"x": data}, timeout=timedelta(seconds=30))
     return {"got": got}

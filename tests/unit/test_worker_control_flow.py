@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from durable._definition import definition_hash, to_definition
 from durable.v1 import common_pb2
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker.runner import Runner
+from tests.helpers.aio import yield_to_loop
 from tests.unit.test_worker_runner import ListSink
 
 threads: dict[str, str] = {}  # who ran where: function -> thread name
@@ -34,7 +34,7 @@ def refund(charged: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
 
 
 async def undo_async(result: Any) -> Any:
-    await asyncio.sleep(0)
+    await yield_to_loop()
     return {"undone": result}
 
 

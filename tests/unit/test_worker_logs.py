@@ -31,6 +31,7 @@ SECRET = "tok-4f9a-SECRET-77"
 sync_barrier = threading.Barrier(2, timeout=10)
 async_barrier: asyncio.Barrier | None = None
 release = threading.Event()
+late_line_logged = threading.Event()  # set once "slow" has logged after its timeout
 
 wf = Workflow("chatty")
 
@@ -138,6 +139,7 @@ def slow(data: Any) -> None:
     log.info("started")
     release.wait(10)
     log.info("after the timeout: dropped")
+    late_line_logged.set()
 
 
 VERSION = definition_hash(to_definition(wf))
@@ -170,6 +172,7 @@ async def runner() -> AsyncIterator[tuple[Runner, ListSink]]:
     sink = ListSink()
     r = Runner([wf], {"chatty": VERSION}, sink, concurrency=4, max_payload_bytes=10_000)
     release.clear()
+    late_line_logged.clear()
     try:
         yield r, sink
     finally:
@@ -246,7 +249,8 @@ async def test_nothing_is_captured_after_the_report_is_made(
 ) -> None:
     reports = await run_all(runner, task("slow", timeout=timedelta(seconds=0.2)))
     release.set()
-    await asyncio.sleep(0.05)
+    # The stuck thread logs its late line; only then is "it was not captured" a real check.
+    assert await asyncio.to_thread(late_line_logged.wait, 10)
 
     failure = reports[1]
     assert isinstance(failure, pb.TaskFailure)

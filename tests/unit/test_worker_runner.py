@@ -16,6 +16,7 @@ from durable._definition import definition_hash, to_definition
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker.outcome import MAX_MESSAGE_CHARS, Report, payload_size
 from durable_worker.runner import DEFAULT_HEARTBEAT_INTERVAL, Runner
+from tests.helpers.aio import yield_to_loop
 from tests.unit.test_worker_reporter import until
 
 wf = Workflow("orders")
@@ -29,7 +30,7 @@ def double(data: dict[str, int]) -> dict[str, int]:
 
 @wf.step
 async def with_context(data: Any, ctx: StepContext) -> dict[str, Any]:
-    await asyncio.sleep(0)
+    await yield_to_loop()
     return {
         "data": data,
         "input": ctx.input,

@@ -18,6 +18,7 @@ from durable.v1 import worker_service_pb2 as pb
 from durable_worker import Worker
 from durable_worker.outcome import Report, suspension
 from durable_worker.runner import Runner
+from tests.helpers.aio import yield_to_loop
 from tests.unit.test_worker_reporter import (
     FakeWorkerService,
     done,
@@ -69,7 +70,7 @@ def until_morning(data: Any, ctx: StepContext) -> Any:
 
 @wf.step
 async def one_event(data: Any, ctx: StepContext) -> Any:
-    await asyncio.sleep(0)
+    await yield_to_loop()
     return {"paid": ctx.wait_for_event("paid", timeout=timedelta(hours=1), timeout_value=None)}
 
 
