@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 from tests.faults import crash_flows
@@ -96,6 +96,20 @@ class WorkerProcess:
         except AssertionError as exc:
             raise AssertionError(f"{exc}: no {text!r} logged\n{self.describe()}") from None
 
+    async def wait_stderr_count(self, text: str, count: int, timeout: float = 30.0) -> None:
+        """Wait until the process has logged ``text`` at least ``count`` times."""
+
+        async def logged() -> bool:
+            return self.stderr().count(text) >= count
+
+        try:
+            await wait_until(logged, timeout=timeout)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}: {text!r} logged {self.stderr().count(text)} times, not {count}\n"
+                f"{self.describe()}"
+            ) from None
+
     async def wait_exit(self, timeout: float = 10.0) -> int:
         """Wait for the process to exit; returns its exit status."""
 
@@ -140,13 +154,14 @@ async def worker_process(
     module: str = FLOWS_MODULE,
     concurrency: int = 1,
     wait_ready: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[WorkerProcess]:
     """Start a worker process, wait for its ready line, and always kill it on exit.
 
     ``block_steps`` are the steps that block on stdin in this process (see
-    :mod:`tests.faults.crash_flows`). With ``wait_ready=False`` the caller waits (e.g. once
-    the orchestrator it registers with is up). The process's output is printed at exit, so pytest
-    shows it when the test fails.
+    :mod:`tests.faults.crash_flows`); ``env`` adds to its environment. With
+    ``wait_ready=False`` the caller waits (e.g. once the orchestrator it registers with is
+    up). The process's output is printed at exit, so pytest shows it when the test fails.
     """
     env = {
         **os.environ,
@@ -155,6 +170,7 @@ async def worker_process(
         "PYTHONUNBUFFERED": "1",
         crash_flows.LOG_ENV: str(step_log),
         crash_flows.BLOCK_ENV: ",".join(block_steps),
+        **(env or {}),
     }
     out, err = tmp_path / f"{worker_id}.out", tmp_path / f"{worker_id}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -195,13 +211,24 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def orchestrator_process(
-    database_url: str, port: int, tmp_path: Path, name: str
+    database_url: str,
+    port: int,
+    tmp_path: Path,
+    name: str,
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[WorkerProcess]:
     """An orchestrator process (``python -m durable_server serve``) on 127.0.0.1:``port``.
 
-    Waits for its ready line; always killed on exit, its output printed.
+    Waits for its ready line; always killed on exit, its output printed. ``env`` adds
+    settings (e.g. ``DURABLE_LEASE_SECONDS``).
     """
-    env = {**os.environ, "DURABLE_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DURABLE_DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = await asyncio.create_subprocess_exec(
@@ -225,3 +252,27 @@ async def orchestrator_process(
     finally:
         await server.kill()
         print(server.describe())
+
+
+def tcp_ports(pid: int) -> set[int]:
+    """The local ports of the TCP sockets process ``pid`` holds (Linux: read from /proc).
+
+    A PostgreSQL backend's ``pg_stat_activity.client_port`` is one of these when the
+    process is its client, which tells which orchestrator a backend works for.
+    """
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines)  # the header
+            for line in lines:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports

@@ -18,6 +18,7 @@ from durable.v1 import common_pb2 as S
 from durable.v1 import workflow_service_pb2 as pb
 from durable_server.clock import ManualClock
 from tests.faults.procs import step_runs, worker_process
+from tests.helpers.invariants import check_invariants
 from tests.helpers.orchestrator import running_orchestrator
 from tests.helpers.raw import RawClient
 from tests.helpers.wait import wait_until
@@ -72,6 +73,7 @@ async def _run_with_a_crash(
                 return got if done else None
 
             execution = await wait_until(finished, timeout=30)
+    assert await check_invariants(database_url) == []
     return execution, step_runs(step_log)
 
 

@@ -17,6 +17,7 @@ import grpc
 from durable.v1 import common_pb2 as S
 from durable.v1 import workflow_service_pb2 as pb
 from tests.faults.procs import free_port, orchestrator_process, step_runs, worker_process
+from tests.helpers.invariants import check_invariants
 from tests.helpers.raw import RawClient
 from tests.helpers.wait import wait_until
 
@@ -78,3 +79,4 @@ async def test_a_foreach_survives_the_orchestrator_being_killed(
         if a.step_name == "square" and a.status == S.STEP_ATTEMPT_STATUS_COMPLETED
     )
     assert completed == {f"squares/{i}": 1 for i in range(len(ITEMS))}
+    assert await check_invariants(database_url) == []

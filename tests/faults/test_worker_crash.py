@@ -24,6 +24,7 @@ from durable_server.clock import ManualClock
 from durable_server.engine.engine import STALE_TRAILER
 from tests.faults import crash_flows
 from tests.faults.procs import step_runs, worker_process
+from tests.helpers.invariants import check_invariants
 from tests.helpers.orchestrator import running_orchestrator
 from tests.helpers.raw import RawClient, snapshot
 from tests.helpers.wait import wait_until
@@ -169,6 +170,7 @@ async def test_a_killed_workers_step_runs_again_elsewhere_and_is_recorded_once(
             await late.complete(dead, '{"n": 7, "squared": -1}')
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert await snapshot(database_url) == before
+        assert await check_invariants(database_url) == []
 
 
 def test_the_version_hashes_the_declaration_not_the_step_bodies() -> None:

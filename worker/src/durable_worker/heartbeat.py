@@ -111,7 +111,11 @@ class Heartbeat:
         )
         lost = list(response.lost_task_ids)
         if lost:
-            abandoned = self._runner.abandon(lost)
+            # Only the leases this call sent are lost: a task that came back to this worker
+            # with a new lease while the call was in flight runs on.
+            sent = {lease.task_id: lease.lease_token for lease in leases}
+            now = {lease.task_id: lease.lease_token for lease in self._runner.leases()}
+            abandoned = self._runner.abandon(i for i in lost if now.get(i) == sent.get(i))
             # A task reported while this heartbeat was in flight is "lost" too: harmless.
             log.log(
                 logging.WARNING if abandoned else logging.DEBUG,
