@@ -15,6 +15,7 @@ or created with ``client.create_schedule``.
 from __future__ import annotations
 
 from durable._calendar import end_of_day, next_business_day, next_weekday
+from durable._channel import TLSConfig
 from durable._client import Client
 from durable._context import StepContext
 from durable._dsl import Workflow
@@ -59,6 +60,8 @@ from durable.errors import (
     InvalidArgumentError,
     NonRetryableError,
     NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
     UnavailableError,
     WaitError,
     WaitTimeoutError,
@@ -95,6 +98,7 @@ __all__ = [
     "PendingEventWait",
     "PendingInput",
     "PendingInputPage",
+    "PermissionDeniedError",
     "QueueInfo",
     "RetryPolicy",
     "Schedule",
@@ -104,7 +108,9 @@ __all__ = [
     "StepAttemptStatus",
     "StepContext",
     "SyncClient",
+    "TLSConfig",
     "TaskKind",
+    "UnauthenticatedError",
     "UnavailableError",
     "WaitError",
     "WaitTimeoutError",

@@ -24,8 +24,12 @@ Examples::
     durable retry 0190c3e2-...
     durable diagnose --limit 20
     durable server --database-url postgresql://...    # arguments go to durable-server
+    durable token create --role client --expires-in 30d   # so do token and migrate
 
 Client errors print ``error: <CODE>: <message>`` on stderr and exit with status 1.
+An orchestrator that requires tokens or TLS is reached with the environment:
+``DURABLE_TOKEN``, ``DURABLE_TLS=true`` (system CAs) or ``DURABLE_TLS_CA`` (a PEM file of
+CAs), and ``DURABLE_TLS_CLIENT_CERT`` / ``DURABLE_TLS_CLIENT_KEY`` for mTLS.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from durable._channel import connection_from_env
 from durable._client import DEFAULT_ADDRESS, UNSET
 from durable._models import (
     CatchUp,
@@ -59,7 +64,12 @@ __all__ = ["default_address", "main"]
 ADDRESS_ENV = "DURABLE_SERVER_ADDRESS"
 
 # durable <subcommand> -> durable_server <command>: everything after it is passed through.
-_ORCHESTRATOR_COMMANDS = {"server": "serve", "migrate": "migrate", "demo": "demo"}
+_ORCHESTRATOR_COMMANDS = {
+    "server": "serve",
+    "migrate": "migrate",
+    "demo": "demo",
+    "token": "token",
+}
 _NOT_INSTALLED = "the orchestrator is not installed: pip install durable-server"
 
 Handler = Callable[[SyncClient, argparse.Namespace], int]
@@ -68,7 +78,7 @@ Handler = Callable[[SyncClient, argparse.Namespace], int]
 def default_address() -> str:
     """The orchestrator's address: ``$DURABLE_SERVER_ADDRESS``, else ``127.0.0.1:7411``.
 
-    The only place the SDK reads the environment.
+    With ``main``'s token and TLS settings, the only place the SDK reads the environment.
     """
     return os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
 
@@ -768,7 +778,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler: Handler = args.handler
     try:
-        with SyncClient(args.address, timeout=args.timeout) as client:
+        token, tls = connection_from_env(os.environ)
+        client = SyncClient(args.address, timeout=args.timeout, token=token, tls=tls)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with client:
             return handler(client, args)
     except DurableError as exc:
         print(f"error: {exc.code.name}: {exc.message}", file=sys.stderr)

@@ -10,6 +10,9 @@ The tree::
     ├── AbortedError              ABORTED: a conflict that did not resolve; try again
     ├── UnavailableError          UNAVAILABLE: the orchestrator or its database is unreachable
     ├── DeadlineExceededError     DEADLINE_EXCEEDED
+    ├── UnauthenticatedError      UNAUTHENTICATED: no token, or a malformed, wrong, expired or
+    │                             revoked one
+    ├── PermissionDeniedError     PERMISSION_DENIED: the token's role or queues do not allow it
     └── InternalError             INTERNAL and anything else
 
     NonRetryableError             raised by a step: fail it now, whatever its retry policy says
@@ -35,6 +38,8 @@ __all__ = [
     "InvalidArgumentError",
     "NonRetryableError",
     "NotFoundError",
+    "PermissionDeniedError",
+    "UnauthenticatedError",
     "UnavailableError",
     "WaitError",
     "WaitTimeoutError",
@@ -92,6 +97,18 @@ class DeadlineExceededError(DurableError):
     """The call did not finish before its deadline."""
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class UnauthenticatedError(DurableError):
+    """The orchestrator requires a valid token: pass ``token=`` (or set DURABLE_TOKEN)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(DurableError):
+    """The token's role (or the queues it is limited to) does not allow this call."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class InternalError(DurableError):
@@ -174,6 +191,8 @@ _BY_CODE: dict[grpc.StatusCode, type[DurableError]] = {
         AbortedError,
         UnavailableError,
         DeadlineExceededError,
+        UnauthenticatedError,
+        PermissionDeniedError,
         InternalError,
     )
 }

@@ -1,4 +1,7 @@
-"""``python -m durable_server`` / ``durable server``: run the orchestrator, migrate, or demo."""
+"""``python -m durable_server`` / ``durable server``: run the orchestrator, migrate, or demo.
+
+``durable-server token ...`` (``durable token ...``) manages API tokens in the database.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,30 @@ from durable._tracing import configure_from_env
 from durable_server.app import Orchestrator, run_migrations
 from durable_server.config import Settings, parse_queue_limits
 from durable_server.embedded import embedded_database_url
+from durable_server.tls import TLSConfigError
+from durable_server.token_cli import add_token_commands, run_token_command
 
 __all__ = ["main"]
+
+
+def _add_database_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (default: DURABLE_DATABASE_URL, else an embedded PostgreSQL)",
+    )
+    cmd.add_argument("--schema", help="schema holding the tables (default: durable)")
+    cmd.add_argument("--data-dir", help="embedded PostgreSQL data folder (default: .durable)")
+    cmd.add_argument("--log-level", help="log level (default: INFO)")
+
+
+def _add_options(cmd: argparse.ArgumentParser) -> None:
+    _add_database_options(cmd)
+    cmd.add_argument("--listen", help="gRPC listen address (default: 127.0.0.1:7411)")
+    cmd.add_argument("--queue-limits", help="per-queue concurrency limits, e.g. a=5,b=2")
+    cmd.add_argument(
+        "--metrics-listen",
+        help="serve Prometheus /metrics on HOST:PORT (default: DURABLE_METRICS_LISTEN, off)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,32 +50,22 @@ def _parser() -> argparse.ArgumentParser:
         ("migrate", "apply database migrations and exit"),
         ("demo", "run an orchestrator, a worker and the example workflow, then exit"),
     ):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument(
-            "--database-url",
-            help="PostgreSQL URL (default: DURABLE_DATABASE_URL, else an embedded PostgreSQL)",
-        )
-        cmd.add_argument("--schema", help="schema holding the tables (default: durable)")
-        cmd.add_argument("--listen", help="gRPC listen address (default: 127.0.0.1:7411)")
-        cmd.add_argument("--data-dir", help="embedded PostgreSQL data folder (default: .durable)")
-        cmd.add_argument("--queue-limits", help="per-queue concurrency limits, e.g. a=5,b=2")
-        cmd.add_argument("--log-level", help="log level (default: INFO)")
-        cmd.add_argument(
-            "--metrics-listen",
-            help="serve Prometheus /metrics on HOST:PORT (default: DURABLE_METRICS_LISTEN, off)",
-        )
+        _add_options(sub.add_parser(name, help=help_text))
+    tokens = sub.add_parser("token", help="create, list or revoke API tokens (token --help)")
+    add_token_commands(tokens, _add_database_options)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    queue_limits = getattr(args, "queue_limits", None)  # `token` has the database options only
     return Settings.from_env(
         database_url=args.database_url,
         schema=args.schema,
-        listen=args.listen,
+        listen=getattr(args, "listen", None),
         data_dir=args.data_dir,
         log_level=args.log_level,
-        metrics_listen=args.metrics_listen,
-        queue_limits=parse_queue_limits(args.queue_limits) if args.queue_limits else None,
+        metrics_listen=getattr(args, "metrics_listen", None),
+        queue_limits=parse_queue_limits(queue_limits) if queue_limits else None,
     )
 
 
@@ -97,11 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         applied = asyncio.run(run_migrations(resolve_database_url(settings), settings.schema))
         print(f"migrations applied: {applied or 'none (up to date)'}")
         return 0
+    if args.command == "token":
+        return run_token_command(resolve_database_url(settings), settings.schema, args)
     if args.command == "demo":
         from durable_server.demo import run_demo
 
         return run_demo(settings)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except TLSConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

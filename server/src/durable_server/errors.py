@@ -9,7 +9,10 @@ The tree::
     ├── AlreadyExistsError        -> ALREADY_EXISTS
     ├── FailedPreconditionError   -> FAILED_PRECONDITION stale lease, finished execution
     ├── AbortedError              -> ABORTED            a conflict that persisted after retrying
-    └── UnavailableError          -> UNAVAILABLE        database unreachable, server draining
+    ├── UnavailableError          -> UNAVAILABLE        database unreachable, server draining
+    ├── UnauthenticatedError      -> UNAUTHENTICATED    no token, or a malformed, wrong, expired
+    │                                                   or revoked one
+    └── PermissionDeniedError     -> PERMISSION_DENIED  the token's role or queues do not allow it
 
 Servicers raise these and never call ``context.abort`` themselves.
 """
@@ -28,6 +31,8 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidJsonError",
     "NotFoundError",
+    "PermissionDeniedError",
+    "UnauthenticatedError",
     "UnavailableError",
 ]
 
@@ -83,3 +88,15 @@ class UnavailableError(DurableError):
     """The orchestrator cannot serve the request now; try again later."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class UnauthenticatedError(DurableError):
+    """The call carries no valid token."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(DurableError):
+    """The caller's token does not allow this call."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED

@@ -70,7 +70,10 @@ class DatabaseHealth:
     async def check(self) -> bool:
         """Probe once and update the statuses; True when the database answered."""
         try:
-            await asyncio.wait_for(self.probe(), self.timeout)
+            # Not wait_for: on Python 3.11 it swallows a cancel that arrives as the probe
+            # ends, and stop() would then wait for a task that runs on.
+            async with asyncio.timeout(self.timeout):
+                await self.probe()
             up = True
         except asyncio.CancelledError:
             raise

@@ -4,6 +4,10 @@ Example::
 
     durable-worker myapp.workflows --server orchestrator:7411 --concurrency 20
 
+An orchestrator that requires a token or TLS is reached with ``DURABLE_TOKEN`` and
+``DURABLE_TLS`` / ``DURABLE_TLS_CA`` / ``DURABLE_TLS_CLIENT_CERT`` / ``DURABLE_TLS_CLIENT_KEY``
+(see ``durable_worker.config``).
+
 SIGTERM or SIGINT starts a drain (a second one gives running steps back at once); the
 command exits 0 once drained. It prints ``durable-worker ready ...`` on stdout when it
 has registered and is polling. Exit status 2 means a usage or loading error, 1 that
@@ -28,6 +32,7 @@ from durable_worker.config import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     WorkerSettings,
     default_address,
+    default_connection,
     default_log_level,
 )
 from durable_worker.loader import LoaderError, load_workflows
@@ -96,6 +101,7 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        token, tls = default_connection()
         return WorkerSettings(
             modules=tuple(args.modules),
             server_address=args.server,
@@ -105,6 +111,8 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
             drain_timeout=args.drain_timeout,
             max_payload_bytes=args.max_payload_bytes,
             log_level=args.log_level,
+            token=token,
+            tls=tls,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -137,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_payload_bytes=settings.max_payload_bytes,
             announce=True,
             tracer_provider=provider,
+            token=settings.token,
+            tls=settings.tls,
         )
     except (LoaderError, ValueError) as exc:
         print(f"durable-worker: error: {exc}", file=sys.stderr)

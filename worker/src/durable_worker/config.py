@@ -6,6 +6,11 @@ Environment variables:
 | --- | --- | --- |
 | DURABLE_SERVER_ADDRESS | 127.0.0.1:7411 | the orchestrator's ``host:port`` |
 | DURABLE_LOG_LEVEL | INFO | log level when ``--log-level`` is not given |
+| DURABLE_TOKEN | (none) | worker token sent with every call (``durable token create``) |
+| DURABLE_TLS | false | TLS to the orchestrator, trusting the system's CAs |
+| DURABLE_TLS_CA | (none) | TLS, trusting the CAs in this PEM file |
+| DURABLE_TLS_CLIENT_CERT | (none) | PEM client certificate, for an orchestrator that requires one |
+| DURABLE_TLS_CLIENT_KEY | (none) | PEM private key of that certificate |
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from durable._channel import TLSConfig, connection_from_env
+
 __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_CONCURRENCY",
@@ -24,6 +31,7 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "WorkerSettings",
     "default_address",
+    "default_connection",
     "default_log_level",
     "default_worker_id",
 ]
@@ -48,6 +56,13 @@ def default_log_level(environ: Mapping[str, str] | None = None) -> str:
     return (env.get(LOG_LEVEL_ENV) or "INFO").upper()
 
 
+def default_connection(
+    environ: Mapping[str, str] | None = None,
+) -> tuple[str | None, TLSConfig | None]:
+    """The token and TLS settings: ``$DURABLE_TOKEN`` and ``$DURABLE_TLS*``."""
+    return connection_from_env(os.environ if environ is None else environ)
+
+
 def default_worker_id() -> str:
     """A worker id unique to this process: ``<hostname>-<pid>-<6 random hex digits>``."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -66,6 +81,8 @@ class WorkerSettings:
         drain_timeout: Seconds a drain waits for running steps before giving them back.
         max_payload_bytes: Largest step result the worker reports, in bytes.
         log_level: Name of the logging level.
+        token: The worker token sent with every call; None sends none.
+        tls: TLS settings; None is plain text.
     """
 
     modules: tuple[str, ...]
@@ -76,6 +93,8 @@ class WorkerSettings:
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     log_level: str = field(default_factory=default_log_level)
+    token: str | None = None
+    tls: TLSConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.modules:

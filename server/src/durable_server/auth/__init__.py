@@ -1,0 +1,1 @@
+"""Authentication and authorization: API tokens, roles, and what each role may call."""

@@ -1,0 +1,43 @@
+"""Store functions for API tokens (``sql/tokens.sql``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from durable_server.store.db import Conn
+from durable_server.store.queries import QUERIES as Q
+
+
+async def token_insert(
+    conn: Conn,
+    *,
+    token_id: str,
+    name: str,
+    role: str,
+    queues: Sequence[str],
+    secret_hash: bytes,
+    created_at: datetime,
+    expires_at: datetime | None,
+) -> None:
+    """Store a new token."""
+    await conn.execute(
+        Q["token_insert"], token_id, name, role, list(queues), secret_hash, created_at, expires_at
+    )
+
+
+async def token_get(conn: Conn, *, token_id: str) -> Any | None:
+    """The token's record (with ``secret_hash``), or None."""
+    return await conn.fetchrow(Q["token_get"], token_id)
+
+
+async def token_list(conn: Conn) -> list[Any]:
+    """Every token (records without hashes), newest first."""
+    return list(await conn.fetch(Q["token_list"]))
+
+
+async def token_revoke(conn: Conn, *, token_id: str, now: datetime) -> datetime | None:
+    """Revoke a token; returns when it was revoked, or None for an unknown id."""
+    revoked_at: datetime | None = await conn.fetchval(Q["token_revoke"], token_id, now)
+    return revoked_at
