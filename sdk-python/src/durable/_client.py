@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack
@@ -40,6 +40,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from durable import _serde
+from durable._channel import TLSConfig, aio_channel, auth_metadata, check_token, resolve_tls
 from durable._dsl import Workflow
 from durable._models import (
     CatchUp,
@@ -182,6 +183,40 @@ def start_request(
         scheduled_at=_timestamp("scheduled_at", scheduled_at),
         idempotency_key=idempotency_key or "",
     )
+
+
+MAX_STARTS_PER_CALL = 1000
+"""Starts per StartWorkflows call; ``start_many`` splits longer lists."""
+
+
+def start_many_requests(
+    workflow: str | Workflow,
+    inputs: Sequence[Any],
+    *,
+    queue: str | None,
+    priority: int,
+    idempotency_keys: Sequence[str] | None,
+) -> list[pb.StartWorkflowsRequest]:
+    """The StartWorkflows requests for ``inputs``, at most ``MAX_STARTS_PER_CALL`` each."""
+    if idempotency_keys is not None and len(idempotency_keys) != len(inputs):
+        raise ValueError(
+            f"idempotency_keys has {len(idempotency_keys)} keys for {len(inputs)} inputs"
+        )
+    one = [
+        start_request(
+            workflow,
+            data,
+            queue=queue,
+            priority=priority,
+            scheduled_at=None,
+            idempotency_key=idempotency_keys[i] if idempotency_keys is not None else None,
+        )
+        for i, data in enumerate(inputs)
+    ]
+    return [
+        pb.StartWorkflowsRequest(requests=one[i : i + MAX_STARTS_PER_CALL])
+        for i in range(0, len(one), MAX_STARTS_PER_CALL)
+    ]
 
 
 def get_request(
@@ -490,13 +525,26 @@ class Client:
     Args:
         address: The orchestrator's ``host:port``.
         timeout: Deadline of every call, in seconds.
+        token: API token sent with every call (``dur_<id>_<secret>``), for an
+            orchestrator that requires one.
+        tls: ``True`` for TLS with the system's CAs, or a :class:`~durable.TLSConfig`
+            (own CA, client certificate for mTLS); default plain text.
     """
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float = 30.0,
+        token: str | None = None,
+        tls: bool | TLSConfig | None = None,
+    ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.address = address
         self.timeout = timeout
+        self._auth = auth_metadata(check_token(token))
+        self._tls = resolve_tls(tls)
         self._channel: grpc.aio.Channel | None = None
         self._stub_cache: pb_grpc.WorkflowServiceAsyncStub | None = None
         self._schedules_cache: spb_grpc.ScheduleServiceAsyncStub | None = None
@@ -509,9 +557,11 @@ class Client:
         address: str = DEFAULT_ADDRESS,
         *,
         timeout: float = 30.0,  # noqa: ASYNC109 - also the deadline of every later call
+        token: str | None = None,
+        tls: bool | TLSConfig | None = None,
     ) -> Client:
         """A client with its channel open; UnavailableError if it does not open in ``timeout``."""
-        client = cls(address, timeout=timeout)
+        client = cls(address, timeout=timeout, token=token, tls=tls)
         client._stub()
         assert client._channel is not None
         try:
@@ -548,7 +598,7 @@ class Client:
         if self._closed:
             raise RuntimeError("this Client is closed")
         if self._stub_cache is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._channel = aio_channel(self.address, CHANNEL_OPTIONS, self._tls)
             self._stub_cache = pb_grpc.WorkflowServiceStub(self._channel)
         return self._stub_cache
 
@@ -577,7 +627,7 @@ class Client:
             return await rpc(
                 request,
                 timeout=self.timeout if deadline is None else deadline,
-                metadata=metadata_for_current_context(),
+                metadata=[*metadata_for_current_context(), *self._auth],
             )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
@@ -612,6 +662,36 @@ class Client:
             idempotency_key=idempotency_key,
         )
         return started.execution_id
+
+    async def start_many(
+        self,
+        workflow: str | Workflow,
+        inputs: Sequence[Any],
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        idempotency_keys: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Start one execution of ``workflow`` per input, in bulk; return their ids, in order.
+
+        Far cheaper than one :meth:`start` per input: up to 1,000 executions go in one
+        call, and the calls run concurrently. Every input is checked before any execution
+        of its call starts.
+
+        Args:
+            workflow: The workflow, or its name.
+            inputs: One first-step input per execution.
+            queue: Queue to run on; ``None`` means the workflow's queue, or ``"default"``.
+            priority: Higher runs first among ready work on the same queue.
+            idempotency_keys: One key per input (see :meth:`start`), or none.
+        """
+        requests = start_many_requests(
+            workflow, inputs, queue=queue, priority=priority, idempotency_keys=idempotency_keys
+        )
+        responses = await asyncio.gather(
+            *(self._call(self._stub().StartWorkflows, r) for r in requests)
+        )
+        return [result.execution_id for response in responses for result in response.results]
 
     async def start_execution(
         self,

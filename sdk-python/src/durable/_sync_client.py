@@ -8,13 +8,14 @@ client's.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 import grpc
 
+from durable._channel import TLSConfig, auth_metadata, check_token, resolve_tls, sync_channel
 from durable._client import (
     DEFAULT_ADDRESS,
     UNSET,
@@ -33,6 +34,7 @@ from durable._client import (
     pending_inputs_request,
     provide_input_request,
     send_event_request,
+    start_many_requests,
     start_request,
     trigger_schedule_request,
     update_schedule_request,
@@ -86,22 +88,39 @@ class SyncClient:
     Args:
         address: The orchestrator's ``host:port``.
         timeout: Deadline of every call, in seconds.
+        token: API token sent with every call, for an orchestrator that requires one.
+        tls: ``True`` for TLS with the system's CAs, or a :class:`~durable.TLSConfig`.
     """
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float = 30.0,
+        token: str | None = None,
+        tls: bool | TLSConfig | None = None,
+    ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.address = address
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(address)
+        self._auth = auth_metadata(check_token(token))
+        self._channel = sync_channel(address, resolve_tls(tls))
         self._stub = pb_grpc.WorkflowServiceStub(self._channel)
         self._schedules = spb_grpc.ScheduleServiceStub(self._channel)
         self._operations = opb_grpc.OperationsServiceStub(self._channel)
 
     @classmethod
-    def connect(cls, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0) -> SyncClient:
+    def connect(
+        cls,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float = 30.0,
+        token: str | None = None,
+        tls: bool | TLSConfig | None = None,
+    ) -> SyncClient:
         """A client with its channel open; UnavailableError if it does not open in ``timeout``."""
-        client = cls(address, timeout=timeout)
+        client = cls(address, timeout=timeout, token=token, tls=tls)
         try:
             grpc.channel_ready_future(client._channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:
@@ -137,7 +156,7 @@ class SyncClient:
             return rpc(
                 request,
                 timeout=self.timeout if deadline is None else deadline,
-                metadata=tuple(metadata_for_current_context()),
+                metadata=(*metadata_for_current_context(), *self._auth),
             )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
@@ -161,6 +180,25 @@ class SyncClient:
             scheduled_at=scheduled_at,
             idempotency_key=idempotency_key,
         ).execution_id
+
+    def start_many(
+        self,
+        workflow: str | Workflow,
+        inputs: Sequence[Any],
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        idempotency_keys: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Start one execution per input, in bulk (see :meth:`Client.start_many`)."""
+        requests = start_many_requests(
+            workflow, inputs, queue=queue, priority=priority, idempotency_keys=idempotency_keys
+        )
+        return [
+            result.execution_id
+            for r in requests
+            for result in self._call(self._stub.StartWorkflows, r).results
+        ]
 
     def start_execution(
         self,

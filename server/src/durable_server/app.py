@@ -25,26 +25,31 @@ from durable.v1 import (
     workflow_service_pb2,
     workflow_service_pb2_grpc,
 )
+from durable_server.api.auth import AuthInterceptor
 from durable_server.api.interceptors import ErrorInterceptor
 from durable_server.api.operations_service import OperationsService
 from durable_server.api.schedule_service import ScheduleService
 from durable_server.api.worker_service import WorkerService
 from durable_server.api.workflow_service import WorkflowService
+from durable_server.auth.verifier import TokenRecord, TokenVerifier
 from durable_server.clock import Clock, SystemClock
-from durable_server.config import Settings
+from durable_server.config import Settings, is_loopback
 from durable_server.dispatcher import Dispatcher, Listener
 from durable_server.engine.definitions import DefinitionCache
 from durable_server.engine.engine import Engine
 from durable_server.engine.operations import Operations
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
+from durable_server.engine.retention import Retention
 from durable_server.engine.scheduler import Scheduler
 from durable_server.health import DatabaseHealth, database_probe
 from durable_server.loops import DueLoop
 from durable_server.metrics import DatabaseGauges, Metrics, MetricsServer
+from durable_server.store import tokens as token_store
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
 from durable_server.store.migrate import migrate
+from durable_server.tls import server_credentials
 
 __all__ = ["Orchestrator", "run_migrations"]
 
@@ -104,6 +109,7 @@ class Orchestrator:
     async def start(self) -> None:
         """Migrate, connect, start the loops and the gRPC server."""
         s = self.settings
+        credentials = server_credentials(s)  # unreadable files stop the start before anything runs
         await run_migrations(self.dsn, s.schema)
         self._db = db = await Database.connect(
             self.dsn, s.schema, min_size=s.pool_min_size, max_size=s.pool_max_size
@@ -158,6 +164,12 @@ class Orchestrator:
             "scheduler", self.clock, scheduler.fire_due, scheduler.next_due, interval
         )
         self._loops = [self.timer_loop, self.reclaimer, self.schedule_loop]
+        if s.retention_days > 0:
+            retention = Retention(db, self.clock, s.retention_days)
+            self.retention_loop = DueLoop(
+                "retention", self.clock, retention.delete_due, retention.next_due, interval
+            )
+            self._loops.append(self.retention_loop)
         for loop in self._loops:
             loop.start()
         self._server = self._build_server(
@@ -167,15 +179,38 @@ class Orchestrator:
             WorkerService(engine, registry, dispatcher, s),
             ScheduleService(scheduler, db, s),
             OperationsService(operations),
+            self._token_verifier(db) if s.auth_required else None,
         )
-        self.port = self._server.add_insecure_port(s.listen)
+        if credentials is None:
+            self.port = self._server.add_insecure_port(s.listen)
+        else:
+            self.port = self._server.add_secure_port(s.listen, credentials)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {s.listen}")
         await self._server.start()
         for name in ("", *_SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._start_monitoring(db)
-        log.info("durable orchestrator listening on %s (schema %s)", self.address, s.schema)
+        log.info(
+            "durable orchestrator listening on %s (schema %s; %s; %s)",
+            self.address,
+            s.schema,
+            ("mTLS" if s.tls_client_ca else "TLS") if s.tls else "plain text",
+            "tokens required" if s.auth_required else "no authentication",
+        )
+        if not is_loopback(s.listen):
+            if not s.tls:
+                log.warning("serving plain text beyond loopback (DURABLE_ALLOW_INSECURE)")
+            if not s.auth_required:
+                log.warning("no authentication beyond loopback (DURABLE_AUTH=off)")
+
+    def _token_verifier(self, db: Database) -> TokenVerifier:
+        async def load(token_id: str) -> TokenRecord | None:
+            async with db.connection() as conn:
+                row = await token_store.token_get(conn, token_id=token_id)
+            return TokenRecord.from_row(row) if row is not None else None
+
+        return TokenVerifier(load, self.clock, self.settings.auth_cache_secs)
 
     def _start_monitoring(self, db: Database) -> None:
         """The database health check, and the /metrics endpoint when configured."""
@@ -205,10 +240,14 @@ class Orchestrator:
         workers: WorkerService,
         schedules: ScheduleService,
         operations: OperationsService,
+        verifier: TokenVerifier | None,
     ) -> grpc.aio.Server:
         limit = self.settings.max_payload_bytes + 4 * 1024 * 1024  # room for the envelope
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]  # type: ignore[type-arg]
+        if verifier is not None:  # inside the error interceptor: refusals become statuses
+            interceptors.append(AuthInterceptor(verifier))
         server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),

@@ -65,11 +65,10 @@ class Dispatcher:
         try:
             while True:
                 event.clear()  # before claiming, so a commit during the claim is not missed
-                tasks = await self.engine.claim(worker_id, queues, max_tasks)
+                tasks, next_due = await self.engine.claim(worker_id, queues, max_tasks)
                 remaining = deadline - loop.time()
                 if tasks or remaining <= 0 or self._closed:
                     return tasks
-                next_due = await self.engine.next_available_at(queues)
                 await self._park(event, next_due, remaining)
         finally:
             for queue in queues:

@@ -60,21 +60,26 @@ class DueLoop:
                 await self._task
 
     async def _run(self) -> None:
+        work = True  # the first pass fires whatever is already due
         again = False
         while True:
+            failed = False
             try:
-                await self.tick()
+                if work:
+                    await self.tick()
                 due = await self._next_due()
             except UnavailableError as exc:
                 log.warning("%s: %s", self.name, exc)
-                due = None
+                due, failed = None, True
             except Exception:
                 log.exception("%s failed; retrying", self.name)
-                due = None
+                due, failed = None, True
             now = self.clock.now()
-            if due is not None and due <= now and not again:
-                # Time moved past it while this pass ran (a manual clock jumps): once more now.
-                again = True
+            if due is not None and due <= now and not failed and (not work or not again):
+                # Due already: a re-check found it, or time moved past it while this pass
+                # ran (a manual clock jumps) — then once more now, not again and again.
+                again = work
+                work = True
                 continue
             again = False
             # Re-check at least every interval: other replicas add rows we are not told of.
@@ -85,3 +90,5 @@ class DueLoop:
             self.wake.clear()
             log.debug("%s: next due %s; sleeping until %s", self.name, due, until)
             await self.clock.sleep_until(until, wake=self.wake)
+            # Woken, or at the due time: fire. At a plain re-check: only ask what is due.
+            work = failed or self.wake.is_set() or (due is not None and self.clock.now() >= due)

@@ -92,20 +92,30 @@ class Poller:
                 self._backoff.reset()
 
     async def poll_once(self) -> int:
-        """One PollTasks call for as many tasks as there are free slots; returns how many."""
-        wait = Duration()
-        wait.FromTimedelta(self._poll_wait)
-        request = pb.PollTasksRequest(
-            worker_id=self._worker_id,
-            queues=self._queues,
-            max_tasks=max(1, min(self._runner.free_slots, MAX_TASKS_PER_POLL)),
-            wait_timeout=wait,
-        )
-        response = await self._stub.PollTasks(
-            request, timeout=self._poll_wait.total_seconds() + POLL_DEADLINE_MARGIN
-        )
-        for task in response.tasks:
-            self._runner.start(task)
+        """One PollTasks call for as many tasks as there are free slots; returns how many.
+
+        The slots asked for are reserved while the call is in flight, so next tasks that
+        come back with reports meanwhile never overfill the runner.
+        """
+        reserved = self._runner.reserve(MAX_TASKS_PER_POLL)
+        if reserved == 0:
+            return 0  # the reporter holds the free slots; wait for one again
+        try:
+            wait = Duration()
+            wait.FromTimedelta(self._poll_wait)
+            request = pb.PollTasksRequest(
+                worker_id=self._worker_id,
+                queues=self._queues,
+                max_tasks=reserved,
+                wait_timeout=wait,
+            )
+            response = await self._stub.PollTasks(
+                request, timeout=self._poll_wait.total_seconds() + POLL_DEADLINE_MARGIN
+            )
+            for task in response.tasks:
+                self._runner.start(task)
+        finally:
+            self._runner.unreserve(reserved)
         return len(response.tasks)
 
     async def _recover(self, exc: Exception) -> None:

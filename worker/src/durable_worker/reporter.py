@@ -40,6 +40,7 @@ back unrun."""
 Kind = Literal["complete", "fail", "suspend", "release"]
 
 MAX_ITEMS_PER_CALL = 1000
+MAX_NEXT_TASKS = 1000
 DEFAULT_BATCH_BYTES = 3 * 1024 * 1024
 """Batches are cut to stay under gRPC's default 4 MiB message limit on the server."""
 
@@ -81,6 +82,8 @@ class Reporter:
         batch_bytes: Largest call to send, in serialized bytes of its items.
         backoff: Makes a fresh backoff for each batch that meets an outage.
         sleep: Awaited between retries (injectable for tests).
+        max_in_flight: Batches being sent at the same time, at most; while they are,
+            new reports pile up for the next batch.
     """
 
     def __init__(
@@ -92,7 +95,13 @@ class Reporter:
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         backoff: Callable[[], Backoff] = Backoff,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_in_flight: int = 1,
     ) -> None:
+        self._max_in_flight = max_in_flight
+        self._queues: list[str] = []
+        self._reserve: Callable[[int], int] | None = None
+        self._unreserve: Callable[[int], None] = lambda _count: None
+        self._start_task: Callable[[pb.Task], object] = lambda _task: None
         self._stub = stub
         self._worker_id = worker_id
         self._call_timeout = call_timeout
@@ -107,6 +116,29 @@ class Reporter:
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- queueing ----------------------------------------------------------------------
+
+    def take_tasks(
+        self,
+        queues: Sequence[str],
+        reserve: Callable[[int], int],
+        unreserve: Callable[[int], None],
+        start: Callable[[pb.Task], object],
+    ) -> None:
+        """Ask for next tasks with each CompleteTasks call.
+
+        ``reserve(n)`` holds up to ``n`` free slots for the call and says how many; up to
+        that many of the tasks the call's completions make ready are leased to this worker
+        in its response, each is given to ``start`` (no poll between two steps), and then
+        the slots are given back with ``unreserve``.
+        """
+        self._queues = list(queues)
+        self._reserve = reserve
+        self._unreserve = unreserve
+        self._start_task = start
+
+    def stop_taking_tasks(self) -> None:
+        """Ask for no more next tasks (draining)."""
+        self._reserve = None
 
     def put(self, report: Report) -> None:
         """Queue a step's result, failure or suspension."""
@@ -159,17 +191,30 @@ class Reporter:
             )
 
     async def run(self) -> None:
-        """Send batches until cancelled."""
-        while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self.send(batch)
-            except Exception:
-                log.exception("dropped %d report(s) after an unexpected error", len(batch))
-            finally:
-                self._resolve(batch)
+        """Send batches until cancelled, at most ``max_in_flight`` at a time."""
+        slots = asyncio.Semaphore(self._max_in_flight)
+        sending: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                await slots.acquire()
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                task = asyncio.get_running_loop().create_task(self._send_one(batch, slots))
+                sending.add(task)
+                task.add_done_callback(sending.discard)
+        finally:
+            for task in sending:
+                task.cancel()
+
+    async def _send_one(self, batch: list[Item], slots: asyncio.Semaphore) -> None:
+        try:
+            await self.send(batch)
+        except Exception:
+            log.exception("dropped %d report(s) after an unexpected error", len(batch))
+        finally:
+            slots.release()
+            self._resolve(batch)
 
     def _resolve(self, batch: Sequence[Item]) -> None:
         for item in batch:
@@ -182,9 +227,22 @@ class Reporter:
             self._idle.set()
 
     async def send(self, batch: Sequence[Item]) -> None:
-        """Send one batch: one call per kind of item (and per size chunk), concurrently."""
+        """Send one batch: one call per kind of item (and per size chunk), concurrently.
+
+        A task whose lease was lost can come back to this worker (same id, new token)
+        while the report of its earlier run is still queued: that report is stale, and a
+        call naming a task twice is refused whole, so only the latest report of a task goes.
+        """
+        latest = {item_task_id(item): item for item in batch}
+        if len(latest) < len(batch):
+            superseded = {item_task_id(i) for i in batch if latest[item_task_id(i)] is not i}
+            log.warning(
+                "lease lost on task(s) %s: a later run of the same task replaces the earlier "
+                "report",
+                ", ".join(map(str, sorted(superseded))),
+            )
         by_kind: dict[Kind, list[Item]] = {}
-        for item in batch:
+        for item in latest.values():
             by_kind.setdefault(_kind(item), []).append(item)
         await asyncio.gather(
             *(
@@ -237,10 +295,22 @@ class Reporter:
         worker_id, timeout = self._worker_id, self._call_timeout
         if kind == "complete":
             completions = [i for i in items if isinstance(i, pb.TaskCompletion)]
-            await self._stub.CompleteTasks(
-                pb.CompleteTasksRequest(worker_id=worker_id, completions=completions),
-                timeout=timeout,
-            )
+            room = self._reserve(MAX_NEXT_TASKS) if self._reserve is not None else 0
+            try:
+                response = await self._stub.CompleteTasks(
+                    pb.CompleteTasksRequest(
+                        worker_id=worker_id,
+                        completions=completions,
+                        max_next_tasks=room,
+                        queues=self._queues if room else (),
+                    ),
+                    timeout=timeout,
+                )
+                for task in response.next_tasks:
+                    self._start_task(task)
+            finally:
+                if room:
+                    self._unreserve(room)
         elif kind == "fail":
             failures = [i for i in items if isinstance(i, pb.TaskFailure)]
             await self._stub.FailTasks(

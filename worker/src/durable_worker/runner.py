@@ -139,6 +139,7 @@ class Runner:
         self._running: dict[int, _Running] = {}
         self._threads = 0
         self._orphans = 0
+        self._reserved = 0
         self._changed = asyncio.Event()
         self._interval_in_use = DEFAULT_HEARTBEAT_INTERVAL
         self._interval_shortened = asyncio.Event()
@@ -147,8 +148,24 @@ class Runner:
 
     @property
     def free_slots(self) -> int:
-        """How many more tasks the runner can take now."""
-        return max(self._concurrency - len(self._running) - self._orphans, 0)
+        """How many more tasks the runner can take now (slots reserved are not free)."""
+        return max(self._concurrency - len(self._running) - self._orphans - self._reserved, 0)
+
+    def reserve(self, most: int) -> int:
+        """Hold up to ``most`` free slots for tasks a call in flight may bring; how many.
+
+        The poller and the reporter (which asks for next tasks with its reports) each
+        reserve what they ask for, so together they never lease more tasks than there are
+        slots. Start the tasks that arrive, then :meth:`unreserve` the same number.
+        """
+        taken = max(min(most, self.free_slots), 0)
+        self._reserved += taken
+        return taken
+
+    def unreserve(self, count: int) -> None:
+        """Give back slots :meth:`reserve` held (after starting the tasks that came)."""
+        self._reserved -= count
+        self._notify()
 
     @property
     def busy_threads(self) -> int:

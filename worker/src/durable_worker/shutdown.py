@@ -68,6 +68,7 @@ async def drain(
         forced: When set, stop waiting for running steps.
         clock: Monotonic seconds (injectable for tests).
     """
+    reporter.stop_taking_tasks()  # no next tasks with the reports from now on
     await poller.stop()
     deadline = clock() + drain_timeout
     if not await _wait(runner.wait_idle(), deadline - clock(), forced):

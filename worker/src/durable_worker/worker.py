@@ -18,6 +18,13 @@ import grpc
 import grpc.aio
 from opentelemetry.trace import TracerProvider
 
+from durable._channel import (
+    BearerTokenInterceptor,
+    TLSConfig,
+    aio_channel,
+    check_token,
+    resolve_tls,
+)
 from durable._client import CHANNEL_OPTIONS
 from durable._definition import definition_hash, to_definition
 from durable._dsl import Workflow
@@ -85,6 +92,9 @@ class Worker:
         poll_wait: How long one long-poll waits on the orchestrator for tasks.
         announce: Print the ready line on stdout (the command line does, for scripts).
         tracer_provider: Where step attempts' spans go; by default the global provider.
+        token: A worker token, sent with every call, for an orchestrator that requires one.
+        tls: ``True`` for TLS with the system's CAs, or a :class:`~durable.TLSConfig`
+            (own CA, client certificate for mTLS); default plain text.
     """
 
     def __init__(
@@ -101,6 +111,8 @@ class Worker:
         announce: bool = False,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         tracer_provider: TracerProvider | None = None,
+        token: str | None = None,
+        tls: bool | TLSConfig | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -121,6 +133,8 @@ class Worker:
         self.announce = announce
         self.max_log_bytes = max_log_bytes
         self.tracer_provider = tracer_provider
+        self._token = check_token(token)
+        self._tls = resolve_tls(tls)
         self._definitions = [to_definition(w) for w in self.workflows]  # ValueError now
         self._versions: dict[str, str] = {}
         self._channel: grpc.aio.Channel | None = None
@@ -164,7 +178,13 @@ class Worker:
         if self._started:
             raise RuntimeError("this worker was started already")
         self._started = True
-        self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        self._channel = aio_channel(
+            self.address,
+            _CHANNEL_OPTIONS,
+            self._tls,
+            # Only with a token: an interceptor costs a little on every call.
+            [BearerTokenInterceptor(self._token)] if self._token else None,
+        )
         self._stub = pb_grpc.WorkerServiceStub(self._channel)
         self._registering = asyncio.ensure_future(self._register_until_done())
         try:
@@ -288,6 +308,9 @@ class Worker:
             max_log_bytes=self.max_log_bytes,
             tracer=durable_tracer(self.tracer_provider),
             worker_id=self.worker_id,
+        )
+        self._reporter.take_tasks(
+            self.queues, self._runner.reserve, self._runner.unreserve, self._runner.start
         )
         self._heartbeat = Heartbeat(
             stub, self.worker_id, self._runner, extra_leases=self._reporter.pending_leases

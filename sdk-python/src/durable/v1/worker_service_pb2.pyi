@@ -350,18 +350,33 @@ class CompleteTasksRequest(_message.Message):
 
     WORKER_ID_FIELD_NUMBER: _builtins.int
     COMPLETIONS_FIELD_NUMBER: _builtins.int
+    MAX_NEXT_TASKS_FIELD_NUMBER: _builtins.int
+    QUEUES_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
+    max_next_tasks: _builtins.int
+    """Lease up to this many of the tasks these completions make ready (the next steps)
+    to this worker at once, returned in the response: no PollTasks round trip between
+    steps. 0 (the default) leases none. At most 1000.
+    """
     @_builtins.property
     def completions(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskCompletion]: ...
+    @_builtins.property
+    def queues(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The queues this worker takes tasks from (as in PollTasks; empty means "default"):
+        only next tasks of these queues are leased to it.
+        """
+
     def __init__(
         self,
         *,
         worker_id: _builtins.str = ...,
         completions: _abc.Iterable[Global___TaskCompletion] | None = ...,
+        max_next_tasks: _builtins.int = ...,
+        queues: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completions", b"completions", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completions", b"completions", "max_next_tasks", b"max_next_tasks", "queues", b"queues", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -475,12 +490,21 @@ Global___Evaluation: _TypeAlias = Evaluation  # noqa: Y015
 class CompleteTasksResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    NEXT_TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def next_tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Task]:
+        """Next tasks leased to this worker (see CompleteTasksRequest.max_next_tasks): run
+        them as if PollTasks had returned them.
+        """
+
     def __init__(
         self,
+        *,
+        next_tasks: _abc.Iterable[Global___Task] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_tasks", b"next_tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -86,6 +86,52 @@ class StartWorkflowRequest(_message.Message):
 Global___StartWorkflowRequest: _TypeAlias = StartWorkflowRequest  # noqa: Y015
 
 @_typing.final
+class StartWorkflowsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___StartWorkflowRequest]:
+        """Each is checked as StartWorkflow checks it; one that is invalid (or names an unknown
+        workflow) fails the call, naming its index, before anything is started.
+        """
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___StartWorkflowRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartWorkflowsRequest: _TypeAlias = StartWorkflowsRequest  # noqa: Y015
+
+@_typing.final
+class StartWorkflowsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___StartWorkflowResponse]:
+        """One per request, in order."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___StartWorkflowResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartWorkflowsResponse: _TypeAlias = StartWorkflowsResponse  # noqa: Y015
+
+@_typing.final
 class StartWorkflowResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -40,6 +40,11 @@ class WorkflowServiceStub:
                 request_serializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowRequest.SerializeToString,
                 response_deserializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowResponse.FromString,
                 _registered_method=True)
+        self.StartWorkflows = channel.unary_unary(
+                '/durable.v1.WorkflowService/StartWorkflows',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowsRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowsResponse.FromString,
+                _registered_method=True)
         self.GetExecution = channel.unary_unary(
                 '/durable.v1.WorkflowService/GetExecution',
                 request_serializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionRequest.SerializeToString,
@@ -98,6 +103,13 @@ class WorkflowServiceServicer:
 
     def StartWorkflow(self, request, context):
         """StartWorkflow creates an execution of the latest registered version of a workflow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartWorkflows(self, request, context):
+        """StartWorkflows starts up to 1000 executions in one call (bulk starts).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -186,6 +198,11 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     request_deserializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowRequest.FromString,
                     response_serializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowResponse.SerializeToString,
             ),
+            'StartWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartWorkflows,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowsRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.StartWorkflowsResponse.SerializeToString,
+            ),
             'GetExecution': grpc.unary_unary_rpc_method_handler(
                     servicer.GetExecution,
                     request_deserializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionRequest.FromString,
@@ -265,6 +282,33 @@ class WorkflowService:
             '/durable.v1.WorkflowService/StartWorkflow',
             durable_dot_v1_dot_workflow__service__pb2.StartWorkflowRequest.SerializeToString,
             durable_dot_v1_dot_workflow__service__pb2.StartWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/StartWorkflows',
+            durable_dot_v1_dot_workflow__service__pb2.StartWorkflowsRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.StartWorkflowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

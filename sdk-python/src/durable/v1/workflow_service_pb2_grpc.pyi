@@ -35,6 +35,8 @@ class WorkflowServiceStub:
     def __new__(cls, channel: _aio.Channel) -> WorkflowServiceAsyncStub: ...
     StartWorkflow: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.StartWorkflowRequest, _workflow_service_pb2.StartWorkflowResponse]
     """StartWorkflow creates an execution of the latest registered version of a workflow."""
+    StartWorkflows: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.StartWorkflowsRequest, _workflow_service_pb2.StartWorkflowsResponse]
+    """StartWorkflows starts up to 1000 executions in one call (bulk starts)."""
     GetExecution: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.GetExecutionRequest, _workflow_service_pb2.GetExecutionResponse]
     """GetExecution reads one execution, optionally with its step attempts."""
     ListExecutions: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListExecutionsRequest, _workflow_service_pb2.ListExecutionsResponse]
@@ -72,6 +74,8 @@ class WorkflowServiceAsyncStub(WorkflowServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     StartWorkflow: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.StartWorkflowRequest, _workflow_service_pb2.StartWorkflowResponse]  # type: ignore[assignment]
     """StartWorkflow creates an execution of the latest registered version of a workflow."""
+    StartWorkflows: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.StartWorkflowsRequest, _workflow_service_pb2.StartWorkflowsResponse]  # type: ignore[assignment]
+    """StartWorkflows starts up to 1000 executions in one call (bulk starts)."""
     GetExecution: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.GetExecutionRequest, _workflow_service_pb2.GetExecutionResponse]  # type: ignore[assignment]
     """GetExecution reads one execution, optionally with its step attempts."""
     ListExecutions: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListExecutionsRequest, _workflow_service_pb2.ListExecutionsResponse]  # type: ignore[assignment]
@@ -112,6 +116,14 @@ class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_service_pb2.StartWorkflowResponse, _abc.Awaitable[_workflow_service_pb2.StartWorkflowResponse]]:
         """StartWorkflow creates an execution of the latest registered version of a workflow."""
+
+    @_abc_1.abstractmethod
+    def StartWorkflows(
+        self,
+        request: _workflow_service_pb2.StartWorkflowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.StartWorkflowsResponse, _abc.Awaitable[_workflow_service_pb2.StartWorkflowsResponse]]:
+        """StartWorkflows starts up to 1000 executions in one call (bulk starts)."""
 
     @_abc_1.abstractmethod
     def GetExecution(

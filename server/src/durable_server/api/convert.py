@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from durable.v1 import common_pb2, worker_service_pb2, workflow_service_pb2
@@ -67,7 +67,7 @@ def evaluations_from_proto(
 def _timeout(msg: Any) -> float | None:
     if not msg.HasField("timeout"):
         return None
-    seconds: float = msg.timeout.ToTimedelta().total_seconds()
+    seconds: float = validate.check_duration("timeout", msg.timeout).total_seconds()
     return seconds if seconds > 0 else None
 
 
@@ -114,15 +114,18 @@ def wait_from_proto(task_id: int, suspension: worker_service_pb2.TaskSuspension)
     if which == "sleep":
         sl = suspension.sleep
         if sl.HasField("until_time"):
-            return SleepSpec(sl.index, None, sl.until_time.ToDatetime(tzinfo=UTC))
+            until = validate.check_time(f"until_time of task {task_id}", sl.until_time)
+            return SleepSpec(sl.index, None, until)
         if not sl.HasField("duration"):
             raise InvalidArgumentError(f"task {task_id}: a sleep needs a duration or a time")
-        seconds = sl.duration.ToTimedelta().total_seconds()
+        duration = validate.check_duration(f"duration of task {task_id}", sl.duration)
+        seconds = duration.total_seconds()
         if seconds < 0:
             raise InvalidArgumentError(f"task {task_id}: a sleep's duration must not be negative")
         return SleepSpec(sl.index, seconds, None)
     if which == "events":
         ev = suspension.events
+        validate.check_enum(f"mode of task {task_id}", common_pb2.EventWaitMode, ev.mode)
         return EventWaitSpec(
             ev.index,
             _check_names(task_id, ev.names),
@@ -233,8 +236,7 @@ def optional_time(msg: Any, field: str) -> datetime | None:
     """A Timestamp field as an aware UTC datetime, or None when unset."""
     if not msg.HasField(field):
         return None
-    value: datetime = getattr(msg, field).ToDatetime(tzinfo=UTC)
-    return value
+    return validate.check_time(field, getattr(msg, field))
 
 
 def set_time(target: object, field: str, value: datetime | None) -> None:

@@ -16,6 +16,11 @@ __all__ = ["ErrorInterceptor"]
 
 log = logging.getLogger(__name__)
 
+# A call that arrives with less time left than this is refused with DEADLINE_EXCEEDED. gRPC
+# rounds deadlines up to the millisecond, so a deadline already spent when the call was sent
+# (a timeout of 0) arrives with up to about 1 ms "left".
+_SPENT_SECS = 0.002
+
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Map DurableError to its status code and message; anything else to INTERNAL."""
@@ -33,6 +38,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method = handler_call_details.method
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            remaining = context.time_remaining()
+            if remaining is not None and remaining < _SPENT_SECS:
+                # The caller has given up, or will before any work is done (its deadline was
+                # spent on arrival): doing the work would change what it was told failed.
+                await context.abort(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    "the call's deadline had passed when it arrived; nothing was done",
+                )
+            if isinstance(request, _Undecodable):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the request is not a valid {method.lstrip('/')} request: {request.error}",
+                )
             try:
                 return await inner(request, context)
             except DurableError as exc:
@@ -51,6 +69,31 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+
+class _Undecodable:
+    """Request bytes that do not parse as the method's request message."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserialize`` that returns :class:`_Undecodable` instead of raising.
+
+    gRPC turns an exception in a deserializer into UNKNOWN; a corrupt message or a string
+    field that is not UTF-8 is the caller's mistake, INVALID_ARGUMENT.
+    """
+    if deserialize is None:
+        return None
+
+    def parse(body: bytes) -> Any:
+        try:
+            return deserialize(body)
+        except Exception as exc:  # DecodeError; any parser failure is a bad request
+            return _Undecodable(exc)
+
+    return parse

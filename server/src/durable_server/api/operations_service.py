@@ -93,7 +93,7 @@ class OperationsService(pb_grpc.OperationsServiceServicer):
             raise InvalidArgumentError(f"limit must be within 0..{MAX_FINDINGS}")
         alive = timedelta(seconds=60)
         if request.HasField("worker_alive_within"):
-            alive = request.worker_alive_within.ToTimedelta()
+            alive = validate.check_duration("worker_alive_within", request.worker_alive_within)
             if alive <= timedelta(0):
                 raise InvalidArgumentError("worker_alive_within must be positive")
         findings = await self.operations.diagnose(limit=request.limit or 100, alive_within=alive)

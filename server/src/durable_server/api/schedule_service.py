@@ -13,6 +13,7 @@ from durable._models import (
     overlap_from_proto,
     overlap_to_proto,
 )
+from durable.v1 import common_pb2
 from durable.v1 import schedule_service_pb2 as pb
 from durable.v1 import schedule_service_pb2_grpc as pb_grpc
 from durable_server.api import validate
@@ -96,9 +97,17 @@ class ScheduleService(pb_grpc.ScheduleServiceServicer):
             "queue": lambda: validate.check_name("queue", msg.queue) if msg.queue else None,
             "priority": lambda: msg.priority,
             "enabled": lambda: msg.enabled,
-            "catch_up": lambda: catch_up_from_proto(msg.catch_up).value,
+            "catch_up": lambda: (
+                catch_up_from_proto(
+                    validate.check_enum("catch_up", common_pb2.CatchUp, msg.catch_up)
+                ).value
+            ),
             "catch_up_limit": lambda: _positive("catch_up_limit", msg.catch_up_limit) or 10,
-            "overlap": lambda: overlap_from_proto(msg.overlap).value,
+            "overlap": lambda: (
+                overlap_from_proto(
+                    validate.check_enum("overlap", common_pb2.Overlap, msg.overlap)
+                ).value
+            ),
             "max_failures": lambda: _positive("max_failures", msg.max_failures) or 5,
         }
         return {name: readers[name]() for name in only}

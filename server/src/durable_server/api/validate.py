@@ -6,20 +6,28 @@ import base64
 import binascii
 import contextlib
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from durable.v1 import definition_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from durable.v1 import common_pb2, definition_pb2
 from durable_server.errors import InvalidArgumentError, InvalidJsonError
 
 __all__ = [
     "check_definition",
+    "check_duration",
+    "check_enum",
     "check_execution_id",
     "check_json",
     "check_name",
     "check_page_size",
     "check_payload",
+    "check_time",
     "check_worker_id",
     "naming_bad_json",
 ]
@@ -28,6 +36,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 MAX_KEY_LENGTH = 255
+# A longer timeout, delay or wait is a mistake (and would overflow the dates computed from it).
+MAX_DURATION_SECS = 100 * 366 * 24 * 3600
 
 
 def check_name(field: str, value: str) -> str:
@@ -63,6 +73,8 @@ def check_json(field: str, text: str) -> str:
         json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise InvalidArgumentError(f"{field} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidArgumentError(f"{field} is JSON nested too deeply") from exc
     return text
 
 
@@ -81,6 +93,8 @@ def naming_bad_json(payloads: Mapping[str, str]) -> Iterator[None]:
                 json.loads(text, parse_constant=_reject_constant)
             except ValueError as bad:
                 raise InvalidArgumentError(f"{field} is not valid JSON: {bad}") from exc
+            except RecursionError:
+                raise InvalidArgumentError(f"{field} is JSON nested too deeply") from exc
         raise
 
 
@@ -96,15 +110,42 @@ def check_execution_id(value: str, field: str = "execution_id") -> str:
         ) from exc
 
 
+def check_duration(field: str, value: duration_pb2.Duration) -> timedelta:
+    """A Duration within a century either way, as a timedelta."""
+    if abs(value.seconds) > MAX_DURATION_SECS or abs(value.nanos) > 999_999_999:
+        raise InvalidArgumentError(
+            f"{field} is not a valid duration of at most 100 years "
+            f"(seconds={value.seconds}, nanos={value.nanos})"
+        )
+    return value.ToTimedelta()
+
+
+def check_time(field: str, value: timestamp_pb2.Timestamp) -> datetime:
+    """A valid Timestamp (years 1 to 9999, nanos within a second), as an aware datetime."""
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgumentError(f"{field} is not a valid timestamp: {exc}") from exc
+
+
+def check_enum(field: str, enum: Any, value: int) -> int:
+    """A number that ``enum`` (a protobuf enum wrapper) has; proto3 lets any int32 through."""
+    if value not in enum.values():
+        raise InvalidArgumentError(f"{field} {value} is not one of {', '.join(enum.keys())}")
+    return value
+
+
 def check_goto(value: str) -> str:
     """A goto target: empty (none) or a node name."""
     return check_name("goto_target", value) if value else ""
 
 
 def check_worker_id(value: str) -> str:
-    """A non-empty worker id of reasonable length."""
+    """A non-empty worker id of reasonable length, without NUL (PostgreSQL cannot store it)."""
     if not value or len(value) > MAX_KEY_LENGTH:
         raise InvalidArgumentError(f"worker_id is required (1-{MAX_KEY_LENGTH} characters)")
+    if "\x00" in value:
+        raise InvalidArgumentError("worker_id must not contain the NUL character")
     return value
 
 
@@ -131,6 +172,10 @@ def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
     wf = f"workflow {d.name!r}"
     if d.max_step_runs < 0:
         raise InvalidArgumentError(f"{wf}: max_step_runs must not be negative")
+    if check_duration(f"{wf}: timeout", d.timeout) < timedelta(0):
+        raise InvalidArgumentError(f"{wf}: timeout must not be negative")
+    for schedule in d.schedules:
+        _check_declared_schedule(wf, schedule)
     if d.queue:
         check_name(f"queue of {wf}", d.queue)
     seen: set[str] = set()
@@ -210,8 +255,32 @@ def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
 def _check_step_options(what: str, step: definition_pb2.Step | definition_pb2.Compensation) -> None:
     if step.retry.max_attempts < 0:
         raise InvalidArgumentError(f"{what}: retry.max_attempts must be >= 0")
-    if step.timeout.ToTimedelta().total_seconds() < 0:
+    if check_duration(f"{what}: timeout", step.timeout) < timedelta(0):
         raise InvalidArgumentError(f"{what}: timeout must not be negative")
+    _check_retry(what, step.retry)
+
+
+def _check_declared_schedule(wf: str, s: definition_pb2.DeclaredSchedule) -> None:
+    what = f"{wf}: schedule {s.name!r}"
+    check_name(f"schedule name in {wf}", s.name)
+    if s.queue:
+        check_name(f"queue of {what}", s.queue)
+    check_enum(f"{what}: catch_up", common_pb2.CatchUp, s.catch_up)
+    check_enum(f"{what}: overlap", common_pb2.Overlap, s.overlap)
+    if s.catch_up_limit < 0:
+        raise InvalidArgumentError(f"{what}: catch_up_limit must not be negative")
+    if s.input_json:
+        check_json(f"input_json of {what}", s.input_json)
+
+
+def _check_retry(what: str, retry: common_pb2.RetryPolicy) -> None:
+    for name in ("initial_delay", "max_delay"):
+        if check_duration(f"{what}: retry.{name}", getattr(retry, name)) < timedelta(0):
+            raise InvalidArgumentError(f"{what}: retry.{name} must not be negative")
+    if retry.multiplier and not (math.isfinite(retry.multiplier) and retry.multiplier >= 1.0):
+        raise InvalidArgumentError(f"{what}: retry.multiplier must be >= 1 (0 means 2)")
+    if not 0.0 <= retry.jitter <= 1.0:
+        raise InvalidArgumentError(f"{what}: retry.jitter must be within 0..1")
 
 
 def check_queues(queues: Sequence[str]) -> list[str]:

@@ -10,10 +10,11 @@ import grpc
 from durable.v1 import worker_service_pb2 as pb
 from durable.v1 import worker_service_pb2_grpc as pb_grpc
 from durable_server.api import convert, validate
+from durable_server.auth import access
 from durable_server.config import Settings
 from durable_server.dispatcher import Dispatcher
 from durable_server.engine.children import ChildStart
-from durable_server.engine.engine import Engine, Suspension, TaskOutcome
+from durable_server.engine.engine import Engine, NextTasks, Suspension, TaskOutcome
 from durable_server.engine.registry import Registry
 from durable_server.errors import InvalidArgumentError
 
@@ -60,6 +61,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         for definition in request.workflows:
             validate.check_definition(definition)
         queues = validate.check_queues(request.queues)
+        access.check_registration(queues, request.workflows)
         registered = await self.registry.register(worker_id, request.workflows, queues)
         return pb.RegisterWorkflowsResponse(
             workflows=[
@@ -74,10 +76,11 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         """Wait for and lease ready tasks."""
         worker_id = validate.check_worker_id(request.worker_id)
         queues = validate.check_queues(request.queues)
+        access.check_queues(queues)
         if not 0 <= request.max_tasks <= MAX_TASKS:
             raise InvalidArgumentError(f"max_tasks must be within 0..{MAX_TASKS}")
         wait = (
-            request.wait_timeout.ToTimedelta()
+            validate.check_duration("wait_timeout", request.wait_timeout)
             if request.HasField("wait_timeout")
             else timedelta(seconds=self.settings.default_poll_wait_secs)
         )
@@ -90,8 +93,15 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     async def CompleteTasks(
         self, request: pb.CompleteTasksRequest, context: Context
     ) -> pb.CompleteTasksResponse:
-        """Record step results."""
-        validate.check_worker_id(request.worker_id)
+        """Record step results; lease the next tasks to the worker when it has room."""
+        worker_id = validate.check_worker_id(request.worker_id)
+        if not 0 <= request.max_next_tasks <= MAX_TASKS:
+            raise InvalidArgumentError(f"max_next_tasks must be within 0..{MAX_TASKS}")
+        next_tasks = None
+        if request.max_next_tasks:
+            queues = validate.check_queues(request.queues)
+            access.check_queues(queues)
+            next_tasks = NextTasks(worker_id, queues, request.max_next_tasks)
         leases = _leases(c.lease for c in request.completions)
         outcomes = [
             TaskOutcome(
@@ -114,7 +124,14 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     if ev.value_json is not None:
                         payloads[f"evaluation {name!r} of task {o.task_id}"] = ev.value_json
             with validate.naming_bad_json(payloads):
-                await self.engine.report(outcomes)
+                leased = await self.engine.report(outcomes, next_tasks)
+            if next_tasks is not None:
+                self.engine.presence.seen(worker_id)
+            return pb.CompleteTasksResponse(
+                next_tasks=[
+                    convert.claimed_task_to_proto(t, self.heartbeat_interval) for t in leased
+                ]
+            )
         return pb.CompleteTasksResponse()
 
     async def FailTasks(

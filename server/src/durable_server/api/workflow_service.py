@@ -15,11 +15,14 @@ from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 from durable_server.api import convert, validate
 from durable_server.config import Settings
 from durable_server.engine import graph
+from durable_server.engine.definitions import Definition
 from durable_server.engine.engine import Engine, StartRequest
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
-from durable_server.errors import FailedPreconditionError, InvalidArgumentError
+from durable_server.errors import DurableError, FailedPreconditionError, InvalidArgumentError
 from durable_server.store.executions import ExecutionFilter
+
+MAX_BULK_STARTS = 1000
 
 __all__ = ["WorkflowService"]
 
@@ -43,12 +46,10 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         self.settings = settings
         self.tracer = tracer or durable_tracer()
 
-    async def StartWorkflow(
-        self, request: pb.StartWorkflowRequest, context: Context
-    ) -> pb.StartWorkflowResponse:
-        """Start an execution of the latest version of a workflow."""
+    def _start_request(self, request: pb.StartWorkflowRequest) -> StartRequest:
+        """A checked start request."""
         name = validate.check_name("workflow_name", request.workflow_name)
-        req = StartRequest(
+        return StartRequest(
             workflow_name=name,
             input_json=validate.check_payload(
                 "input_json", request.input_json, self.settings.max_payload_bytes
@@ -58,16 +59,31 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             scheduled_at=convert.optional_time(request, "scheduled_at"),
             idempotency_key=validate.check_idempotency_key(request.idempotency_key),
         )
-        definition = await self.registry.latest(name)
-        with self.tracer.start_as_current_span(
-            "durable.v1.WorkflowService/StartWorkflow",
+
+    def _span(self, method: str, context: Context, **attributes: str) -> Any:
+        return self.tracer.start_as_current_span(
+            f"durable.v1.WorkflowService/{method}",
             context=context_from_metadata(context.invocation_metadata()),
             kind=SpanKind.SERVER,
             attributes={
                 "rpc.system": "grpc",
                 "rpc.service": "durable.v1.WorkflowService",
-                "rpc.method": "StartWorkflow",
-                "durable.workflow": name,
+                "rpc.method": method,
+                **attributes,
+            },
+        )
+
+    async def StartWorkflow(
+        self, request: pb.StartWorkflowRequest, context: Context
+    ) -> pb.StartWorkflowResponse:
+        """Start an execution of the latest version of a workflow."""
+        req = self._start_request(request)
+        definition = await self.registry.latest(req.workflow_name)
+        with self._span(
+            "StartWorkflow",
+            context,
+            **{
+                "durable.workflow": req.workflow_name,
                 "durable.workflow_version": definition.version,
             },
         ) as span:
@@ -77,6 +93,36 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             span.set_attribute("durable.execution_id", execution_id)
             span.set_attribute("durable.created", created)
         return pb.StartWorkflowResponse(execution_id=execution_id, created=created)
+
+    async def StartWorkflows(
+        self, request: pb.StartWorkflowsRequest, context: Context
+    ) -> pb.StartWorkflowsResponse:
+        """Start many executions: all checked first, then written together."""
+        if len(request.requests) > MAX_BULK_STARTS:
+            raise InvalidArgumentError(
+                f"at most {MAX_BULK_STARTS} requests per call, got {len(request.requests)}"
+            )
+        reqs: list[StartRequest] = []
+        definitions: dict[str, Definition] = {}
+        for i, one in enumerate(request.requests):
+            try:
+                req = self._start_request(one)
+                if req.workflow_name not in definitions:
+                    definitions[req.workflow_name] = await self.registry.latest(req.workflow_name)
+            except DurableError as exc:
+                raise type(exc)(f"requests[{i}]: {exc.message}") from exc
+            reqs.append(req)
+        with self._span("StartWorkflows", context, **{"durable.count": str(len(reqs))}) as span:
+            traceparent = traceparent_of(span)
+            started = await self.engine.start_many(
+                [
+                    (dataclasses.replace(r, traceparent=traceparent), definitions[r.workflow_name])
+                    for r in reqs
+                ]
+            )
+        return pb.StartWorkflowsResponse(
+            results=[pb.StartWorkflowResponse(execution_id=e, created=c) for e, c in started]
+        )
 
     async def GetExecution(
         self, request: pb.GetExecutionRequest, context: Context
@@ -214,6 +260,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         """Registered workers with their last heartbeat."""
         if request.seen_within_seconds < 0:
             raise InvalidArgumentError("seen_within_seconds must not be negative")
+        await self.engine.presence.flush()  # last-seen times are written behind
         rows = await self.reads.list_workers(
             queue=validate.check_name("queue", request.queue) if request.queue else None,
             seen_within_secs=float(request.seen_within_seconds) or None,

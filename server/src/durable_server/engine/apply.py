@@ -40,7 +40,7 @@ from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
 from durable_server.store import waits as wait_store
 from durable_server.store.db import Conn
-from durable_server.store.rows import GroupState
+from durable_server.store.rows import ClaimedTask, GroupState
 
 __all__ = ["Applier"]
 
@@ -58,8 +58,17 @@ class Applier:
         now: datetime | None,
         max_step_runs: int,
         metrics: Metrics | None = None,
+        handback: task_store.Handback | None = None,
+        handback_queues: frozenset[str] = frozenset(),
+        handback_room: int = 0,
     ) -> None:
         self.conn = conn
+        # Tasks made ready here go straight to the reporting worker, up to its free room,
+        # when they are of its queues (see Handback); ``leased`` collects them.
+        self.handback = handback
+        self.handback_queues = handback_queues
+        self.handback_room = handback_room
+        self.leased: list[ClaimedTask] = []
         self.definitions = definitions
         self.now = now
         self.max_step_runs = max_step_runs
@@ -130,9 +139,28 @@ class Applier:
                 continue
             insert.append(t)
             sequences.append(seq)
-        await task_store.task_insert_many(self.conn, insert, sequences, now=self.now)
-        self.ready |= {t.origin.queue for t in insert}
+        lease = [self._hand_back(t) for t in insert]
+        leased = await task_store.task_insert_many(
+            self.conn, insert, sequences, now=self.now, lease=lease, handback=self.handback
+        )
+        self.leased += leased
+        self.handback_room += sum(lease) - len(leased)  # a paused queue leased none
+        taken = {(c.execution_id, c.sequence) for c in leased}
+        self.ready |= {
+            t.origin.queue
+            for t, seq in zip(insert, sequences, strict=True)
+            if (t.origin.execution_id, seq) not in taken
+        }
         return failed
+
+    def _hand_back(self, task: EnqueueTask) -> bool:
+        """Whether to lease ``task`` to the reporting worker now (while it has room)."""
+        if self.handback is None or self.handback_room <= 0:
+            return False
+        if task.origin.queue not in self.handback_queues:
+            return False
+        self.handback_room -= 1
+        return True
 
     # -- one at a time -------------------------------------------------------------------
 

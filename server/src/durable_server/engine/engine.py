@@ -7,6 +7,7 @@ call one method and convert the result.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from durable_server.batching import Batcher
 from durable_server.clock import Clock
 from durable_server.config import Settings
 from durable_server.engine.apply import Applier
@@ -24,6 +26,7 @@ from durable_server.engine.children import (
 )
 from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
 from durable_server.engine.logs import LogEntry, append_logs
+from durable_server.engine.presence import WorkerPresence
 from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, TaskKind
 from durable_server.engine.transitions import (
     Decision,
@@ -35,19 +38,24 @@ from durable_server.engine.transitions import (
     decide_step_failed,
 )
 from durable_server.engine.waits import WaitSpec, park, provide_input, send_event, timed_out
-from durable_server.errors import AbortedError, FailedPreconditionError, NotFoundError
+from durable_server.errors import (
+    AbortedError,
+    DurableError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    InvalidJsonError,
+    NotFoundError,
+)
 from durable_server.ids import new_execution_id
 from durable_server.metrics import Metrics
 from durable_server.store import executions as ex_store
-from durable_server.store import operations as ops_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
 from durable_server.store import waits as wait_store
-from durable_server.store import workers as worker_store
 from durable_server.store.db import Conn, Database
 from durable_server.store.rows import ClaimedTask, ExecutionRow, LeasedTask
 
-__all__ = ["Engine", "StartRequest", "Suspension", "TaskOutcome"]
+__all__ = ["Engine", "NextTasks", "StartRequest", "Suspension", "TaskOutcome"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +93,15 @@ class TaskOutcome:
 
 
 @dataclass(frozen=True)
+class NextTasks:
+    """A reporting worker's room for the tasks its report makes ready."""
+
+    worker_id: str
+    queues: Sequence[str]
+    limit: int
+
+
+@dataclass(frozen=True)
 class Suspension:
     """A task parked on a wait, with the children its step run asked for."""
 
@@ -117,55 +134,99 @@ class Engine:
         self.on_timer: Callable[[], None] = lambda: None  # set by the app: wake the timer loop
         self._rand = rand
         self.notify_channel = f"durable_{settings.schema}_tasks"
+        self.presence = WorkerPresence(db, clock)
+        self._starts: Batcher[tuple[StartRequest, Definition], tuple[str, bool]] = Batcher(
+            self._start_many
+        )
 
     # -- starting and cancelling -------------------------------------------------------
 
     async def start(self, req: StartRequest, definition: Definition) -> tuple[str, bool]:
-        """Create an execution of ``definition``; returns (id, created)."""
-        first = definition.first
-        queue = req.queue or definition.queue or "default"
-        new = ex_store.NewExecution(
-            id=new_execution_id(),
-            workflow_name=definition.name,
-            workflow_version=definition.version,
-            queue=queue,
-            priority=req.priority,
-            input_json=req.input_json,
-            idempotency_key=req.idempotency_key,
-            scheduled_at=req.scheduled_at,
-            timeout_secs=definition.timeout_secs,
-            first_step=first.name,
-            first_step_timeout_secs=first.timeout_secs if isinstance(first, StepDef) else None,
-            first_task_kind=TaskKind.STEP if isinstance(first, StepDef) else TaskKind.ROUTE,
-            traceparent=req.traceparent,
+        """Create an execution of ``definition``; returns (id, created).
+
+        Concurrent starts share one statement and one commit (see ``batching``).
+        """
+        return await self._starts.submit((req, definition))
+
+    async def start_many(
+        self, starts: Sequence[tuple[StartRequest, Definition]]
+    ) -> list[tuple[str, bool]]:
+        """Create many executions in one statement and one transaction: all or none.
+
+        Returns (id, created) for each, in order. An input PostgreSQL refuses, or a
+        draining queue, fails the whole call; the error names the requests at fault.
+        """
+        if not starts:
+            return []
+        try:
+            results = await self._insert_executions(list(starts), atomic=True)
+        except (InvalidArgumentError, InvalidJsonError) as exc:
+            if exc.message.startswith("requests["):
+                raise
+            bad = [i for i, (req, _) in enumerate(starts) if not _is_storable_json(req.input_json)]
+            where = f"requests[{bad[0]}]: " if bad else ""
+            raise type(exc)(f"{where}{exc.message}") from exc
+        return [r for r in results if not isinstance(r, BaseException)]
+
+    async def _start_many(
+        self, batch: list[tuple[StartRequest, Definition]]
+    ) -> list[tuple[str, bool] | BaseException]:
+        try:
+            return await self._insert_executions(batch)
+        except (InvalidArgumentError, InvalidJsonError):
+            if len(batch) == 1:
+                raise
+        # One bad input fails the whole statement: write each alone, so only it fails.
+        out: list[tuple[str, bool] | BaseException] = []
+        for item in batch:
+            try:
+                out += await self._insert_executions([item])
+            except (InvalidArgumentError, InvalidJsonError) as exc:
+                out.append(exc)
+        return out
+
+    async def _insert_executions(
+        self, batch: list[tuple[StartRequest, Definition]], *, atomic: bool = False
+    ) -> list[tuple[str, bool] | BaseException]:
+        """Insert ``batch`` in one statement; with ``atomic``, none when any is refused."""
+        news = [_new_execution(req, definition) for req, definition in batch]
+        now = self.clock.now()
+        ready_now = [req.scheduled_at is None or req.scheduled_at <= now for req, _ in batch]
+        written = self.db.transaction() if atomic else self.db.connection()
+        async with written as conn:
+            inserted = await ex_store.execution_insert_many(
+                conn,
+                news,
+                ready_now=ready_now,
+                now=self.clock.db_now(),
+                channel=self.notify_channel,
+            )
+            keys = [n.idempotency_key for n, i in zip(news, inserted, strict=True) if not i.created]
+            held = (
+                await ex_store.execution_ids_by_idempotency_keys(
+                    conn, keys=[k for k in keys if k is not None]
+                )
+                if any(keys)
+                else {}
+            )
+            out: list[tuple[str, bool] | BaseException] = [
+                _start_outcome(n, i, held) for n, i in zip(news, inserted, strict=True)
+            ]
+            refused = [(i, o) for i, o in enumerate(out) if isinstance(o, DurableError)]
+            if atomic and refused:  # leaving the block with it rolls every insert back
+                index, error = refused[0]
+                raise type(error)(f"requests[{index}]: {error.message}")
+        created = [n for n, o in zip(news, inserted, strict=True) if o.created]
+        self.metrics.count_started([n.workflow_name for n in created])
+        ready = sorted(
+            {n.queue for n, r in zip(news, ready_now, strict=True) if r}
+            & {n.queue for n in created}
         )
-        async with self.db.transaction() as conn:
-            queue_state = await ops_store.queue_state_get(conn, name=queue)
-            if queue_state is not None and queue_state[0] == "draining":
-                raise FailedPreconditionError(
-                    f"queue {queue!r} is draining ({queue_state[1] or 'no reason given'}): it "
-                    "takes no new executions until it is resumed"
-                )
-            created_id = await ex_store.execution_insert(conn, new, now=self.clock.db_now())
-            if created_id is None:
-                assert req.idempotency_key is not None
-                existing = await ex_store.execution_id_by_idempotency_key(
-                    conn, key=req.idempotency_key
-                )
-                if existing is None:  # deleted between the two statements
-                    raise FailedPreconditionError("idempotency key conflict; try again")
-                return existing, False
-            self.metrics.count_started([definition.name])
-            ready_now = req.scheduled_at is None or req.scheduled_at <= self.clock.now()
-            if ready_now:
-                await task_store.task_notify_ready(
-                    conn, channel=self.notify_channel, queues=[queue]
-                )
-        if ready_now:
-            self._on_ready([queue])
-        if definition.timeout_secs is not None:
+        if ready:
+            self._on_ready(ready)
+        if any(n.timeout_secs is not None for n in created):
             self.on_timer()
-        return created_id, True
+        return out
 
     async def cancel(self, execution_id: str, reason: str) -> ExecutionRow:
         """Cancel an unfinished execution: no further steps run."""
@@ -189,51 +250,76 @@ class Engine:
 
     async def claim(
         self, worker_id: str, queues: Sequence[str], max_tasks: int
+    ) -> tuple[list[ClaimedTask], datetime | None]:
+        """Lease up to ``max_tasks`` ready tasks for a registered worker.
+
+        Returns the tasks, and when none: when delayed work of ``queues`` is next ready.
+        A queue without a concurrency limit is claimed from by one statement, outside
+        any transaction; a limited one takes its lock and counts its leases first.
+        """
+        self.presence.seen(worker_id)
+        limited = any(q in self.settings.queue_limits for q in queues)
+        if limited:
+            async with self.db.transaction() as conn:
+                claimed = await self._claim_from(conn, worker_id, queues, max_tasks)
+        else:
+            async with self.db.connection() as conn:
+                claimed = await self._claim_from(conn, worker_id, queues, max_tasks)
+        if claimed:
+            return claimed, None
+        async with self.db.connection() as conn:
+            known, next_due = await task_store.task_poll_idle(
+                conn, worker_id=worker_id, queues=list(queues), now=self.clock.db_now()
+            )
+        if not known:
+            raise FailedPreconditionError(
+                f"worker {worker_id!r} is unknown: call RegisterWorkflows first"
+            )
+        return [], next_due
+
+    async def _claim_from(
+        self, conn: Conn, worker_id: str, queues: Sequence[str], max_tasks: int
     ) -> list[ClaimedTask]:
-        """Lease up to ``max_tasks`` ready tasks for a registered worker."""
         now = self.clock.db_now()
         claimed: list[ClaimedTask] = []
-        async with self.db.transaction() as conn:
-            if not await worker_store.worker_touch(conn, worker_id=worker_id, now=now):
-                raise FailedPreconditionError(
-                    f"worker {worker_id!r} is unknown: call RegisterWorkflows first"
-                )
-            for queue in queues:
-                room = max_tasks - len(claimed)
-                limit = self.settings.queue_limits.get(queue)
-                if limit is not None:
-                    await task_store.task_queue_lock(conn, queue=queue)
-                    leased = await task_store.task_queue_leased_count(conn, queue=queue)
-                    room = min(room, limit - leased)
-                if room <= 0:
-                    continue
-                batch = await task_store.task_claim_many(
-                    conn,
-                    worker_id=worker_id,
-                    queue=queue,
-                    limit=room,
-                    now=now,
-                    lease_secs=self.settings.lease_secs,
-                    timeout_grace_secs=self.settings.timeout_grace_secs,
-                )
-                claimed += batch
-                self.metrics.count_claimed(queue, [t.dispatch_secs for t in batch])
-        return claimed
-
-    async def next_available_at(self, queues: Sequence[str]) -> datetime | None:
-        """When delayed work of ``queues`` becomes ready next."""
-        async with self.db.connection() as conn:
-            return await task_store.task_next_available_at(
-                conn, queues=list(queues), now=self.clock.db_now()
+        for queue in queues:
+            room = max_tasks - len(claimed)
+            limit = self.settings.queue_limits.get(queue)
+            if limit is not None:
+                await task_store.task_queue_lock(conn, queue=queue)
+                leased = await task_store.task_queue_leased_count(conn, queue=queue)
+                room = min(room, limit - leased)
+            if room <= 0:
+                continue
+            batch = await task_store.task_claim_many(
+                conn,
+                worker_id=worker_id,
+                queue=queue,
+                limit=room,
+                now=now,
+                lease_secs=self.settings.lease_secs,
+                timeout_grace_secs=self.settings.timeout_grace_secs,
             )
+            claimed += batch
+            self.metrics.count_claimed(queue, [t.dispatch_secs for t in batch])
+        return claimed
 
     # -- reports from workers ----------------------------------------------------------
 
-    async def report(self, outcomes: Sequence[TaskOutcome]) -> None:
-        """Record results and failures; all or nothing when a lease is stale."""
-        await self._retrying(self._report_once, outcomes)
+    async def report(
+        self, outcomes: Sequence[TaskOutcome], next_tasks: NextTasks | None = None
+    ) -> list[ClaimedTask]:
+        """Record results and failures; all or nothing when a lease is stale.
 
-    async def _report_once(self, outcomes: Sequence[TaskOutcome]) -> None:
+        With ``next_tasks``, up to its ``limit`` of the tasks this makes ready (of the
+        worker's queues, without a concurrency limit) are leased to the worker at once
+        and returned, in the same transaction.
+        """
+        return await self._retrying(self._report_once, outcomes, next_tasks)
+
+    async def _report_once(
+        self, outcomes: Sequence[TaskOutcome], next_tasks: NextTasks | None
+    ) -> list[ClaimedTask]:
         ids = [o.task_id for o in outcomes]
         tokens = [o.lease_token for o in outcomes]
         async with self.db.transaction() as conn:
@@ -285,8 +371,13 @@ class Engine:
                             rand=self._rand,
                         )
                     )
-            ready = await self._apply(conn, decisions, also_ready=children_ready)
-        self._on_ready(ready)
+            applier = await self._apply(
+                conn, decisions, also_ready=children_ready, next_tasks=next_tasks
+            )
+        self._on_ready(sorted(applier.ready))
+        for queue in {t.queue for t in applier.leased}:
+            self.metrics.count_claimed(queue, [0.0 for t in applier.leased if t.queue == queue])
+        return applier.leased
 
     async def suspend(self, suspensions: Sequence[Suspension]) -> None:
         """Park tasks on their waits, starting the children they ask for; all or nothing."""
@@ -385,17 +476,16 @@ class Engine:
         self, worker_id: str, leases: Sequence[tuple[int, str]]
     ) -> tuple[list[int], datetime | None]:
         """Extend held leases; returns (lost task ids, new expiry)."""
-        now = self.clock.db_now()
-        async with self.db.transaction() as conn:
-            await worker_store.worker_touch(conn, worker_id=worker_id, now=now)
-            if not leases:
-                return [], None
+        self.presence.seen(worker_id)
+        if not leases:
+            return [], None
+        async with self.db.connection() as conn:
             extended = await task_store.task_heartbeat_many(
                 conn,
                 ids=[i for i, _ in leases],
                 tokens=[t for _, t in leases],
                 lease_secs=self.settings.lease_secs,
-                now=now,
+                now=self.clock.db_now(),
                 timeout_grace_secs=self.settings.timeout_grace_secs,
             )
         lost = [i for i, _ in leases if i not in extended]
@@ -424,7 +514,7 @@ class Engine:
                         rand=self._rand,
                     )
                 )
-            ready = await self._apply(conn, decisions)
+            ready = sorted((await self._apply(conn, decisions)).ready)
         if expired:
             log.info("reclaimed %d expired lease(s)", len(expired))
         self._on_ready(ready)
@@ -516,19 +606,42 @@ class Engine:
                 trailers=[(STALE_TRAILER, ",".join(str(i) for i in stale))],
             )
 
-    def _applier(self, conn: Conn, definitions: dict[str, Definition]) -> Applier:
+    def _applier(
+        self,
+        conn: Conn,
+        definitions: dict[str, Definition],
+        next_tasks: NextTasks | None = None,
+    ) -> Applier:
+        if next_tasks is None or next_tasks.limit <= 0:
+            return Applier(
+                conn,
+                definitions,
+                now=self.clock.db_now(),
+                max_step_runs=self.settings.max_step_runs,
+                metrics=self.metrics,
+            )
         return Applier(
             conn,
             definitions,
             now=self.clock.db_now(),
             max_step_runs=self.settings.max_step_runs,
             metrics=self.metrics,
+            handback=task_store.Handback(
+                next_tasks.worker_id, self.settings.lease_secs, self.settings.timeout_grace_secs
+            ),
+            # A queue with a concurrency limit is only claimed from under its lock.
+            handback_queues=frozenset(next_tasks.queues) - set(self.settings.queue_limits),
+            handback_room=next_tasks.limit,
         )
 
     async def _apply(
-        self, conn: Conn, decisions: Sequence[Decision], also_ready: Iterable[str] = ()
-    ) -> list[str]:
-        """Apply every effect in this transaction; returns queues with new ready work."""
+        self,
+        conn: Conn,
+        decisions: Sequence[Decision],
+        also_ready: Iterable[str] = (),
+        next_tasks: NextTasks | None = None,
+    ) -> Applier:
+        """Apply every effect in this transaction; the applier says what became ready."""
         effects = [e for d in decisions for e in d.effects]
         versions = {getattr(e, "origin", None) for e in effects}
         definitions = {
@@ -540,12 +653,62 @@ class Engine:
             task = getattr(e, "task", None)
             if task is not None and task.workflow_version not in definitions:
                 definitions[task.workflow_version] = await self._definition(task.workflow_version)
-        applier = self._applier(conn, definitions)
+        applier = self._applier(conn, definitions, next_tasks)
         applier.ready |= set(also_ready)
         await applier.apply(effects)
-        ready = sorted(applier.ready)
-        await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
-        return ready
+        await task_store.task_notify_ready(
+            conn, channel=self.notify_channel, queues=sorted(applier.ready)
+        )
+        return applier
+
+
+def _start_outcome(
+    new: ex_store.NewExecution, inserted: ex_store.Inserted, held: Mapping[str, str]
+) -> tuple[str, bool] | DurableError:
+    """(id, created) of one start, or why it did not start."""
+    if inserted.refused is not None:
+        return FailedPreconditionError(
+            f"queue {new.queue!r} is draining ({inserted.refused}): it takes no new "
+            "executions until it is resumed"
+        )
+    if inserted.created:
+        return (new.id, True)
+    if new.idempotency_key is not None and new.idempotency_key in held:
+        return (held[new.idempotency_key], False)
+    return FailedPreconditionError("idempotency key conflict; try again")  # deleted meanwhile
+
+
+def _is_storable_json(text: str) -> bool:
+    """Whether PostgreSQL's jsonb takes ``text`` (checked only to name a refused input)."""
+
+    def refuse(constant: str) -> None:  # NaN and Infinity are not JSON
+        raise ValueError(constant)
+
+    try:
+        json.loads(text, parse_constant=refuse)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        return False
+    return "\\u0000" not in text  # jsonb cannot hold the NUL character
+
+
+def _new_execution(req: StartRequest, definition: Definition) -> ex_store.NewExecution:
+    """The row a start request inserts."""
+    first = definition.first
+    return ex_store.NewExecution(
+        id=new_execution_id(),
+        workflow_name=definition.name,
+        workflow_version=definition.version,
+        queue=req.queue or definition.queue or "default",
+        priority=req.priority,
+        input_json=req.input_json,
+        idempotency_key=req.idempotency_key,
+        scheduled_at=req.scheduled_at,
+        timeout_secs=definition.timeout_secs,
+        first_step=first.name,
+        first_step_timeout_secs=first.timeout_secs if isinstance(first, StepDef) else None,
+        first_task_kind=TaskKind.STEP if isinstance(first, StepDef) else TaskKind.ROUTE,
+        traceparent=req.traceparent,
+    )
 
 
 def _step_outcome(outcome: TaskOutcome) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +15,9 @@ from durable_server.store import workers as worker_store
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
 
-__all__ = ["Registered", "Registry"]
+__all__ = ["LATEST_TTL_SECS", "Registered", "Registry"]
+
+LATEST_TTL_SECS = 2.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Registry:
         self.definitions = definitions
         self.clock = clock
         self.scheduler = scheduler
+        self._latest: dict[str, tuple[str, float]] = {}  # name -> (version, valid until)
 
     async def register(
         self,
@@ -72,13 +76,25 @@ class Registry:
             )
         for d in parsed:
             self.definitions.put(d)
+            self._latest[d.name] = (d.version, time.monotonic() + LATEST_TTL_SECS)
         by_name = {r.name: r for r in out}
         return [by_name[d.name] for d in parsed]
 
     async def latest(self, name: str) -> Definition:
-        """The definition new executions of ``name`` use."""
-        async with self.db.connection() as conn:
-            version = await wf_store.workflow_latest_get(conn, name=name)
+        """The definition new executions of ``name`` use.
+
+        The name's latest version is remembered for ``LATEST_TTL_SECS``: a version that
+        another orchestrator registers is used by this one's new executions that much
+        later at most (one that this orchestrator registers, at once).
+        """
+        cached = self._latest.get(name)
+        if cached is not None and cached[1] > time.monotonic():
+            version: str | None = cached[0]
+        else:
+            async with self.db.connection() as conn:
+                version = await wf_store.workflow_latest_get(conn, name=name)
+            if version is not None:
+                self._latest[name] = (version, time.monotonic() + LATEST_TTL_SECS)
         if version is None:
             raise NotFoundError(
                 f"workflow {name!r} is not registered: start a worker whose module defines it"

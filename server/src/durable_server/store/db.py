@@ -51,6 +51,9 @@ _UNAVAILABLE = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # "cannot switch to state N; another operation (2) is in progress": a pooled connection
+    # the server terminated while it was idle (a restart); the next one is fresh.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -65,15 +68,33 @@ def translate_errors() -> Any:
         ) from exc
     except asyncpg.exceptions.InvalidTextRepresentationError as exc:
         raise InvalidJsonError(f"invalid JSON: {exc}") from exc
+    except asyncpg.exceptions.StatementTooComplexError as exc:
+        # "stack depth limit exceeded": the statements are fixed, so it is a JSON value
+        # nested too deeply for PostgreSQL's parser.
+        raise InvalidJsonError("a JSON value is nested too deeply") from exc
     except asyncpg.exceptions.DataError as exc:
-        raise InvalidArgumentError(f"the database rejected a value: {exc}") from exc
+        # The database's message may quote values and name columns: the client gets neither.
+        log.debug("the database rejected a value: %s", exc)
+        raise InvalidArgumentError("a value is out of range or malformed") from exc
     except (
         asyncpg.exceptions.SerializationError,
         asyncpg.exceptions.DeadlockDetectedError,
     ) as exc:
         raise AbortedError("the change conflicted with a concurrent one; try again") from exc
     except _UNAVAILABLE as exc:
-        raise UnavailableError(f"the database is unavailable: {exc}") from exc
+        # Hosts, ports and driver messages stay in the orchestrator's log.
+        log.info("the database is unavailable: %s: %s", type(exc).__name__, exc)
+        raise UnavailableError("the database is unavailable; try again later") from exc
+
+
+async def _keep_session(_conn: Conn) -> None:
+    """Return a connection to the pool as it is: one round trip less per use.
+
+    asyncpg rolls back a transaction left open before calling this. The orchestrator
+    changes no session state on pooled connections (no SET, LISTEN or session-level
+    advisory lock; the search path is a startup setting), so the default reset query
+    would only cost a round trip on every release.
+    """
 
 
 class Database:
@@ -89,7 +110,15 @@ class Database:
             dsn,
             min_size=min_size,
             max_size=max_size,
-            server_settings={"search_path": quote_ident(schema), "application_name": "durable"},
+            reset=_keep_session,
+            server_settings={
+                "search_path": quote_ident(schema),
+                "application_name": "durable",
+                # Plan each statement for the tables as they are now. A plan cached while
+                # a table was nearly empty (just after start) scans the whole table once
+                # it holds thousands of rows, until statistics happen to be refreshed.
+                "plan_cache_mode": "force_custom_plan",
+            },
         )
         return cls(pool)
 

@@ -83,6 +83,56 @@ async def execution_insert(conn: Conn, new: NewExecution, *, now: datetime | Non
     return str(value) if value is not None else None
 
 
+@dataclass(frozen=True)
+class Inserted:
+    """What ``execution_insert_many`` did with one execution."""
+
+    created: bool
+    refused: str | None  # the draining queue's reason, when it took no new executions
+
+
+async def execution_insert_many(
+    conn: Conn,
+    news: Sequence[NewExecution],
+    *,
+    ready_now: Sequence[bool],
+    now: datetime | None,
+    channel: str,
+) -> list[Inserted]:
+    """Insert executions with their first tasks in one statement; one outcome per input.
+
+    An execution is not created when its idempotency key is taken (``created`` False) or
+    when its queue is draining (``refused``). ``channel`` is notified of the queues that
+    got work ready now.
+    """
+    rows = await conn.fetch(
+        Q["execution_insert_many"],
+        [n.id for n in news],
+        [n.workflow_name for n in news],
+        [n.workflow_version for n in news],
+        [n.queue for n in news],
+        [n.priority for n in news],
+        [n.input_json for n in news],
+        [n.idempotency_key for n in news],
+        [n.scheduled_at for n in news],
+        [n.timeout_secs for n in news],
+        [n.first_step for n in news],
+        [n.first_step_timeout_secs for n in news],
+        [n.first_task_kind for n in news],
+        [n.traceparent for n in news],
+        list(ready_now),
+        now,
+        channel,
+    )
+    return [Inserted(r["created"], r["refused"]) for r in rows]
+
+
+async def execution_ids_by_idempotency_keys(conn: Conn, *, keys: list[str]) -> dict[str, str]:
+    """{idempotency key: execution id} for the keys that are held."""
+    rows = await conn.fetch(Q["execution_ids_by_idempotency_keys"], keys)
+    return {r["idempotency_key"]: str(r["id"]) for r in rows}
+
+
 async def execution_id_by_idempotency_key(conn: Conn, *, key: str) -> str | None:
     """The execution holding ``key``, or None."""
     value = await conn.fetchval(Q["execution_id_by_idempotency_key"], key)
@@ -260,3 +310,15 @@ async def execution_descendants_active(conn: Conn, *, execution_ids: list[str]) 
 async def execution_active(conn: Conn, *, execution_id: str) -> bool:
     """Whether the execution exists and is unfinished."""
     return bool(await conn.fetchval(Q["execution_active"], execution_id))
+
+
+async def execution_delete_finished_before(conn: Conn, *, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` executions finished before ``before``; returns how many."""
+    status = await conn.execute(Q["execution_delete_finished_before"], before, limit)
+    return int(status.split()[-1])
+
+
+async def execution_oldest_finished(conn: Conn) -> datetime | None:
+    """When the longest-finished execution still kept finished, or None."""
+    value: datetime | None = await conn.fetchval(Q["execution_oldest_finished"])
+    return value

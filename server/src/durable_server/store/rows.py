@@ -89,6 +89,7 @@ class ClaimedTask:
     memo_json: str = "{}"
     traceparent: str = ""
     dispatch_secs: float = 0.0  # how long it had been ready when claimed
+    queue: str = ""  # set for tasks handed back with a report
 
 
 @dataclass(frozen=True)

@@ -176,3 +176,8 @@ async def schedule_fire_insert(
 async def schedule_declared_names(conn: Conn, *, workflow_name: str) -> list[str]:
     """The schedules declared by a workflow's code."""
     return [r["name"] for r in await conn.fetch(Q["schedule_declared_names"], workflow_name)]
+
+
+async def schedule_fire_delete_before(conn: Conn, *, before: datetime) -> None:
+    """Forget schedule firings older than ``before``."""
+    await conn.execute(Q["schedule_fire_delete_before"], before)

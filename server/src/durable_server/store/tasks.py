@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from durable_server.engine.transitions import EnqueueTask, RetryTask
 from durable_server.store.db import Conn
@@ -11,13 +13,32 @@ from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import ClaimedTask, LeasedTask, RunningStep
 
 
+@dataclass(frozen=True)
+class Handback:
+    """Lease tasks that a report makes ready straight to the reporting worker."""
+
+    worker_id: str
+    lease_secs: float
+    timeout_grace_secs: float
+
+
 async def task_insert_many(
-    conn: Conn, tasks: Sequence[EnqueueTask], sequences: Sequence[int], *, now: datetime | None
-) -> None:
-    """Enqueue task runs (each with its sequence number), ready now."""
+    conn: Conn,
+    tasks: Sequence[EnqueueTask],
+    sequences: Sequence[int],
+    *,
+    now: datetime | None,
+    lease: Sequence[bool] = (),
+    handback: Handback | None = None,
+) -> list[ClaimedTask]:
+    """Enqueue task runs (each with its sequence number), ready now.
+
+    Those flagged in ``lease`` are leased to ``handback``'s worker instead (unless their
+    queue is paused) and returned.
+    """
     if not tasks:
-        return
-    await conn.execute(
+        return []
+    rows = await conn.fetch(
         Q["task_insert_many"],
         [t.origin.execution_id for t in tasks],
         list(sequences),
@@ -34,6 +55,35 @@ async def task_insert_many(
         [t.compensated_step for t in tasks],
         [t.compensated_sequence for t in tasks],
         now,
+        list(lease) if handback is not None and lease else [False] * len(tasks),
+        handback.worker_id if handback else None,
+        handback.lease_secs if handback else 0.0,
+        handback.timeout_grace_secs if handback else 0.0,
+    )
+    return [_claimed(r) for r in rows]
+
+
+def _claimed(r: Any) -> ClaimedTask:
+    return ClaimedTask(
+        id=r["id"],
+        lease_token=r["lease_token"],
+        lease_expires_at=r["lease_expires_at"],
+        execution_id=r["execution_id"],
+        workflow_name=r["workflow_name"],
+        workflow_version=r["workflow_version"],
+        step_name=r["step_name"],
+        sequence=r["sequence"],
+        attempt=r["attempt"],
+        input_json=r["input"],
+        execution_input_json=r["execution_input"],
+        timeout_secs=r["timeout_secs"],
+        kind=r["kind"],
+        lane_path=r["lane_path"],
+        compensated_step=r["compensated_step"],
+        memo_json=r["memo"],
+        traceparent=r["traceparent"] or "",
+        dispatch_secs=r["dispatch_secs"],
+        queue=r.get("queue", ""),
     )
 
 
@@ -51,29 +101,7 @@ async def task_claim_many(
     rows = await conn.fetch(
         Q["task_claim_many"], worker_id, queue, limit, now, lease_secs, timeout_grace_secs
     )
-    return [
-        ClaimedTask(
-            id=r["id"],
-            lease_token=r["lease_token"],
-            lease_expires_at=r["lease_expires_at"],
-            execution_id=r["execution_id"],
-            workflow_name=r["workflow_name"],
-            workflow_version=r["workflow_version"],
-            step_name=r["step_name"],
-            sequence=r["sequence"],
-            attempt=r["attempt"],
-            input_json=r["input"],
-            execution_input_json=r["execution_input"],
-            timeout_secs=r["timeout_secs"],
-            kind=r["kind"],
-            lane_path=r["lane_path"],
-            compensated_step=r["compensated_step"],
-            memo_json=r["memo"],
-            traceparent=r["traceparent"] or "",
-            dispatch_secs=r["dispatch_secs"],
-        )
-        for r in rows
-    ]
+    return [_claimed(r) for r in rows]
 
 
 async def task_queue_lock(conn: Conn, *, queue: str) -> None:
@@ -87,12 +115,12 @@ async def task_queue_leased_count(conn: Conn, *, queue: str) -> int:
     return int(row["leased"])
 
 
-async def task_next_available_at(
-    conn: Conn, *, queues: list[str], now: datetime | None
-) -> datetime | None:
-    """When the next delayed ready task of ``queues`` becomes available."""
-    value: datetime | None = await conn.fetchval(Q["task_next_available_at"], queues, now)
-    return value
+async def task_poll_idle(
+    conn: Conn, *, worker_id: str, queues: list[str], now: datetime | None
+) -> tuple[bool, datetime | None]:
+    """(whether ``worker_id`` is registered, when delayed work of ``queues`` is next ready)."""
+    row = await conn.fetchrow(Q["task_poll_idle"], queues, now, worker_id)
+    return bool(row["known"]), row["next_available_at"]
 
 
 async def task_lock_leased_many(

@@ -16,9 +16,9 @@ async def worker_upsert(
     await conn.execute(Q["worker_upsert"], worker_id, versions, queues, now)
 
 
-async def worker_touch(conn: Conn, *, worker_id: str, now: datetime | None) -> bool:
-    """Note that a worker is alive; False if it never registered."""
-    return await conn.fetchval(Q["worker_touch"], worker_id, now) is not None
+async def worker_touch_many(conn: Conn, *, worker_ids: list[str], times: list[datetime]) -> None:
+    """Record when workers were last seen."""
+    await conn.execute(Q["worker_touch_many"], worker_ids, times)
 
 
 async def worker_list(

@@ -23,6 +23,52 @@ WITH e AS (
 )
 SELECT id FROM e;
 
+-- name: execution_insert_many
+-- Insert pending executions with first tasks and timeout timers, in one statement; one row per input ($17 ordinals) saying which were created and which queue refused them (draining); notifies $18 for those ready now.
+WITH x AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[],
+                         $7::text[], $8::timestamptz[], $9::float8[], $10::text[],
+                         $11::float8[], $12::text[], $13::text[], $14::bool[])
+        WITH ORDINALITY
+        AS x(id, workflow_name, workflow_version, queue, priority, input, idempotency_key,
+             scheduled_at, timeout_secs, first_step, first_timeout_secs, first_kind,
+             traceparent, ready_now, ord)
+), refused AS (
+    SELECT x.ord, coalesce(nullif(q.reason, ''), 'no reason given') AS reason
+    FROM x JOIN queue_states q ON q.name = x.queue AND q.state = 'draining'
+), e AS (
+    INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
+                            idempotency_key, created_at, scheduled_at, traceparent, deadline_at)
+    SELECT x.id, x.workflow_name, x.workflow_version, 'pending', x.queue, x.priority,
+           x.input::jsonb, x.idempotency_key, coalesce($15, now()), x.scheduled_at,
+           nullif(x.traceparent, ''),
+           greatest(coalesce($15, now()), coalesce(x.scheduled_at, coalesce($15, now())))
+               + make_interval(secs => x.timeout_secs)
+    FROM x WHERE NOT EXISTS (SELECT 1 FROM refused r WHERE r.ord = x.ord)
+    ORDER BY x.ord
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, input, created_at, scheduled_at, deadline_at
+), t AS (
+    INSERT INTO tasks (execution_id, sequence, step_name, queue, priority, workflow_version,
+                       timeout_secs, input, status, available_at, kind)
+    SELECT e.id, 1, x.first_step, x.queue, x.priority, x.workflow_version, x.first_timeout_secs,
+           e.input, 'ready', coalesce(e.scheduled_at, e.created_at), x.first_kind
+    FROM e JOIN x ON x.id = e.id
+), tm AS (
+    INSERT INTO timers (execution_id, kind, due_at)
+    SELECT e.id, 'execution_timeout', e.deadline_at FROM e WHERE e.deadline_at IS NOT NULL
+), n AS (
+    SELECT count(pg_notify($16, q.queue)) AS sent
+    FROM (SELECT DISTINCT x.queue FROM e JOIN x ON x.id = e.id WHERE x.ready_now) q
+)
+SELECT x.ord, e.id IS NOT NULL AS created, r.reason AS refused, n.sent
+FROM x LEFT JOIN e ON e.id = x.id LEFT JOIN refused r ON r.ord = x.ord CROSS JOIN n
+ORDER BY x.ord;
+
+-- name: execution_ids_by_idempotency_keys
+-- The executions that hold these idempotency keys.
+SELECT idempotency_key, id FROM executions WHERE idempotency_key = ANY($1::text[]);
+
 -- name: execution_id_by_idempotency_key
 -- The execution that holds an idempotency key.
 SELECT id FROM executions WHERE idempotency_key = $1;
@@ -71,7 +117,7 @@ UPDATE executions e
 SET status = x.status, result = x.result::jsonb, error = coalesce(x.error::jsonb, e.error),
     finished_at = coalesce($5, now())
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(id, status, result, error)
-WHERE e.id = x.id AND e.status = ANY($6::text[])
+WHERE e.id = x.id AND e.id = ANY($1::uuid[]) AND e.status = ANY($6::text[])
 RETURNING e.id, e.workflow_name, e.parent_id IS NOT NULL AS has_parent,
           EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id) AS has_tasks,
           EXISTS (SELECT 1 FROM groups g WHERE g.execution_id = e.id) AS has_groups,
@@ -82,7 +128,7 @@ RETURNING e.id, e.workflow_name, e.parent_id IS NOT NULL AS has_parent,
 -- Hand out the next sequence numbers of executions; returns the last one taken of each.
 UPDATE executions e SET step_runs = e.step_runs + x.n
 FROM unnest($1::uuid[], $2::int[]) AS x(id, n)
-WHERE e.id = x.id
+WHERE e.id = x.id AND e.id = ANY($1::uuid[])
 RETURNING e.id, e.step_runs;
 
 -- name: execution_compensation_begin
@@ -136,7 +182,8 @@ WHERE e.id = $1 AND e.status = 'running'
 
 -- name: execution_running_mark_many
 -- Mark waiting executions running again (a task woke).
-UPDATE executions SET status = 'running' WHERE id = ANY($1::uuid[]) AND status = 'waiting';
+-- "(status || '')" keeps the planner on the primary key (see task_claim_many).
+UPDATE executions SET status = 'running' WHERE id = ANY($1::uuid[]) AND (status || '') = 'waiting';
 
 -- name: execution_descendants_active
 -- The unfinished executions below these ones (children, their children, ...).
@@ -150,3 +197,19 @@ SELECT id FROM d WHERE status IN ('pending', 'running', 'waiting', 'compensating
 -- name: execution_active
 -- Whether an execution is still unfinished.
 SELECT status IN ('pending', 'running', 'waiting', 'compensating') FROM executions WHERE id = $1;
+
+-- name: execution_delete_finished_before
+-- Delete up to $2 executions that finished before $1, with their history (cascading); returns how many.
+WITH old AS (
+    SELECT id FROM executions
+    WHERE finished_at < $1 AND status IN ('completed', 'failed', 'cancelled', 'timed_out',
+                                          'compensated', 'compensation_failed')
+    ORDER BY finished_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM executions e USING old WHERE e.id = old.id;
+
+-- name: execution_oldest_finished
+-- When the longest-finished execution still kept finished.
+SELECT min(finished_at) FROM executions WHERE finished_at IS NOT NULL;
+

@@ -61,3 +61,7 @@ RETURNING true;
 -- name: schedule_declared_names
 -- The schedules a workflow's code declared.
 SELECT name FROM schedules WHERE declared_by = $1;
+
+-- name: schedule_fire_delete_before
+-- Forget schedule firings older than $1 (each slot is kept until then so it fires once).
+DELETE FROM schedule_fires WHERE fired_at < $1;

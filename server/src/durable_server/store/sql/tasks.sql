@@ -1,21 +1,45 @@
 -- name: task_insert_many
--- Enqueue task runs, ready now; a NULL input is the lane's own input (a foreach item).
-INSERT INTO tasks (execution_id, sequence, step_name, queue, priority, workflow_version,
-                   timeout_secs, input, status, available_at, kind, group_id, lane, lane_path,
-                   compensated_step, compensated_sequence)
-SELECT x.execution_id, x.sequence, x.step_name, x.queue, x.priority, x.workflow_version,
-       x.timeout_secs,
-       coalesce(x.input::jsonb, (SELECT l.input FROM lanes l
-                                 WHERE l.group_id = x.group_id AND l.index = x.lane)),
-       'ready', coalesce($15, now()), x.kind, x.group_id, x.lane, x.lane_path,
-       x.compensated_step, x.compensated_sequence
-FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[],
-            $7::float8[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::text[],
-            $13::text[], $14::int[])
-     AS x(execution_id, sequence, step_name, queue, priority, workflow_version, timeout_secs,
-          input, kind, group_id, lane, lane_path, compensated_step, compensated_sequence)
--- A lane whose group ended earlier in the same transaction (a failing sibling) gets nothing.
-WHERE x.group_id IS NULL OR EXISTS (SELECT 1 FROM groups g WHERE g.id = x.group_id);
+-- Enqueue task runs, ready now, or leased at once to worker $17 where $16 says so (unless the queue is paused); a NULL input is the lane's own input (a foreach item). Returns the leased ones, as claimed tasks.
+WITH x AS MATERIALIZED (  -- the pause check once per row, not once per use
+    SELECT x.*, x.lease AND NOT EXISTS (SELECT 1 FROM queue_states q
+                                         WHERE q.name = x.queue AND q.state = 'paused') AS leasing
+    FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[],
+                $7::float8[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::text[],
+                $13::text[], $14::int[], $16::bool[])
+        AS x(execution_id, sequence, step_name, queue, priority, workflow_version, timeout_secs,
+             input, kind, group_id, lane, lane_path, compensated_step, compensated_sequence,
+             lease)
+), ins AS (
+    INSERT INTO tasks (execution_id, sequence, step_name, queue, priority, workflow_version,
+                       timeout_secs, input, status, available_at, kind, group_id, lane, lane_path,
+                       compensated_step, compensated_sequence, lease_token, leased_at,
+                       lease_expires_at, worker_id)
+    SELECT x.execution_id, x.sequence, x.step_name, x.queue, x.priority, x.workflow_version,
+           x.timeout_secs,
+           coalesce(x.input::jsonb, (SELECT l.input FROM lanes l
+                                     WHERE l.group_id = x.group_id AND l.index = x.lane)),
+           CASE WHEN x.leasing THEN 'leased' ELSE 'ready' END, coalesce($15, now()), x.kind,
+           x.group_id, x.lane, x.lane_path, x.compensated_step, x.compensated_sequence,
+           CASE WHEN x.leasing THEN gen_random_uuid() END,
+           CASE WHEN x.leasing THEN coalesce($15, now()) END,
+           CASE WHEN x.leasing THEN coalesce($15, now()) + make_interval(secs => least(
+               $18::float8, coalesce(x.timeout_secs + $19::float8, $18::float8))) END,
+           CASE WHEN x.leasing THEN $17 END
+    FROM x
+    -- A lane whose group ended earlier in the same transaction (a failing sibling) gets nothing.
+    WHERE x.group_id IS NULL OR EXISTS (SELECT 1 FROM groups g WHERE g.id = x.group_id)
+    RETURNING id, lease_token, lease_expires_at, execution_id, workflow_version, step_name,
+              sequence, attempt, input, timeout_secs, kind, lane_path, compensated_step, memo,
+              queue
+)
+SELECT i.id, i.lease_token::text AS lease_token, i.lease_expires_at,
+       i.execution_id::text AS execution_id, e.workflow_name, i.workflow_version, i.step_name,
+       i.sequence, i.attempt, i.input::text AS input, e.input::text AS execution_input,
+       i.timeout_secs, i.kind, i.lane_path, i.compensated_step, i.memo::text AS memo,
+       e.traceparent, 0::float8 AS dispatch_secs, i.queue
+FROM ins i JOIN executions e ON e.id = i.execution_id
+WHERE i.lease_token IS NOT NULL
+ORDER BY i.id;
 
 -- name: task_claim_many
 -- Lease up to $3 ready tasks of one queue whose version the worker registered, best first; starts pending executions.
@@ -43,8 +67,10 @@ WITH w AS (
               t.lane_path, t.compensated_step, t.memo,
               greatest(extract(epoch FROM t.leased_at - t.available_at), 0)::float8 AS dispatch_secs
 ), s AS (
+    -- "(e.status || '')" keeps the planner off the index of unfinished executions (it
+    -- would read every pending one): the primary key finds the few rows claimed.
     UPDATE executions e SET status = 'running', started_at = coalesce($4, now())
-    FROM u WHERE e.id = u.execution_id AND e.status = 'pending'
+    FROM u WHERE e.id = u.execution_id AND (e.status || '') = 'pending'
 )
 SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution_id::text AS execution_id,
        e.workflow_name, u.workflow_version, u.step_name, u.sequence, u.attempt,
@@ -63,10 +89,12 @@ SELECT pg_advisory_xact_lock(hashtext('durable.queue.' || $1));
 -- so that its snapshot sees the claims committed while waiting for the lock.
 SELECT count(*) AS leased FROM tasks WHERE queue = $1 AND status = 'leased';
 
--- name: task_next_available_at
--- When the next not-yet-available ready task of these queues becomes available.
-SELECT min(available_at) FROM tasks
-WHERE status = 'ready' AND queue = ANY($1::text[]) AND available_at > coalesce($2, now());
+-- name: task_poll_idle
+-- For a poll that claimed nothing: whether worker $3 is registered, and when the next not-yet-available ready task of these queues becomes available.
+SELECT EXISTS (SELECT 1 FROM workers WHERE id = $3) AS known,
+       (SELECT min(available_at) FROM tasks
+        WHERE status = 'ready' AND queue = ANY($1::text[])
+          AND available_at > coalesce($2, now())) AS next_available_at;
 
 -- name: task_lock_leased_many
 -- Lock the leased tasks whose (id, lease token) match; the ones missing are stale.
@@ -75,7 +103,7 @@ SELECT t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.l
        t.kind, t.group_id, t.lane, t.lane_path, t.compensated_step, t.compensated_sequence
 FROM tasks t
 JOIN unnest($1::bigint[], $2::uuid[]) AS x(id, token) ON t.id = x.id AND t.lease_token = x.token
-WHERE t.status = 'leased'
+WHERE t.id = ANY($1::bigint[]) AND t.status = 'leased'
 ORDER BY t.id
 FOR UPDATE OF t;
 
@@ -104,7 +132,7 @@ SET status = 'ready', attempt = t.attempt + x.attempt_step, failures = t.failure
     lease_token = NULL, leased_at = NULL, lease_expires_at = NULL, worker_id = NULL
 FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::float8[])
      AS x(id, attempt_step, failure_step, loss_step, delay_secs)
-WHERE t.id = x.id
+WHERE t.id = x.id AND t.id = ANY($1::bigint[])
 RETURNING t.queue, t.available_at;
 
 -- name: task_release_many
@@ -121,7 +149,8 @@ UPDATE tasks t
 SET lease_expires_at = least(coalesce($4, now()) + make_interval(secs => $3::float8),
         coalesce(t.leased_at + make_interval(secs => t.timeout_secs + $5::float8), 'infinity'))
 FROM unnest($1::bigint[], $2::uuid[]) AS x(id, token)
-WHERE t.id = x.id AND t.lease_token = x.token AND t.status = 'leased'
+WHERE t.id = x.id AND t.id = ANY($1::bigint[]) AND t.lease_token = x.token
+  AND t.status = 'leased'
 RETURNING t.id, t.lease_expires_at;
 
 -- name: task_lock_expired_many
@@ -158,5 +187,5 @@ UPDATE tasks t
 SET memo = t.memo || jsonb_build_object(x.wait_index::text, x.outcome::jsonb),
     status = 'ready', available_at = coalesce($4, now())
 FROM unnest($1::bigint[], $2::int[], $3::text[]) AS x(id, wait_index, outcome)
-WHERE t.id = x.id AND t.status = 'waiting'
+WHERE t.id = x.id AND t.id = ANY($1::bigint[]) AND t.status = 'waiting'
 RETURNING t.queue, t.execution_id;

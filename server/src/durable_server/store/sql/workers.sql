@@ -5,9 +5,11 @@ VALUES ($1, $2, $3, coalesce($4, now()), coalesce($4, now()))
 ON CONFLICT (id) DO UPDATE
 SET versions = EXCLUDED.versions, queues = EXCLUDED.queues, last_seen_at = EXCLUDED.last_seen_at;
 
--- name: worker_touch
--- Note that a worker is alive; returns nothing for an unregistered worker.
-UPDATE workers SET last_seen_at = coalesce($2, now()) WHERE id = $1 RETURNING id;
+-- name: worker_touch_many
+-- Record when workers were last seen (never moving a time back).
+UPDATE workers w SET last_seen_at = greatest(w.last_seen_at, x.at)
+FROM unnest($1::text[], $2::timestamptz[]) AS x(id, at)
+WHERE w.id = x.id AND w.id = ANY($1::text[]);
 
 -- name: worker_list
 -- Registered workers, most recently seen first, with how many leases each holds.
