@@ -343,6 +343,33 @@ async def test_unacknowledged_reports_keep_their_leases_listed(
         await reporter.stop()
 
 
+async def test_backpressure_waits_until_few_enough_reports_are_unacknowledged(
+    fake: tuple[FakeWorkerService, str],
+) -> None:
+    # The poller takes no new work while reports pile up (a slow orchestrator).
+    service, address = fake
+    service.script("CompleteTasks", Abort(grpc.StatusCode.UNAVAILABLE))
+    gate = asyncio.Event()
+
+    async def held_sleep(seconds: float) -> None:
+        await gate.wait()
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        reporter = Reporter(pb_grpc.WorkerServiceStub(channel), "w-1", sleep=held_sleep)
+        reporter.start()
+        for task_id in (1, 2, 3):
+            reporter.put(done(task_id))
+        await until(lambda: len(service.calls("CompleteTasks")) == 1)
+        await asyncio.wait_for(reporter.wait_pending_below(4), 10)  # 3 < 4: at once
+        waiter = asyncio.ensure_future(reporter.wait_pending_below(3))
+        await until(lambda: reporter.pending == 3)
+        assert not waiter.done()
+        gate.set()  # the retry goes through
+        await asyncio.wait_for(waiter, 10)
+        assert reporter.pending == 0
+        await reporter.stop()
+
+
 async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll ``condition`` with a deadline (shared by the other worker tests)."""
 

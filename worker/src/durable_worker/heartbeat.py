@@ -18,6 +18,10 @@ __all__ = ["Heartbeat"]
 log = logging.getLogger(__name__)
 
 
+MAX_LEASES_PER_CALL = 5000
+"""Leases per Heartbeat call: a worker whose reports lag may hold more than that."""
+
+
 def _no_leases() -> list[pb.TaskLease]:
     return []
 
@@ -106,10 +110,16 @@ class Heartbeat:
         leases = self.leases()
         if not leases:
             return []
-        response = await self._stub.Heartbeat(
-            pb.HeartbeatRequest(worker_id=self._worker_id, leases=leases), timeout=rpc_timeout
-        )
-        lost = list(response.lost_task_ids)
+        lost: list[int] = []
+        for start in range(0, len(leases), MAX_LEASES_PER_CALL):  # the orchestrator's limit
+            response = await self._stub.Heartbeat(
+                pb.HeartbeatRequest(
+                    worker_id=self._worker_id,
+                    leases=leases[start : start + MAX_LEASES_PER_CALL],
+                ),
+                timeout=rpc_timeout,
+            )
+            lost += response.lost_task_ids
         if lost:
             # Only the leases this call sent are lost: a task that came back to this worker
             # with a new lease while the call was in flight runs on.

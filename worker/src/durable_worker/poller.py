@@ -39,6 +39,8 @@ class Poller:
         queues: The queues to take tasks from.
         runner: Says how many slots are free, and runs the leased tasks.
         register: Registers this worker's workflows again.
+        backlog: Awaited before each poll: returns once the reports not yet acknowledged
+            are few enough to take more work.
         poll_wait: How long one poll may wait on the orchestrator for a task.
         backoff: The retry delays (injectable for tests).
         sleep: Awaited between retries (injectable for tests).
@@ -52,6 +54,7 @@ class Poller:
         runner: Runner,
         *,
         register: Callable[[], Awaitable[object]],
+        backlog: Callable[[], Awaitable[None]] | None = None,
         poll_wait: timedelta = DEFAULT_POLL_WAIT,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -61,6 +64,7 @@ class Poller:
         self._queues = list(queues)
         self._runner = runner
         self._register = register
+        self._backlog = backlog
         self._poll_wait = poll_wait
         self._backoff = backoff or Backoff()
         self._sleep = sleep
@@ -84,6 +88,8 @@ class Poller:
         """Poll until cancelled."""
         while True:
             await self._runner.wait_for_slot()
+            if self._backlog is not None:  # no new work while reports pile up unsent
+                await self._backlog()
             try:
                 await self.poll_once()
             except Exception as exc:

@@ -112,6 +112,7 @@ class Reporter:
         self._unresolved = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._resolved = asyncio.Event()  # set whenever reports are acknowledged or dropped
         self._reported: dict[int, pb.TaskLease] = {}
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -163,6 +164,12 @@ class Reporter:
     def pending_leases(self) -> list[pb.TaskLease]:
         """Leases of finished steps whose reports are not acknowledged yet (to heartbeat)."""
         return list(self._reported.values())
+
+    async def wait_pending_below(self, limit: int) -> None:
+        """Return once fewer than ``limit`` reports are unacknowledged (backpressure)."""
+        while self._unresolved >= limit:
+            self._resolved.clear()
+            await self._resolved.wait()
 
     async def flush(self) -> None:
         """Return once every report queued so far is acknowledged (or dropped as stale)."""
@@ -223,6 +230,7 @@ class Reporter:
                 if self._reported.get(task_id) == item.lease:
                     del self._reported[task_id]
         self._unresolved -= len(batch)
+        self._resolved.set()
         if self._unresolved == 0:
             self._idle.set()
 

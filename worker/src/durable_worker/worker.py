@@ -298,7 +298,7 @@ class Worker:
                 await asyncio.sleep(delay)
 
     def _start_parts(self, stub: pb_grpc.WorkerServiceAsyncStub) -> None:
-        self._reporter = Reporter(stub, self.worker_id)
+        self._reporter = reporter = Reporter(stub, self.worker_id)
         self._runner = Runner(
             self.workflows,
             self._versions,
@@ -322,6 +322,7 @@ class Worker:
             self._runner,
             register=self._register,
             poll_wait=self.poll_wait,
+            backlog=lambda: reporter.wait_pending_below(max(2 * self.concurrency, 100)),
         )
         self._reporter.start()
         self._heartbeat.start()
