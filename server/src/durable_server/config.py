@@ -91,7 +91,7 @@ class Settings:
     queue_limits: Mapping[str, int] = field(default_factory=dict)
     max_lost_attempts: int = 10
     max_step_runs: int = 100_000
-    loop_interval_secs: float = 5.0
+    loop_interval_secs: float = 1.0
     retention_days: float = 30.0  # 0: keep finished executions forever
     pool_min_size: int = 2
     pool_max_size: int = 20

@@ -64,6 +64,9 @@ class DueLoop:
         again = False
         while True:
             failed = False
+            # Cleared before asking, not before sleeping: a wake-up that comes while the
+            # query runs (a timer committed meanwhile) must cut the sleep short.
+            self.wake.clear()
             try:
                 if work:
                     await self.tick()
@@ -87,7 +90,6 @@ class DueLoop:
             if due is not None and due < until:
                 # Never spin: a small skew between this clock and the database's is normal.
                 until = max(due, now + timedelta(milliseconds=10))
-            self.wake.clear()
             log.debug("%s: next due %s; sleeping until %s", self.name, due, until)
             await self.clock.sleep_until(until, wake=self.wake)
             # Woken, or at the due time: fire. At a plain re-check: only ask what is due.

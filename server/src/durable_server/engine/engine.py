@@ -52,7 +52,7 @@ from durable_server.store import executions as ex_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
 from durable_server.store import waits as wait_store
-from durable_server.store.db import Conn, Database
+from durable_server.store.db import Conn, Database, after_commit
 from durable_server.store.rows import ClaimedTask, ExecutionRow, LeasedTask
 
 __all__ = ["Engine", "NextTasks", "StartRequest", "Suspension", "TaskOutcome"]
@@ -455,8 +455,8 @@ class Engine:
         """Tell every orchestrator about the queues with new ready work; wake the timers."""
         ready = sorted(applier.ready)
         await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=ready)
-        if applier.timers_added:
-            self.on_timer()
+        if applier.timers_added:  # once committed: the loop must find the new timers
+            after_commit(self.on_timer)
         return ready
 
     async def release(self, leases: Sequence[tuple[int, str]]) -> None:
