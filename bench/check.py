@@ -20,6 +20,8 @@ from typing import Any
 from bench.harness import ROOT
 
 BASELINE = ROOT / "bench" / "baseline.json"
+SIZES = ["--w1-count", "1000", "--w2-count", "100", "--w4-count", "2000", "--w5-seconds", "10"]
+"""The workload sizes the baseline was measured with (see its ``measured`` line)."""
 
 # Figures this small are noise, not a trend: compare at least these (per unit).
 FLOORS = {"xacts_per_s": 1.0, "cpu_percent": 1.0, "mib": 10.0, "ms": 1.0, "s": 0.05}
@@ -89,7 +91,7 @@ def main() -> None:
 
         from bench import suite
 
-        options = suite.parse_args(["--no-peers", "--no-ceiling", "--runs", str(args.runs)])
+        options = suite.parse_args(["--no-peers", "--no-ceiling", "--runs", str(args.runs), *SIZES])
         summary = asyncio.run(suite.main_async(options))
     else:
         summary = json.loads(args.results.read_text())
