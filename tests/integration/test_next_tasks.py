@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from durable._definition import to_definition
 from durable.v1 import operations_service_pb2 as opb
@@ -48,7 +49,9 @@ async def test_the_next_step_comes_back_leased_with_the_report(channel: grpc.aio
     assert second.input_json == '{"ok": 1}'
     assert second.execution_input_json == '{"id": 7}'
     # It is leased to this worker: nobody can poll it, and its lease completes it.
-    polled = await workers.PollTasks(wpb.PollTasksRequest(worker_id="w1", max_tasks=5))
+    polled = await workers.PollTasks(
+        wpb.PollTasksRequest(worker_id="w1", max_tasks=5, wait_timeout=Duration(seconds=0))
+    )
     assert list(polled.tasks) == []
     done = await workers.CompleteTasks(
         wpb.CompleteTasksRequest(worker_id="w1", completions=[_done(second)], max_next_tasks=5)
