@@ -145,12 +145,19 @@ RETURNING queue, available_at;
 
 -- name: task_heartbeat_many
 -- Extend the leases still held (never past the step's timeout); returns the ids extended.
+-- Rows are locked in id order, as reports lock them, so the two never deadlock.
+WITH held AS (
+    SELECT t.id FROM tasks t
+    JOIN unnest($1::bigint[], $2::uuid[]) AS x(id, token) ON t.id = x.id AND t.lease_token = x.token
+    WHERE t.id = ANY($1::bigint[]) AND t.status = 'leased'
+    ORDER BY t.id
+    FOR UPDATE OF t
+)
 UPDATE tasks t
 SET lease_expires_at = least(coalesce($4, now()) + make_interval(secs => $3::float8),
         coalesce(t.leased_at + make_interval(secs => t.timeout_secs + $5::float8), 'infinity'))
-FROM unnest($1::bigint[], $2::uuid[]) AS x(id, token)
-WHERE t.id = x.id AND t.id = ANY($1::bigint[]) AND t.lease_token = x.token
-  AND t.status = 'leased'
+FROM held
+WHERE t.id = held.id
 RETURNING t.id, t.lease_expires_at;
 
 -- name: task_lock_expired_many
