@@ -12,6 +12,7 @@ from durable_server.auth.verifier import Principal, TokenRecord, TokenVerifier, 
 from durable_server.clock import ManualClock
 from durable_server.config import Settings, is_loopback, parse_bool
 from durable_server.errors import UnauthenticatedError
+from tests.helpers.aio import yield_to_loop
 
 TOKEN_ID = "0123456789abcdef"
 SECRET = "s" * 43
@@ -23,7 +24,7 @@ def _verifier(clock: ManualClock, record: TokenRecord | None) -> tuple[TokenVeri
 
     async def load(token_id: str) -> TokenRecord | None:
         loads.append(token_id)
-        await asyncio.sleep(0)  # let the other callers pile up behind this one
+        await yield_to_loop()  # let the other callers pile up behind this one
         return record
 
     return TokenVerifier(load, clock, cache_secs=5), loads
