@@ -82,9 +82,13 @@ async def _rpc_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     return err.value
 
 
-def _send(raw: RawClient, execution_id: str, name: str, payload: str = "") -> Awaitable[object]:
+def _send(
+    raw: RawClient, execution_id: str, name: str, payload: str = "", event_id: str = ""
+) -> Awaitable[pb.SendEventResponse]:
     return raw.flows.SendEvent(
-        pb.SendEventRequest(execution_id=execution_id, name=name, payload_json=payload)
+        pb.SendEventRequest(
+            execution_id=execution_id, name=name, payload_json=payload, event_id=event_id
+        )
     )
 
 
@@ -141,7 +145,7 @@ async def test_an_event_sent_before_the_wait_is_kept_and_taken_when_it_begins(
 ) -> None:
     execution_id, task = await _started(raw)
     reply = await _send(raw, execution_id, "paid", '{"amount": 5}')
-    assert reply.delivered is False  # type: ignore[attr-defined]
+    assert reply.delivered is False
     kept = await raw.get(execution_id)
     assert [(e.name, json.loads(e.payload_json)) for e in kept.unconsumed_events] == [
         ("paid", {"amount": 5})
@@ -158,7 +162,7 @@ async def test_an_event_sent_to_a_waiting_step_wakes_it(raw: RawClient) -> None:
     listed = await raw.flows.ListPendingEvents(pb.ListPendingEventsRequest(name="paid"))
     assert [(w.execution_id, list(w.names)) for w in listed.waits] == [(execution_id, ["paid"])]
     reply = await _send(raw, execution_id, "paid", '"ok"')
-    assert reply.delivered is True  # type: ignore[attr-defined]
+    assert reply.delivered is True
     again = await _woken(raw)
     assert json.loads(again.memo_json) == {"3": {"ok": True, "value": "ok"}}
     listed = await raw.flows.ListPendingEvents(pb.ListPendingEventsRequest())
@@ -181,7 +185,7 @@ async def test_a_late_event_after_the_timeout_does_not_resurrect_the_wait(
     again = await _woken(raw)
     assert json.loads(again.memo_json) == {"0": {"ok": True, "value": "lost", "timed_out": True}}
     reply = await _send(raw, execution_id, "shipped", '"finally"')
-    assert reply.delivered is False  # type: ignore[attr-defined]
+    assert reply.delivered is False
     assert await raw.poll() == []  # nothing woke a second time
     await raw.complete(again, '"done"')
     done = await raw.get(execution_id)
@@ -221,7 +225,7 @@ async def test_wait_for_all_collects_every_event_whenever_it_came(raw: RawClient
     listed = await raw.flows.ListPendingEvents(pb.ListPendingEventsRequest())
     assert [list(w.received) for w in listed.waits] == [["legal"]]
     # A second "legal" is not needed by the wait: it is kept for a later one.
-    assert (await _send(raw, execution_id, "legal", '"twice"')).delivered is False  # type: ignore[attr-defined]
+    assert (await _send(raw, execution_id, "legal", '"twice"')).delivered is False
     assert await raw.poll() == []
     await _send(raw, execution_id, "finance", '"fine"')
     again = await _woken(raw)
@@ -245,6 +249,59 @@ async def test_events_for_unknown_or_finished_executions_are_refused(
     err = await _rpc_error(_send(raw, execution_id, "x", "{oops"))
     assert err.code() == Code.INVALID_ARGUMENT
     assert await snapshot(database_url) == before
+
+
+async def test_a_send_retried_with_its_event_id_is_taken_once(
+    raw: RawClient, database_url: str
+) -> None:
+    execution_id, _ = await _started(raw)
+    first = await _send(raw, execution_id, "paid", '{"n": 1}', event_id="hook-1")
+    assert (first.delivered, first.duplicate) == (False, False)
+    again = await _send(raw, execution_id, "paid", '{"n": 1}', event_id="hook-1")
+    assert (again.delivered, again.duplicate) == (False, True)
+    kept = await raw.get(execution_id)
+    assert [e.name for e in kept.unconsumed_events] == ["paid"]  # kept once, not twice
+    # Another id is another event; the same id on another execution is unrelated too.
+    other = await _send(raw, execution_id, "paid", '{"n": 2}', event_id="hook-2")
+    assert other.duplicate is False
+    assert len((await raw.get(execution_id)).unconsumed_events) == 2
+    assert await _count(database_url, "event_receipts") == 2
+
+
+async def test_a_retried_send_that_finished_the_execution_answers_as_the_first(
+    raw: RawClient, database_url: str
+) -> None:
+    execution_id, task = await _started(raw)
+    await _suspend(raw, task, events=wpb.EventWait(index=0, names=["paid"]))
+    first = await _send(raw, execution_id, "paid", '"ok"', event_id="pay-7")
+    assert (first.delivered, first.duplicate) == (True, False)
+    woken = await _woken(raw)
+    await raw.complete(woken, '"done"')
+    assert (await raw.get(execution_id)).status == S.EXECUTION_STATUS_COMPLETED
+    before = await snapshot(database_url)
+    # The caller never saw the first answer and retries: no FAILED_PRECONDITION, no change.
+    again = await _send(raw, execution_id, "paid", '"ok"', event_id="pay-7")
+    assert (again.delivered, again.duplicate) == (True, True)
+    # A new id is a new event, and the finished execution refuses it.
+    err = await _rpc_error(_send(raw, execution_id, "paid", '"ok"', event_id="pay-8"))
+    assert err.code() == Code.FAILED_PRECONDITION
+    err = await _rpc_error(_send(raw, execution_id, "paid", "1", event_id="x" * 256))
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert "event_id" in (err.details() or "")
+    assert await snapshot(database_url) == before
+
+
+async def test_concurrent_sends_with_one_event_id_deliver_once(raw: RawClient) -> None:
+    execution_id, task = await _started(raw)
+    await _suspend(raw, task, events=wpb.EventWait(index=0, names=["paid"]))
+    replies = await asyncio.gather(
+        *(_send(raw, execution_id, "paid", f"{i}", event_id="same") for i in range(8))
+    )
+    assert sorted(r.duplicate for r in replies) == [False] + [True] * 7
+    assert all(r.delivered for r in replies)
+    woken = await _woken(raw)
+    assert list((await raw.get(execution_id)).unconsumed_events) == []
+    assert len(json.loads(woken.memo_json)) == 1
 
 
 # -- human input ----------------------------------------------------------------------------

@@ -159,6 +159,7 @@ async def test_send_event_encodes_the_payload_and_says_if_delivered(
     async with Client(address) as client:
         assert await client.send_event("ex-1", "paid", {"at": T0, "n": (1, 2)}) is True
         assert await client.send_event("ex-1", "later") is False
+        await client.send_event("ex-1", "hook", event_id="delivery-9")
     assert service.requests == [
         pb.SendEventRequest(
             execution_id="ex-1",
@@ -166,6 +167,9 @@ async def test_send_event_encodes_the_payload_and_says_if_delivered(
             payload_json='{"at":"2026-05-04T09:00:00+00:00","n":[1,2]}',
         ),
         pb.SendEventRequest(execution_id="ex-1", name="later", payload_json="null"),
+        pb.SendEventRequest(
+            execution_id="ex-1", name="hook", payload_json="null", event_id="delivery-9"
+        ),
     ]
 
 
@@ -385,11 +389,11 @@ async def test_cli_send_event(
     service, address = fake
     assert await run(address, "send-event", "ex-1", "paid", "--payload", '{"n": 2}') == 0
     assert json.loads(capsys.readouterr().out) == {"delivered": True}
-    assert await run(address, "send-event", "ex-1", "later") == 0
+    assert await run(address, "send-event", "ex-1", "later", "--event-id", "e-1") == 0
     assert json.loads(capsys.readouterr().out) == {"delivered": False}
     assert service.requests == [
         pb.SendEventRequest(execution_id="ex-1", name="paid", payload_json='{"n":2}'),
-        pb.SendEventRequest(execution_id="ex-1", name="later", payload_json="null"),
+        pb.SendEventRequest(execution_id="ex-1", name="later", payload_json="null", event_id="e-1"),
     ]
 
 

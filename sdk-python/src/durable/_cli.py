@@ -376,7 +376,9 @@ def _cmd_graph(client: SyncClient, args: argparse.Namespace) -> int:
 
 
 def _cmd_send_event(client: SyncClient, args: argparse.Namespace) -> int:
-    delivered = client.send_event(args.execution_id, args.name, args.payload)
+    delivered = client.send_event(
+        args.execution_id, args.name, args.payload, event_id=args.event_id
+    )
     _print_json({"delivered": delivered})
     return 0
 
@@ -585,6 +587,9 @@ def _add_wait_commands(sub: Any) -> None:
     send.add_argument("execution_id", metavar="ID")
     send.add_argument("name", metavar="NAME", help="the event's name")
     send.add_argument("--payload", type=_json_argument, help="payload as JSON (default: null)")
+    send.add_argument(
+        "--event-id", help="makes a retry safe: a second send with this ID does nothing"
+    )
     send.set_defaults(handler=_cmd_send_event)
 
     provide = sub.add_parser("provide-input", help="answer a human input an execution waits for")

@@ -281,10 +281,15 @@ def cancel_request(execution_id: str, *, reason: str) -> pb.CancelExecutionReque
     return pb.CancelExecutionRequest(execution_id=execution_id, reason=reason)
 
 
-def send_event_request(execution_id: str, name: str, payload: Any) -> pb.SendEventRequest:
+def send_event_request(
+    execution_id: str, name: str, payload: Any, event_id: str | None = None
+) -> pb.SendEventRequest:
     """The SendEvent request; the payload is encoded as JSON here."""
     return pb.SendEventRequest(
-        execution_id=execution_id, name=name, payload_json=_serde.dumps(payload)
+        execution_id=execution_id,
+        name=name,
+        payload_json=_serde.dumps(payload),
+        event_id=event_id or "",
     )
 
 
@@ -806,7 +811,9 @@ class Client:
         response = await self._call(self._stub().CancelExecution, request)
         return execution_from_proto(response.execution)
 
-    async def send_event(self, execution_id: str, name: str, payload: Any = None) -> bool:
+    async def send_event(
+        self, execution_id: str, name: str, payload: Any = None, *, event_id: str | None = None
+    ) -> bool:
         """Send the event ``name`` to an execution, for ``ctx.wait_for_event`` and the like.
 
         A step waiting for it takes it now and runs again; otherwise the execution keeps
@@ -816,6 +823,10 @@ class Client:
             execution_id: The execution's id.
             name: The event's name.
             payload: What the wait returns; anything JSON can encode (as for ``start``).
+            event_id: Makes the send safe to retry: a later send with the same id to the
+                same execution does nothing and returns what the first one returned,
+                even once the execution has finished. Use an id from the event's source
+                (a webhook's delivery id, say); up to 255 characters.
 
         Returns:
             True when a waiting step took it now, False when it is kept for a later wait.
@@ -825,7 +836,7 @@ class Client:
             FailedPreconditionError: The execution has finished.
             InvalidArgumentError: A bad name, or a payload over the limit.
         """
-        request = send_event_request(execution_id, name, payload)
+        request = send_event_request(execution_id, name, payload, event_id)
         response = await self._call(self._stub().SendEvent, request)
         return response.delivered
 

@@ -276,12 +276,14 @@ class SyncClient:
         request = cancel_request(execution_id, reason=reason)
         return execution_from_proto(self._call(self._stub.CancelExecution, request).execution)
 
-    def send_event(self, execution_id: str, name: str, payload: Any = None) -> bool:
+    def send_event(
+        self, execution_id: str, name: str, payload: Any = None, *, event_id: str | None = None
+    ) -> bool:
         """Send an event to an execution; True if a waiting step took it now.
 
-        See :meth:`Client.send_event`.
+        See :meth:`Client.send_event` (and its ``event_id``, which makes a retry safe).
         """
-        request = send_event_request(execution_id, name, payload)
+        request = send_event_request(execution_id, name, payload, event_id)
         return self._call(self._stub.SendEvent, request).delivered
 
     def provide_input(self, execution_id: str, name: str, value: Any) -> None:

@@ -323,9 +323,11 @@ class WorkflowRun:
                 continue
             raise await self._suspended_error(execution, due)
 
-    async def send_event(self, name: str, payload: Any = None) -> bool:
+    async def send_event(
+        self, name: str, payload: Any = None, *, event_id: str | None = None
+    ) -> bool:
         """Send the event ``name`` to this execution; see :meth:`WorkflowTestEnv.send_event`."""
-        return await self.env.send_event(self.id, name, payload)
+        return await self.env.send_event(self.id, name, payload, event_id=event_id)
 
     async def provide_input(self, name: str, value: Any) -> None:
         """Answer this execution's input ``name``; see :meth:`WorkflowTestEnv.provide_input`."""
@@ -601,15 +603,22 @@ class WorkflowTestEnv:
         return WorkflowRun(self, execution_id)
 
     async def send_event(
-        self, execution: str | WorkflowRun, name: str, payload: Any = None
+        self,
+        execution: str | WorkflowRun,
+        name: str,
+        payload: Any = None,
+        *,
+        event_id: str | None = None,
     ) -> bool:
         """Send the event ``name`` to an execution (``ctx.wait_for_event`` and the like).
+
+        ``event_id`` makes a repeated send a no-op, as for :meth:`Client.send_event`.
 
         Returns:
             True when a waiting step took it now, False when the execution keeps it for
             a later wait.
         """
-        return await self.client.send_event(_id(execution), name, payload)
+        return await self.client.send_event(_id(execution), name, payload, event_id=event_id)
 
     async def provide_input(self, execution: str | WorkflowRun, name: str, value: Any) -> None:
         """Answer an execution's pending input ``name`` (``ctx.wait_for_input``)."""

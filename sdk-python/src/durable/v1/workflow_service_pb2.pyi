@@ -591,20 +591,27 @@ class SendEventRequest(_message.Message):
     EXECUTION_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
     execution_id: _builtins.str
     name: _builtins.str
     payload_json: _builtins.str
     """The payload as JSON text; empty means null."""
+    event_id: _builtins.str
+    """Optional, up to 255 characters: makes the send safe to retry. The execution keeps
+    the ids it has received; a send whose id it has seen changes nothing (even once
+    the execution has finished) and answers with the first send's result.
+    """
     def __init__(
         self,
         *,
         execution_id: _builtins.str = ...,
         name: _builtins.str = ...,
         payload_json: _builtins.str = ...,
+        event_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "name", b"name", "payload_json", b"payload_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "execution_id", b"execution_id", "name", b"name", "payload_json", b"payload_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -615,16 +622,20 @@ class SendEventResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DELIVERED_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
     delivered: _builtins.bool
     """True when a waiting step took it now; false when it is kept for a later wait."""
+    duplicate: _builtins.bool
+    """True when an earlier send had this event_id: nothing was done this time."""
     def __init__(
         self,
         *,
         delivered: _builtins.bool = ...,
+        duplicate: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered", b"delivered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered", b"delivered", "duplicate", b"duplicate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

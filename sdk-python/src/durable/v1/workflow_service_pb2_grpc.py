@@ -147,7 +147,8 @@ class WorkflowServiceServicer:
     def SendEvent(self, request, context):
         """SendEvent delivers a named event to an execution: to the step waiting for it, or
         kept until a step waits for it. NOT_FOUND for an unknown execution,
-        FAILED_PRECONDITION for a finished one.
+        FAILED_PRECONDITION for a finished one. With an event_id it is idempotent: a
+        second send with the same id does nothing and answers as the first did.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,7 +50,8 @@ class WorkflowServiceStub:
     SendEvent: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.SendEventRequest, _workflow_service_pb2.SendEventResponse]
     """SendEvent delivers a named event to an execution: to the step waiting for it, or
     kept until a step waits for it. NOT_FOUND for an unknown execution,
-    FAILED_PRECONDITION for a finished one.
+    FAILED_PRECONDITION for a finished one. With an event_id it is idempotent: a
+    second send with the same id does nothing and answers as the first did.
     """
     ProvideInput: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ProvideInputRequest, _workflow_service_pb2.ProvideInputResponse]
     """ProvideInput answers a pending human input; an answer that does not fit its kind
@@ -89,7 +90,8 @@ class WorkflowServiceAsyncStub(WorkflowServiceStub):
     SendEvent: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.SendEventRequest, _workflow_service_pb2.SendEventResponse]  # type: ignore[assignment]
     """SendEvent delivers a named event to an execution: to the step waiting for it, or
     kept until a step waits for it. NOT_FOUND for an unknown execution,
-    FAILED_PRECONDITION for a finished one.
+    FAILED_PRECONDITION for a finished one. With an event_id it is idempotent: a
+    second send with the same id does nothing and answers as the first did.
     """
     ProvideInput: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ProvideInputRequest, _workflow_service_pb2.ProvideInputResponse]  # type: ignore[assignment]
     """ProvideInput answers a pending human input; an answer that does not fit its kind
@@ -167,7 +169,8 @@ class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_workflow_service_pb2.SendEventResponse, _abc.Awaitable[_workflow_service_pb2.SendEventResponse]]:
         """SendEvent delivers a named event to an execution: to the step waiting for it, or
         kept until a step waits for it. NOT_FOUND for an unknown execution,
-        FAILED_PRECONDITION for a finished one.
+        FAILED_PRECONDITION for a finished one. With an event_id it is idempotent: a
+        second send with the same id does nothing and answers as the first did.
         """
 
     @_abc_1.abstractmethod

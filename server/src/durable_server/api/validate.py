@@ -156,6 +156,13 @@ def check_idempotency_key(value: str) -> str | None:
     return value or None
 
 
+def check_event_id(value: str) -> str | None:
+    """An optional event id (SendEvent's idempotency key)."""
+    if len(value) > MAX_KEY_LENGTH:
+        raise InvalidArgumentError(f"event_id is longer than {MAX_KEY_LENGTH} characters")
+    return value or None
+
+
 def check_page_size(value: int) -> int:
     """A page size: 0 means the default."""
     if value < 0 or value > MAX_PAGE_SIZE:

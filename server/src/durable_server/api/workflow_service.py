@@ -204,8 +204,9 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
                 "payload_json", request.payload_json, self.settings.max_payload_bytes
             ),
         )
-        delivered = await self.engine.send_event(execution_id, name, payload)
-        return pb.SendEventResponse(delivered=delivered)
+        event_id = validate.check_event_id(request.event_id)
+        sent = await self.engine.send_event(execution_id, name, payload, event_id)
+        return pb.SendEventResponse(delivered=sent.delivered, duplicate=sent.duplicate)
 
     async def ProvideInput(
         self, request: pb.ProvideInputRequest, context: Context

@@ -37,7 +37,14 @@ from durable_server.engine.transitions import (
     decide_step_completed,
     decide_step_failed,
 )
-from durable_server.engine.waits import WaitSpec, park, provide_input, send_event, timed_out
+from durable_server.engine.waits import (
+    EventSent,
+    WaitSpec,
+    park,
+    provide_input,
+    send_event,
+    timed_out,
+)
 from durable_server.errors import (
     AbortedError,
     DurableError,
@@ -434,14 +441,16 @@ class Engine:
             fallback_time=self.clock.now(),
         )
 
-    async def send_event(self, execution_id: str, name: str, payload_json: str) -> bool:
-        """Deliver an event (or keep it for a later wait); True when a wait took it."""
+    async def send_event(
+        self, execution_id: str, name: str, payload_json: str, event_id: str | None = None
+    ) -> EventSent:
+        """Deliver an event (or keep it for a later wait); see ``waits.send_event``."""
         async with self.db.transaction() as conn:
             applier = self._applier(conn, {})
-            delivered = await send_event(conn, applier, execution_id, name, payload_json)
+            sent = await send_event(conn, applier, execution_id, name, payload_json, event_id)
             ready = await self._notify(conn, applier)
         self._on_ready(ready)
-        return delivered
+        return sent
 
     async def provide_input(self, execution_id: str, name: str, value_json: str) -> None:
         """Answer a pending human input."""

@@ -249,11 +249,55 @@ async def park(
     return None
 
 
+@dataclass(frozen=True)
+class EventSent:
+    """What became of a sent event."""
+
+    delivered: bool  # a waiting step took it (else it is kept for a later wait)
+    duplicate: bool = False  # an earlier send had its event id: nothing was done
+
+
 async def send_event(
+    conn: Conn,
+    applier: Applier,
+    execution_id: str,
+    name: str,
+    payload_json: str,
+    event_id: str | None = None,
+) -> EventSent:
+    """Deliver an event to the wait that takes it, or keep it.
+
+    With an ``event_id`` the execution remembers the send, and a later send with the
+    same id answers as the first did without doing anything, even once the execution
+    has finished (the first send may have been what finished it).
+    """
+    # The execution's row lock serialises sends, so of two with one id the second sees
+    # the first's receipt.
+    if (
+        event_id is not None
+        and await ex_store.execution_status_get(conn, execution_id=execution_id) is not None
+    ):
+        first = await event_store.event_receipt_get(
+            conn, execution_id=execution_id, event_id=event_id
+        )
+        if first is not None:
+            return EventSent(delivered=first, duplicate=True)
+    await _lock_active(conn, execution_id, "events can only be sent to")
+    delivered = await _deliver_event(conn, applier, execution_id, name, payload_json)
+    if event_id is not None:
+        await event_store.event_receipt_insert(
+            conn,
+            execution_id=execution_id,
+            event_id=event_id,
+            delivered=delivered,
+            now=applier.now,
+        )
+    return EventSent(delivered=delivered)
+
+
+async def _deliver_event(
     conn: Conn, applier: Applier, execution_id: str, name: str, payload_json: str
 ) -> bool:
-    """Deliver an event to the wait that takes it, or keep it; True when delivered."""
-    await _lock_active(conn, execution_id, "events can only be sent to")
     wait = await wait_store.wait_event_lock(conn, execution_id=execution_id, name=name)
     if wait is None:
         await event_store.event_insert(

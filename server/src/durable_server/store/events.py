@@ -35,3 +35,16 @@ async def event_list_for_execution(
     """(name, payload JSON, sent at) of the events kept for an execution, oldest first."""
     rows = await conn.fetch(Q["event_list_for_execution"], execution_id)
     return [(r["name"], r["payload"], r["sent_at"]) for r in rows]
+
+
+async def event_receipt_get(conn: Conn, *, execution_id: str, event_id: str) -> bool | None:
+    """Whether the send with ``event_id`` was delivered; None if none had that id."""
+    delivered: bool | None = await conn.fetchval(Q["event_receipt_get"], execution_id, event_id)
+    return delivered
+
+
+async def event_receipt_insert(
+    conn: Conn, *, execution_id: str, event_id: str, delivered: bool, now: datetime | None
+) -> None:
+    """Remember that the send with ``event_id`` was received (and delivered or kept)."""
+    await conn.execute(Q["event_receipt_insert"], execution_id, event_id, delivered, now)
