@@ -31,8 +31,8 @@ What it does:
    and duplicated work (a result recorded twice, a side effect applied twice, a lease
    held twice: what the ledger check reports as E3, E6 and E4). Rows left in the hot
    tables are listed; an event left behind names how many RPC attempts its send took
-   (SendEvent has no idempotency key: a send retried after an orchestrator died having
-   committed it stores the event twice, and no wait takes the second one).
+   (each send carries an event id, so one retried after an orchestrator died having
+   committed it is answered as a duplicate and stores nothing; none should be left).
 5. Retention: the soak's orchestrators keep history (30 days, the default). A last
    orchestrator is started with ``DURABLE_RETENTION_DAYS`` set to ``--retention-age``
    seconds (default: half the run); the script waits until no execution older than that
@@ -332,6 +332,7 @@ class Soak:
         self.event_errors = 0
         self.vacuum_every = 0.0
         self.events_sent = 0  # SendEvent calls that succeeded
+        self.events_duplicate = 0  # of which a retry found its event id already received
         self.events_kept = 0  # of which no wait took the event at once (kept for later)
         self.event_rpcs: Counter[str] = Counter()  # RPC attempts per execution
         self.event_rpc_errors: Counter[str] = Counter()  # failed attempts by gRPC code
@@ -358,14 +359,10 @@ class Soak:
         """Send ``go`` to ``item`` (as :meth:`Driver._signal`), noting every RPC attempt.
 
         The driver retries a call that failed with UNAVAILABLE, DEADLINE_EXCEEDED or
-        ABORTED; SendEvent has no idempotency key, so a retry of a call that took effect
-        stores a second event (kept for a wait that never comes).
+        ABORTED; the event id makes a retry of a call that took effect a no-op (counted
+        as a duplicate send).
         """
-        request = pb.SendEventRequest(
-            execution_id=item.execution_id,
-            name=mixed_flows.EVENT,
-            payload_json=json.dumps({"n": item.n}),
-        )
+        request = mixed_flows.signal_request(item)
 
         async def send(req: pb.SendEventRequest, **call: Any) -> pb.SendEventResponse:
             self.event_rpcs[item.execution_id] += 1
@@ -377,6 +374,7 @@ class Soak:
 
         reply = await driver._call(send, request)
         self.events_sent += 1
+        self.events_duplicate += reply.duplicate
         self.events_kept += not reply.delivered
         item.signalled = True
 
@@ -744,6 +742,7 @@ class Soak:
             "events": {
                 "sent": self.events_sent,
                 "kept_at_send": self.events_kept,
+                "duplicate_sends": self.events_duplicate,
                 "rpc_attempts": sum(self.event_rpcs.values()),
                 "rpc_errors": dict(self.event_rpc_errors),
                 "executions_sent_more_than_once": resent[:5],
@@ -801,7 +800,8 @@ def summary(r: dict[str, Any]) -> str:
         f"step attempts: {r['step_attempts_by_status']}; ledger runs {r['step_runs_in_ledger']};"
         f" PostgreSQL deadlocks (retried) {r['postgres_deadlocks']}",
         f"events: {r['events']['sent']} sent ({r['events']['rpc_attempts']} RPC attempts,"
-        f" failed {r['events']['rpc_errors']}); left in the events table:"
+        f" failed {r['events']['rpc_errors']}; retries found already received"
+        f" {r['events']['duplicate_sends']}); left in the events table:"
         f" {r['events']['left_in_events_table']}",
         f"time: {r['duration_s']}s (starting {r['start_phase_s']}s, draining {r['drain_s']}s;"
         f" held back {r['throttled_s']}s; peak backlog {r['peak_unfinished']});"

@@ -408,6 +408,16 @@ class Started:
     signalled: bool = False
 
 
+def signal_request(item: Started) -> pb.SendEventRequest:
+    """The ``go`` event for ``item``; its event id makes a retried send harmless."""
+    return pb.SendEventRequest(
+        execution_id=item.execution_id,
+        name=EVENT,
+        payload_json=json.dumps({"n": item.n}),
+        event_id=f"go-{item.n}",
+    )
+
+
 @dataclass
 class Driver:
     """Starts the mixed workload, sends its events, waits for it and checks its results.
@@ -499,9 +509,7 @@ class Driver:
     async def _signal(self, item: Started) -> None:
         await self._call(
             self.stub.SendEvent,
-            pb.SendEventRequest(
-                execution_id=item.execution_id, name=EVENT, payload_json=json.dumps({"n": item.n})
-            ),
+            signal_request(item),
         )
         item.signalled = True
 
