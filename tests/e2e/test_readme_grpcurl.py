@@ -24,7 +24,6 @@ import pytest
 from durable_worker import Worker
 from examples.order import process_order
 from tests.helpers.orchestrator import running_orchestrator
-from tests.helpers.wait import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
@@ -145,6 +144,7 @@ def test_readme_has_the_expected_commands() -> None:
     assert [c.method for c in readme_commands()] == [
         "list",
         "StartWorkflow",
+        "WaitExecution",
         "GetExecution",
         "ListExecutions",
     ]
@@ -152,7 +152,13 @@ def test_readme_has_the_expected_commands() -> None:
 
 async def test_readme_grpcurl_commands_work(database_url: str) -> None:
     commands = {c.method: c for c in readme_commands()}
-    assert set(commands) == {"list", "StartWorkflow", "GetExecution", "ListExecutions"}
+    assert set(commands) == {
+        "list",
+        "StartWorkflow",
+        "WaitExecution",
+        "GetExecution",
+        "ListExecutions",
+    }
     start_data = commands["StartWorkflow"].data
     assert start_data is not None
     order = json.loads(json.loads(start_data)["input_json"])
@@ -186,17 +192,14 @@ async def test_readme_grpcurl_commands_work(database_url: str) -> None:
             assert execution_id
             assert started.get("created") is True
 
+            # WaitExecution answers once the execution has finished (or at its 30 s).
+            wait_args = to_buf_curl(commands["WaitExecution"], address, execution_id)
+            waited = (await run_json(wait_args))["execution"]
+            assert waited["status"] == "EXECUTION_STATUS_COMPLETED", waited
+            assert "steps" not in waited
+
             get_args = to_buf_curl(commands["GetExecution"], address, execution_id)
-
-            async def finished() -> dict[str, Any] | None:
-                execution: dict[str, Any] = (await run_json(get_args))["execution"]
-                status = execution["status"]
-                if status in ("EXECUTION_STATUS_PENDING", "EXECUTION_STATUS_RUNNING"):
-                    return None
-                return execution
-
-            execution = await wait_until(finished, timeout=30.0, interval=0.1)
-
+            execution: dict[str, Any] = (await run_json(get_args))["execution"]
             assert execution["status"] == "EXECUTION_STATUS_COMPLETED", execution
             assert execution["id"] == execution_id
             assert execution["workflowName"] == "process_order"

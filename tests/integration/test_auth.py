@@ -144,6 +144,9 @@ def _calls(ch: grpc.aio.Channel) -> dict[str, Callable[[], Awaitable[object]]]:
         ),
         "WorkflowService/StartWorkflow": lambda: raw.start("plain"),
         "WorkflowService/GetExecution": lambda: raw.get(unknown),
+        "WorkflowService/WaitExecution": lambda: raw.flows.WaitExecution(
+            pb.WaitExecutionRequest(execution_id=unknown)
+        ),
         "WorkflowService/ListExecutions": lambda: raw.flows.ListExecutions(
             pb.ListExecutionsRequest()
         ),
@@ -183,6 +186,7 @@ _ALLOWED = {
     Role.CLIENT: {
         "WorkflowService/StartWorkflow",
         "WorkflowService/GetExecution",
+        "WorkflowService/WaitExecution",
         "WorkflowService/ListExecutions",
         "WorkflowService/SendEvent",
         "WorkflowService/CancelExecution",

@@ -26,6 +26,7 @@ from durable import (
     Workflow,
 )
 from durable._client import (
+    LONG_POLL_SECS,
     MAX_POLL_INTERVAL,
     WaitDeadline,
     children_request,
@@ -349,7 +350,12 @@ async def test_connect(fake: tuple[FakeWorkflowService, str]) -> None:
     sync_client.close()
 
 
-async def test_wait_polls_until_terminal(fake: tuple[FakeWorkflowService, str]) -> None:
+# The fake has no WaitExecution (UNIMPLEMENTED, as an older orchestrator): wait polls.
+
+
+async def test_wait_polls_an_orchestrator_without_wait_execution(
+    fake: tuple[FakeWorkflowService, str],
+) -> None:
     service, address = fake
     async with Client(address) as client:
         got = await client.wait("ex-slow", timeout=10, poll_interval=0.001)
@@ -358,7 +364,9 @@ async def test_wait_polls_until_terminal(fake: tuple[FakeWorkflowService, str]) 
     assert len(service.requests) == 4
 
 
-async def test_sync_wait_polls_until_terminal(fake: tuple[FakeWorkflowService, str]) -> None:
+async def test_sync_wait_polls_an_orchestrator_without_wait_execution(
+    fake: tuple[FakeWorkflowService, str],
+) -> None:
     service, address = fake
     with SyncClient(address) as client:
         got = await asyncio.to_thread(client.wait, "ex-slow", timeout=10, poll_interval=0.001)
@@ -399,6 +407,17 @@ def test_wait_deadline_grows_the_interval_and_expires() -> None:
     assert waiting.is_over()
     with pytest.raises(DeadlineExceededError, match=r"execution e1 did not finish within 10\.0s"):
         waiting.next_delay()
+
+
+def test_wait_deadline_parks_each_wait_execution_for_the_time_left() -> None:
+    clock = FakeMonotonic()
+    waiting = WaitDeadline("e1", 100.0, 0.1, now=clock)
+    assert waiting.server_wait() == LONG_POLL_SECS
+    clock.now += 90
+    assert waiting.server_wait() == pytest.approx(10.0)
+    clock.now += 20
+    assert waiting.server_wait() == 0.0
+    assert WaitDeadline("e2", None, 0.1, now=clock).server_wait() == LONG_POLL_SECS
 
 
 def test_wait_deadline_without_timeout() -> None:

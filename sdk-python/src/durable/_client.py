@@ -71,7 +71,12 @@ from durable._models import (
     start_result_from_proto,
 )
 from durable._tracing import metadata_for_current_context
-from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.errors import (
+    DeadlineExceededError,
+    DurableError,
+    UnavailableError,
+    from_rpc_error,
+)
 from durable.v1 import operations_service_pb2 as opb
 from durable.v1 import operations_service_pb2_grpc as opb_grpc
 from durable.v1 import schedule_service_pb2 as spb
@@ -98,6 +103,8 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 
 DEFAULT_ADDRESS = "127.0.0.1:7411"
 MAX_POLL_INTERVAL = 1.0
+# The longest a WaitExecution call parks on the orchestrator before the client asks again.
+LONG_POLL_SECS = 60.0
 """The longest pause between two polls of :meth:`Client.wait`, in seconds."""
 
 RequestT = TypeVar("RequestT")
@@ -281,6 +288,18 @@ def cancel_request(execution_id: str, *, reason: str) -> pb.CancelExecutionReque
     return pb.CancelExecutionRequest(execution_id=execution_id, reason=reason)
 
 
+def wait_request(execution_id: str, wait_secs: float) -> pb.WaitExecutionRequest:
+    """The WaitExecution request: park up to ``wait_secs`` for the execution to finish."""
+    request = pb.WaitExecutionRequest(execution_id=execution_id)
+    request.timeout.FromTimedelta(timedelta(seconds=wait_secs))
+    return request
+
+
+def is_unimplemented(error: DurableError) -> bool:
+    """Whether ``error`` says the orchestrator lacks the RPC (an older version)."""
+    return getattr(error, "code", None) == grpc.StatusCode.UNIMPLEMENTED
+
+
 def send_event_request(
     execution_id: str, name: str, payload: Any, event_id: str | None = None
 ) -> pb.SendEventRequest:
@@ -462,10 +481,12 @@ def diagnose_request(*, limit: int, worker_alive_within: timedelta | None) -> op
 
 
 class WaitDeadline:
-    """The deadline and growing poll interval of one ``wait`` call.
+    """The deadline of one ``wait`` call, and how long each call in it may take.
 
-    Polls start ``poll_interval`` apart and grow by half each time up to
-    :data:`MAX_POLL_INTERVAL`, so a long wait does not hammer the orchestrator.
+    ``wait`` long-polls WaitExecution, each call parked on the orchestrator for up to
+    :data:`LONG_POLL_SECS` (:meth:`server_wait`). Against an orchestrator without it,
+    ``wait`` polls GetExecution: polls start ``poll_interval`` apart and grow by half
+    each time up to :data:`MAX_POLL_INTERVAL`, so a long wait does not hammer it.
 
     Args:
         execution_id: The execution waited for (named in the error).
@@ -502,6 +523,12 @@ class WaitDeadline:
     def is_over(self) -> bool:
         """True once the deadline has passed."""
         return self._deadline is not None and self._now() >= self._deadline
+
+    def server_wait(self) -> float:
+        """Seconds the next WaitExecution may park: the time left, at most LONG_POLL_SECS."""
+        if self._deadline is None:
+            return LONG_POLL_SECS
+        return max(min(LONG_POLL_SECS, self._deadline - self._now()), 0.0)
 
     def rpc_timeout(self, default: float) -> float:
         """The deadline of the next poll: the client's own, cut to the time left."""
@@ -1148,19 +1175,43 @@ class Client:
         self,
         execution_id: str,
         *,
-        timeout: float | None = 60.0,  # noqa: ASYNC109 - bounds the whole poll loop, not one await
+        timeout: float | None = 60.0,  # noqa: ASYNC109 - bounds the whole wait, not one await
         poll_interval: float = 0.05,
     ) -> Execution:
-        """Poll an execution until it reaches a terminal status, and return it.
+        """Wait until an execution reaches a terminal status, and return it.
+
+        The orchestrator answers as soon as the execution finishes (WaitExecution, a
+        long poll), so this neither lags behind the finish nor polls.
 
         Args:
             execution_id: The execution to wait for.
             timeout: Seconds to wait in all (``None`` waits forever); past it,
                 DeadlineExceededError is raised.
-            poll_interval: Seconds between the first polls; the pause grows up to
+            poll_interval: Only against an older orchestrator without WaitExecution:
+                seconds between the first polls of GetExecution; the pause grows up to
                 :data:`MAX_POLL_INTERVAL`.
         """
         waiting = WaitDeadline(execution_id, timeout, poll_interval)
+        while True:
+            wait_secs = waiting.server_wait()
+            try:
+                response = await self._call(
+                    self._stub().WaitExecution,
+                    wait_request(execution_id, wait_secs),
+                    deadline=wait_secs + self.timeout,
+                )
+            except DurableError as exc:
+                if is_unimplemented(exc):
+                    return await self._poll_until_finished(waiting, execution_id)
+                raise
+            execution = execution_from_proto(response.execution)
+            if execution.status.is_terminal:
+                return execution
+            if waiting.is_over():
+                raise waiting.expired()
+
+    async def _poll_until_finished(self, waiting: WaitDeadline, execution_id: str) -> Execution:
+        """``wait`` against an orchestrator without WaitExecution: poll GetExecution."""
         while True:
             request = get_request(execution_id, include_steps=False, include_logs=False)
             try:

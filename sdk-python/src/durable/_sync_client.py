@@ -28,6 +28,7 @@ from durable._client import (
     diagnose_request,
     get_request,
     graph_request,
+    is_unimplemented,
     list_request,
     list_schedules_request,
     pending_events_request,
@@ -38,6 +39,7 @@ from durable._client import (
     start_request,
     trigger_schedule_request,
     update_schedule_request,
+    wait_request,
 )
 from durable._dsl import Workflow
 from durable._models import (
@@ -66,7 +68,12 @@ from durable._models import (
     start_result_from_proto,
 )
 from durable._tracing import metadata_for_current_context
-from durable.errors import DeadlineExceededError, UnavailableError, from_rpc_error
+from durable.errors import (
+    DeadlineExceededError,
+    DurableError,
+    UnavailableError,
+    from_rpc_error,
+)
 from durable.v1 import operations_service_pb2 as opb
 from durable.v1 import operations_service_pb2_grpc as opb_grpc
 from durable.v1 import schedule_service_pb2 as spb
@@ -464,8 +471,28 @@ class SyncClient:
     def wait(
         self, execution_id: str, *, timeout: float | None = 60.0, poll_interval: float = 0.05
     ) -> Execution:
-        """Poll an execution until it reaches a terminal status (see :meth:`Client.wait`)."""
+        """Wait until an execution reaches a terminal status (see :meth:`Client.wait`)."""
         waiting = WaitDeadline(execution_id, timeout, poll_interval)
+        while True:
+            wait_secs = waiting.server_wait()
+            try:
+                response = self._call(
+                    self._stub.WaitExecution,
+                    wait_request(execution_id, wait_secs),
+                    deadline=wait_secs + self.timeout,
+                )
+            except DurableError as exc:
+                if is_unimplemented(exc):
+                    return self._poll_until_finished(waiting, execution_id)
+                raise
+            execution = execution_from_proto(response.execution)
+            if execution.status.is_terminal:
+                return execution
+            if waiting.is_over():
+                raise waiting.expired()
+
+    def _poll_until_finished(self, waiting: WaitDeadline, execution_id: str) -> Execution:
+        """``wait`` against an orchestrator without WaitExecution: poll GetExecution."""
         while True:
             request = get_request(execution_id, include_steps=False, include_logs=False)
             try:

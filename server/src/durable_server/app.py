@@ -50,6 +50,7 @@ from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
 from durable_server.store.migrate import migrate
 from durable_server.tls import server_credentials
+from durable_server.watch import FinishWatch
 
 __all__ = ["Orchestrator", "run_migrations"]
 
@@ -98,6 +99,7 @@ class Orchestrator:
         self.metrics = Metrics()  # a registry of its own: several orchestrators per process
         self.metrics_address = ""  # host:port of /metrics once started ("" when disabled)
         self._metrics_server: MetricsServer | None = None
+        self.watch = FinishWatch()  # parked WaitExecution calls
         self.health_monitor: DatabaseHealth | None = None
 
     @property
@@ -121,6 +123,7 @@ class Orchestrator:
 
         definitions = DefinitionCache(load_definition)
         dispatcher_ref: list[Dispatcher] = []
+        watch = self.watch
         self.engine = engine = Engine(
             db,
             self.clock,
@@ -128,6 +131,7 @@ class Orchestrator:
             definitions,
             on_ready=lambda qs: dispatcher_ref[0].notify(qs),
             metrics=self.metrics,
+            on_finished=watch.finished,
         )
         self.dispatcher = dispatcher = Dispatcher(engine, self.clock)
         dispatcher_ref.append(dispatcher)
@@ -139,6 +143,7 @@ class Orchestrator:
             on_ready=lambda qs: dispatcher_ref[0].notify(qs),
             max_step_runs=s.max_step_runs,
             metrics=self.metrics,
+            finish_notice=engine.finish_notice,
         )
         registry = Registry(db, definitions, self.clock, scheduler)
         operations = Operations(
@@ -150,7 +155,9 @@ class Orchestrator:
             notify_channel=engine.notify_channel,
             on_ready=lambda qs: dispatcher_ref[0].notify(qs),
         )
-        self._listener = Listener(self.dsn, engine.notify_channel, dispatcher)
+        self._listener = Listener(
+            self.dsn, engine.notify_channel, dispatcher, engine.finish_notice.channel, watch
+        )
         self._listener.start()
         interval = timedelta(seconds=s.loop_interval_secs)
         self.timer_loop = DueLoop(
@@ -174,7 +181,7 @@ class Orchestrator:
             loop.start()
         self._server = self._build_server(
             WorkflowService(
-                engine, registry, Reads(db, self.clock), s, tracer(self.tracer_provider)
+                engine, registry, Reads(db, self.clock), s, tracer(self.tracer_provider), watch
             ),
             WorkerService(engine, registry, dispatcher, s),
             ScheduleService(scheduler, db, s),
@@ -275,6 +282,7 @@ class Orchestrator:
         if self._metrics_server is not None:
             await _timed("metrics endpoint", self._metrics_server.stop())
         await self.health.enter_graceful_shutdown()
+        self.watch.close()
         if hasattr(self, "dispatcher"):
             self.dispatcher.close()
         if self._server is not None:

@@ -19,6 +19,7 @@ import asyncpg
 from durable_server.clock import Clock
 from durable_server.engine.engine import Engine
 from durable_server.store.rows import ClaimedTask
+from durable_server.watch import FinishWatch
 
 __all__ = ["Dispatcher", "Listener"]
 
@@ -85,12 +86,25 @@ class Dispatcher:
 
 
 class Listener:
-    """A dedicated connection that LISTENs for other orchestrators' ready work."""
+    """A dedicated connection that LISTENs for ready work and finished executions.
 
-    def __init__(self, dsn: str, channel: str, dispatcher: Dispatcher) -> None:
+    Ready work (queue names on ``channel``) wakes parked polls; finished executions
+    (ids on ``finished_channel``) wake parked WaitExecution calls.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        channel: str,
+        dispatcher: Dispatcher,
+        finished_channel: str,
+        watch: FinishWatch,
+    ) -> None:
         self.dsn = dsn
         self.channel = channel
         self.dispatcher = dispatcher
+        self.finished_channel = finished_channel
+        self.watch = watch
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -107,6 +121,9 @@ class Listener:
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.dispatcher.notify([payload])
 
+    def _on_finished(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.watch.notified(payload)
+
     async def _run(self) -> None:
         backoff = 0.1
         while True:
@@ -116,8 +133,10 @@ class Listener:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(self.channel, self._on_notify)
+                await conn.add_listener(self.finished_channel, self._on_finished)
                 backoff = 0.1
                 self.dispatcher.notify_all()  # work may have arrived while disconnected
+                self.watch.wake_all()  # and executions may have finished
                 await lost.wait()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("LISTEN connection failed (%s); retrying in %.1fs", exc, backoff)

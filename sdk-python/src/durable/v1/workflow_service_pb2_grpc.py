@@ -50,6 +50,11 @@ class WorkflowServiceStub:
                 request_serializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionRequest.SerializeToString,
                 response_deserializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionResponse.FromString,
                 _registered_method=True)
+        self.WaitExecution = channel.unary_unary(
+                '/durable.v1.WorkflowService/WaitExecution',
+                request_serializer=durable_dot_v1_dot_workflow__service__pb2.WaitExecutionRequest.SerializeToString,
+                response_deserializer=durable_dot_v1_dot_workflow__service__pb2.WaitExecutionResponse.FromString,
+                _registered_method=True)
         self.ListExecutions = channel.unary_unary(
                 '/durable.v1.WorkflowService/ListExecutions',
                 request_serializer=durable_dot_v1_dot_workflow__service__pb2.ListExecutionsRequest.SerializeToString,
@@ -117,6 +122,14 @@ class WorkflowServiceServicer:
 
     def GetExecution(self, request, context):
         """GetExecution reads one execution, optionally with its step attempts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WaitExecution(self, request, context):
+        """WaitExecution returns an execution once it has finished, or as it is when the
+        timeout passes first (check its status). NOT_FOUND for an unknown execution.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -208,6 +221,11 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.GetExecution,
                     request_deserializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionRequest.FromString,
                     response_serializer=durable_dot_v1_dot_workflow__service__pb2.GetExecutionResponse.SerializeToString,
+            ),
+            'WaitExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.WaitExecution,
+                    request_deserializer=durable_dot_v1_dot_workflow__service__pb2.WaitExecutionRequest.FromString,
+                    response_serializer=durable_dot_v1_dot_workflow__service__pb2.WaitExecutionResponse.SerializeToString,
             ),
             'ListExecutions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListExecutions,
@@ -337,6 +355,33 @@ class WorkflowService:
             '/durable.v1.WorkflowService/GetExecution',
             durable_dot_v1_dot_workflow__service__pb2.GetExecutionRequest.SerializeToString,
             durable_dot_v1_dot_workflow__service__pb2.GetExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/durable.v1.WorkflowService/WaitExecution',
+            durable_dot_v1_dot_workflow__service__pb2.WaitExecutionRequest.SerializeToString,
+            durable_dot_v1_dot_workflow__service__pb2.WaitExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,10 @@ class WorkflowServiceStub:
     """StartWorkflows starts up to 1000 executions in one call (bulk starts)."""
     GetExecution: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.GetExecutionRequest, _workflow_service_pb2.GetExecutionResponse]
     """GetExecution reads one execution, optionally with its step attempts."""
+    WaitExecution: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.WaitExecutionRequest, _workflow_service_pb2.WaitExecutionResponse]
+    """WaitExecution returns an execution once it has finished, or as it is when the
+    timeout passes first (check its status). NOT_FOUND for an unknown execution.
+    """
     ListExecutions: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListExecutionsRequest, _workflow_service_pb2.ListExecutionsResponse]
     """ListExecutions lists executions, newest first, with filters and pagination."""
     CancelExecution: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.CancelExecutionRequest, _workflow_service_pb2.CancelExecutionResponse]
@@ -79,6 +83,10 @@ class WorkflowServiceAsyncStub(WorkflowServiceStub):
     """StartWorkflows starts up to 1000 executions in one call (bulk starts)."""
     GetExecution: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.GetExecutionRequest, _workflow_service_pb2.GetExecutionResponse]  # type: ignore[assignment]
     """GetExecution reads one execution, optionally with its step attempts."""
+    WaitExecution: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.WaitExecutionRequest, _workflow_service_pb2.WaitExecutionResponse]  # type: ignore[assignment]
+    """WaitExecution returns an execution once it has finished, or as it is when the
+    timeout passes first (check its status). NOT_FOUND for an unknown execution.
+    """
     ListExecutions: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListExecutionsRequest, _workflow_service_pb2.ListExecutionsResponse]  # type: ignore[assignment]
     """ListExecutions lists executions, newest first, with filters and pagination."""
     CancelExecution: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.CancelExecutionRequest, _workflow_service_pb2.CancelExecutionResponse]  # type: ignore[assignment]
@@ -134,6 +142,16 @@ class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_service_pb2.GetExecutionResponse, _abc.Awaitable[_workflow_service_pb2.GetExecutionResponse]]:
         """GetExecution reads one execution, optionally with its step attempts."""
+
+    @_abc_1.abstractmethod
+    def WaitExecution(
+        self,
+        request: _workflow_service_pb2.WaitExecutionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_service_pb2.WaitExecutionResponse, _abc.Awaitable[_workflow_service_pb2.WaitExecutionResponse]]:
+        """WaitExecution returns an execution once it has finished, or as it is when the
+        timeout passes first (check its status). NOT_FOUND for an unknown execution.
+        """
 
     @_abc_1.abstractmethod
     def ListExecutions(

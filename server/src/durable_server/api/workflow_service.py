@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -19,10 +22,14 @@ from durable_server.engine.definitions import Definition
 from durable_server.engine.engine import Engine, StartRequest
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
+from durable_server.engine.states import TERMINAL_STATUSES
 from durable_server.errors import DurableError, FailedPreconditionError, InvalidArgumentError
 from durable_server.store.executions import ExecutionFilter
+from durable_server.watch import RECHECK_SECS, FinishWatch
 
 MAX_BULK_STARTS = 1000
+DEFAULT_WAIT = timedelta(seconds=30)  # WaitExecution without a timeout
+MAX_WAIT = timedelta(minutes=5)
 
 __all__ = ["WorkflowService"]
 
@@ -39,8 +46,10 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         reads: Reads,
         settings: Settings,
         tracer: Tracer | None = None,
+        watch: FinishWatch | None = None,
     ) -> None:
         self.engine = engine
+        self.watch = watch if watch is not None else FinishWatch()
         self.registry = registry
         self.reads = reads
         self.settings = settings
@@ -138,6 +147,34 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
                 detail.execution, detail if include_steps else None
             )
         )
+
+    async def WaitExecution(
+        self, request: pb.WaitExecutionRequest, context: Context
+    ) -> pb.WaitExecutionResponse:
+        """Return an execution once it has finished, or at the timeout as it is then."""
+        execution_id = validate.check_execution_id(request.execution_id)
+        timeout = DEFAULT_WAIT
+        if request.HasField("timeout"):
+            timeout = validate.check_duration("timeout", request.timeout)
+            if not timedelta(0) <= timeout <= MAX_WAIT:
+                raise InvalidArgumentError(
+                    f"timeout must be between 0 and {MAX_WAIT.total_seconds():.0f} s, "
+                    f"not {timeout.total_seconds()} s"
+                )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        while True:
+            # Watch before reading: a finish committed after the read still wakes us.
+            with self.watch.watching(execution_id) as finished:
+                detail = await self.reads.get_execution(execution_id, include_steps=False)
+                left = deadline - loop.time()
+                finished_or_over = detail.execution.status in TERMINAL_STATUSES or left <= 0
+                if finished_or_over or self.watch.closed:  # closed: shutting down
+                    return pb.WaitExecutionResponse(
+                        execution=convert.execution_to_proto(detail.execution, None)
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), min(left, RECHECK_SECS))
 
     async def ListExecutions(
         self, request: pb.ListExecutionsRequest, context: Context

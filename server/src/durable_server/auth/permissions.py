@@ -46,6 +46,7 @@ _BY_SERVICE: Final[Mapping[str, Mapping[str, frozenset[Role]]]] = {
         "StartWorkflow": _CLIENT,
         "StartWorkflows": _CLIENT,
         "GetExecution": _CLIENT,
+        "WaitExecution": _CLIENT,
         "ListExecutions": _CLIENT,
         "CancelExecution": _CLIENT,
         "ListChildren": _CLIENT,

@@ -9,7 +9,8 @@ a crash anywhere leaves either all of it or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from durable_server.engine.definitions import Definition, ForeachDef, ParallelDef
@@ -39,12 +40,24 @@ from durable_server.store import step_attempts as attempt_store
 from durable_server.store import tasks as task_store
 from durable_server.store import timers as timer_store
 from durable_server.store import waits as wait_store
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, after_commit
 from durable_server.store.rows import ClaimedTask, GroupState
 
-__all__ = ["Applier"]
+__all__ = ["Applier", "FinishNotice"]
 
 DefinitionLookup = dict[str, Definition]
+
+
+@dataclass(frozen=True)
+class FinishNotice:
+    """Who hears that executions finished (WaitExecution's waiters, see ``watch``).
+
+    Every orchestrator, through NOTIFY on ``channel`` (sent by the finishing statement);
+    this one also directly, with ``local``, once the transaction commits.
+    """
+
+    channel: str
+    local: Callable[[list[str]], None]
 
 
 class Applier:
@@ -61,8 +74,10 @@ class Applier:
         handback: task_store.Handback | None = None,
         handback_queues: frozenset[str] = frozenset(),
         handback_room: int = 0,
+        finish_notice: FinishNotice | None = None,
     ) -> None:
         self.conn = conn
+        self.finish_notice = finish_notice
         # Tasks made ready here go straight to the reporting worker, up to its free room,
         # when they are of its queues (see Handback); ``leased`` collects them.
         self.handback = handback
@@ -378,10 +393,15 @@ class Applier:
         the common end of a plain workflow costs one statement.
         """
         ended: list[ex_store.Finished] = []
+        notice = self.finish_notice
         for status in sorted({f.status for f in finishes}):
             group = [f for f in finishes if f.status == status]
             changed = await ex_store.execution_finish_many(
-                self.conn, group, allowed_from=allowed_from(status), now=self.now
+                self.conn,
+                group,
+                allowed_from=allowed_from(status),
+                now=self.now,
+                notify_channel=notice.channel if notice else None,
             )
             ended += changed
             if self.metrics is not None:
@@ -389,6 +409,8 @@ class Applier:
         done = [e.id for e in ended]
         if not done:
             return done
+        if notice is not None:
+            after_commit(lambda: notice.local(done))
 
         def having(flag: str) -> list[str]:
             return [e.id for e in ended if getattr(e, flag)]

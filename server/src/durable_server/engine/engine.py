@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from durable_server.batching import Batcher
 from durable_server.clock import Clock
 from durable_server.config import Settings
-from durable_server.engine.apply import Applier
+from durable_server.engine.apply import Applier, FinishNotice
 from durable_server.engine.children import (
     ChildStart,
     ChildStartError,
@@ -131,6 +131,7 @@ class Engine:
         on_ready: Callable[[Iterable[str]], None],
         rand: Callable[[], float] = random.random,
         metrics: Metrics | None = None,
+        on_finished: Callable[[list[str]], None] = lambda _ids: None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.db = db
@@ -141,6 +142,8 @@ class Engine:
         self.on_timer: Callable[[], None] = lambda: None  # set by the app: wake the timer loop
         self._rand = rand
         self.notify_channel = f"durable_{settings.schema}_tasks"
+        # Executions finished, for WaitExecution: NOTIFY on this channel, and on_finished here.
+        self.finish_notice = FinishNotice(f"durable_{settings.schema}_finished", on_finished)
         self.presence = WorkerPresence(db, clock)
         self._starts: Batcher[tuple[StartRequest, Definition], tuple[str, bool]] = Batcher(
             self._start_many
@@ -628,6 +631,7 @@ class Engine:
                 now=self.clock.db_now(),
                 max_step_runs=self.settings.max_step_runs,
                 metrics=self.metrics,
+                finish_notice=self.finish_notice,
             )
         return Applier(
             conn,
@@ -635,6 +639,7 @@ class Engine:
             now=self.clock.db_now(),
             max_step_runs=self.settings.max_step_runs,
             metrics=self.metrics,
+            finish_notice=self.finish_notice,
             handback=task_store.Handback(
                 next_tasks.worker_id, self.settings.lease_secs, self.settings.timeout_grace_secs
             ),

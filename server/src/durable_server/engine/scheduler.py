@@ -22,7 +22,7 @@ from typing import Any
 from durable._models import catch_up_from_proto, overlap_from_proto
 from durable.v1 import definition_pb2
 from durable_server.clock import Clock
-from durable_server.engine.apply import Applier
+from durable_server.engine.apply import Applier, FinishNotice
 from durable_server.engine.cron import CronError, CronSchedule
 from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
 from durable_server.engine.states import ExecutionStatus, TaskKind
@@ -66,8 +66,10 @@ class Scheduler:
         on_ready: Callable[[Iterable[str]], None],
         max_step_runs: int,
         metrics: Metrics | None = None,
+        finish_notice: FinishNotice | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.finish_notice = finish_notice
         self.db = db
         self.clock = clock
         self.definitions = definitions
@@ -200,6 +202,7 @@ class Scheduler:
             now=self.clock.db_now(),
             max_step_runs=self._max_step_runs,
             metrics=self.metrics,
+            finish_notice=self.finish_notice,
         )
         await applier.finish(
             [FinishExecution(execution_id, ExecutionStatus.CANCELLED, error_json=error)]

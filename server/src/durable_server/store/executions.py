@@ -194,8 +194,12 @@ async def execution_finish_many(
     *,
     allowed_from: list[str],
     now: datetime | None,
+    notify_channel: str | None = None,
 ) -> list[Finished]:
-    """Finish executions still in ``allowed_from``; those that changed."""
+    """Finish executions still in ``allowed_from``; those that changed.
+
+    With ``notify_channel``, NOTIFY it with the ids of those that changed.
+    """
     if not finishes:
         return []
     rows = await conn.fetch(
@@ -206,6 +210,7 @@ async def execution_finish_many(
         [f.error_json for f in finishes],
         now,
         allowed_from,
+        notify_channel,
     )
     return [
         Finished(

@@ -113,16 +113,26 @@ SELECT status FROM executions WHERE id = $1 FOR UPDATE;
 
 -- name: execution_finish_many
 -- Finish executions (status, result, error) still in one of the allowed statuses; say what each leaves behind to clean up.
-UPDATE executions e
-SET status = x.status, result = x.result::jsonb, error = coalesce(x.error::jsonb, e.error),
-    finished_at = coalesce($5, now())
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(id, status, result, error)
-WHERE e.id = x.id AND e.id = ANY($1::uuid[]) AND e.status = ANY($6::text[])
-RETURNING e.id, e.workflow_name, e.parent_id IS NOT NULL AS has_parent,
-          EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id) AS has_tasks,
-          EXISTS (SELECT 1 FROM groups g WHERE g.execution_id = e.id) AS has_groups,
-          EXISTS (SELECT 1 FROM timers m WHERE m.execution_id = e.id) AS has_timers,
-          EXISTS (SELECT 1 FROM executions c WHERE c.parent_id = e.id) AS has_children;
+-- With a channel ($7), NOTIFY it with the finished ids (comma-separated, 200 a time to keep under the payload limit).
+WITH done AS (
+    UPDATE executions e
+    SET status = x.status, result = x.result::jsonb, error = coalesce(x.error::jsonb, e.error),
+        finished_at = coalesce($5, now())
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(id, status, result, error)
+    WHERE e.id = x.id AND e.id = ANY($1::uuid[]) AND e.status = ANY($6::text[])
+    RETURNING e.id, e.workflow_name, e.parent_id IS NOT NULL AS has_parent,
+              EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id) AS has_tasks,
+              EXISTS (SELECT 1 FROM groups g WHERE g.execution_id = e.id) AS has_groups,
+              EXISTS (SELECT 1 FROM timers m WHERE m.execution_id = e.id) AS has_timers,
+              EXISTS (SELECT 1 FROM executions c WHERE c.parent_id = e.id) AS has_children
+), notified AS (
+    SELECT count(pg_notify($7::text, ids)) AS n FROM (
+        SELECT string_agg(id::text, ',') AS ids
+        FROM (SELECT id, (row_number() OVER ()) / 200 AS chunk FROM done) c
+        WHERE $7::text IS NOT NULL
+        GROUP BY chunk) chunks
+)
+SELECT done.* FROM done, notified;
 
 -- name: execution_sequences_take
 -- Hand out the next sequence numbers of executions; returns the last one taken of each.
