@@ -11,15 +11,17 @@ import grpc
 import pytest
 from grpc import StatusCode as Code
 
-from durable import Workflow
+from durable import Workflow, hours
 from durable._definition import to_definition
 from durable.v1 import common_pb2 as S
 from durable.v1 import operations_service_pb2 as opb
 from durable.v1 import operations_service_pb2_grpc as ogrpc
 from durable.v1 import worker_service_pb2 as wpb
 from durable.v1 import workflow_service_pb2 as pb
+from durable_server.app import Orchestrator
 from durable_server.clock import ManualClock
 from tests.helpers.raw import RawClient
+from tests.helpers.wait import wait_until
 
 pair = Workflow("pair")
 
@@ -34,10 +36,18 @@ def b(data: object) -> object:
     return data
 
 
+bounded = Workflow("bounded_pair", timeout=hours(1))
+
+
+@bounded.step
+def only(data: object) -> object:
+    return data
+
+
 @pytest.fixture
 async def raw(channel: grpc.aio.Channel) -> RawClient:
     client = RawClient(channel)
-    await client.register(pair)
+    await client.register(pair, bounded)
     return client
 
 
@@ -121,6 +131,34 @@ async def test_a_failed_execution_runs_again_from_its_failed_step(
         )
     )
     assert err.code() == Code.NOT_FOUND
+
+
+async def test_a_retried_execution_gets_its_workflow_timeout_again_from_the_retry(
+    raw: RawClient,
+    ops: ogrpc.OperationsServiceStub,
+    manual_clock: ManualClock,
+    orch: Orchestrator,
+) -> None:
+    execution_id = await raw.start("bounded_pair", "1")
+    manual_clock.advance(timedelta(minutes=50))  # queued for most of its hour
+    [task] = await raw.poll()
+    await raw.fail(task, "ValueError", "bad", non_retryable=True)
+    assert (await raw.get(execution_id)).status == S.EXECUTION_STATUS_FAILED
+    await ops.RetryExecution(opb.RetryExecutionRequest(execution_id=execution_id))
+    [again] = await raw.poll()
+
+    # Past the first deadline (an hour after the start): the retry's own hour still runs.
+    manual_clock.advance(timedelta(minutes=30))
+    assert await orch.engine.fire_timers() == 0
+    assert (await raw.get(execution_id)).status == S.EXECUTION_STATUS_RUNNING
+    manual_clock.advance(timedelta(minutes=30))  # an hour after the retry
+
+    async def timed_out() -> bool:
+        return (await raw.get(execution_id)).status == S.EXECUTION_STATUS_TIMED_OUT
+
+    await wait_until(timed_out)
+    err = await _error(raw.complete(again, '"late"'))
+    assert err.code() == Code.FAILED_PRECONDITION
 
 
 async def test_diagnose_finds_executions_nothing_can_move(

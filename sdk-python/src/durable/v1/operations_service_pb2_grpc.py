@@ -102,7 +102,8 @@ class OperationsServiceServicer:
 
     def RetryExecution(self, request, context):
         """RetryExecution runs a failed execution again from the top-level step that failed,
-        with that step's input; its history is kept.
+        with that step's input; its history is kept. A workflow timeout starts again from
+        the retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,7 +45,8 @@ class OperationsServiceStub:
     """ListQueues shows every queue with work or a state: counts and the oldest ready age."""
     RetryExecution: _grpc.UnaryUnaryMultiCallable[_operations_service_pb2.RetryExecutionRequest, _operations_service_pb2.RetryExecutionResponse]
     """RetryExecution runs a failed execution again from the top-level step that failed,
-    with that step's input; its history is kept.
+    with that step's input; its history is kept. A workflow timeout starts again from
+    the retry.
     """
     Diagnose: _grpc.UnaryUnaryMultiCallable[_operations_service_pb2.DiagnoseRequest, _operations_service_pb2.DiagnoseResponse]
     """Diagnose finds unfinished executions that nothing can move forward, and says why."""
@@ -67,7 +68,8 @@ class OperationsServiceAsyncStub(OperationsServiceStub):
     """ListQueues shows every queue with work or a state: counts and the oldest ready age."""
     RetryExecution: _aio.UnaryUnaryMultiCallable[_operations_service_pb2.RetryExecutionRequest, _operations_service_pb2.RetryExecutionResponse]  # type: ignore[assignment]
     """RetryExecution runs a failed execution again from the top-level step that failed,
-    with that step's input; its history is kept.
+    with that step's input; its history is kept. A workflow timeout starts again from
+    the retry.
     """
     Diagnose: _aio.UnaryUnaryMultiCallable[_operations_service_pb2.DiagnoseRequest, _operations_service_pb2.DiagnoseResponse]  # type: ignore[assignment]
     """Diagnose finds unfinished executions that nothing can move forward, and says why."""
@@ -116,7 +118,8 @@ class OperationsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_operations_service_pb2.RetryExecutionResponse, _abc.Awaitable[_operations_service_pb2.RetryExecutionResponse]]:
         """RetryExecution runs a failed execution again from the top-level step that failed,
-        with that step's input; its history is kept.
+        with that step's input; its history is kept. A workflow timeout starts again from
+        the retry.
         """
 
     @_abc_1.abstractmethod

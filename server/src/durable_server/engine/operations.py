@@ -151,7 +151,11 @@ class Operations:
             node = definition.nodes.get(step_name)
             timeout = node.timeout_secs if isinstance(node, StepDef) else None
             await ops_store.execution_reopen(
-                conn, execution_id=execution_id, allowed_from=sorted(REOPENABLE)
+                conn,
+                execution_id=execution_id,
+                allowed_from=sorted(REOPENABLE),
+                timeout_secs=definition.timeout_secs,
+                now=self.clock.db_now(),
             )
             applier = Applier(
                 conn,

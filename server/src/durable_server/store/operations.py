@@ -39,6 +39,18 @@ async def execution_stuck_list(
     return list(await conn.fetch(Q["execution_stuck_list"], now, alive_secs, limit))
 
 
-async def execution_reopen(conn: Conn, *, execution_id: str, allowed_from: list[str]) -> bool:
-    """Make a failed execution running again; False when its status does not allow it."""
-    return bool(await conn.fetchval(Q["execution_reopen"], execution_id, allowed_from))
+async def execution_reopen(
+    conn: Conn,
+    *,
+    execution_id: str,
+    allowed_from: list[str],
+    timeout_secs: float | None,
+    now: datetime | None,
+) -> bool:
+    """Make a failed execution running again; False when its status does not allow it.
+
+    Its workflow timeout (``timeout_secs``), if any, runs again from ``now``.
+    """
+    return bool(
+        await conn.fetchval(Q["execution_reopen"], execution_id, allowed_from, timeout_secs, now)
+    )

@@ -75,6 +75,14 @@ LIMIT $3;
 
 -- name: execution_reopen
 -- Make a failed execution running again (RetryExecution); false when it is not failed.
-UPDATE executions SET status = 'running', error = NULL, result = NULL, finished_at = NULL
-WHERE id = $1 AND status = ANY($2::text[])
-RETURNING true;
+-- A workflow timeout ($3 seconds) starts again from now ($4), with its timer.
+WITH e AS (
+    UPDATE executions SET status = 'running', error = NULL, result = NULL, finished_at = NULL,
+        deadline_at = coalesce($4, now()) + make_interval(secs => $3::float8)
+    WHERE id = $1 AND status = ANY($2::text[])
+    RETURNING id, deadline_at
+), tm AS (
+    INSERT INTO timers (execution_id, kind, due_at)
+    SELECT e.id, 'execution_timeout', e.deadline_at FROM e WHERE e.deadline_at IS NOT NULL
+)
+SELECT true FROM e;
