@@ -11,6 +11,7 @@ from durable._definition import to_definition
 from durable.v1 import worker_service_pb2 as wpb
 from durable.v1 import workflow_service_pb2 as pb
 from durable_server.clock import ManualClock
+from durable_server.engine.registry import FORGET_WORKERS_AFTER
 from tests.helpers.raw import RawClient
 
 mail = Workflow("mail", queue="mail")
@@ -51,3 +52,31 @@ async def test_list_workers_with_filters(
     assert [w.worker_id for w in by_queue.workers] == ["old"]
     recent = await raw.flows.ListWorkers(pb.ListWorkersRequest(seen_within_seconds=60))
     assert [w.worker_id for w in recent.workers] == ["new"]
+
+
+async def test_workers_unseen_for_a_week_are_forgotten_when_another_registers(
+    channel: grpc.aio.Channel, manual_clock: ManualClock
+) -> None:
+    raw = RawClient(channel)
+
+    async def register(worker_id: str) -> None:
+        await raw.workers.RegisterWorkflows(
+            wpb.RegisterWorkflowsRequest(worker_id=worker_id, workflows=[to_definition(mail)])
+        )
+
+    async def listed() -> list[str]:
+        reply = await raw.flows.ListWorkers(pb.ListWorkersRequest())
+        return [w.worker_id for w in reply.workers]
+
+    await register("gone")
+    manual_clock.advance(timedelta(days=1))
+    await register("quiet")
+    manual_clock.advance(FORGET_WORKERS_AFTER - timedelta(days=1))  # "gone": just a week
+    await register("fresh")
+    assert await listed() == ["fresh", "quiet", "gone"]  # not more than a week yet
+    manual_clock.advance(timedelta(seconds=1))
+    await register("fresh")  # re-registering itself never forgets the caller
+    assert await listed() == ["fresh", "quiet"]
+    manual_clock.advance(FORGET_WORKERS_AFTER + timedelta(seconds=1))
+    await register("newest")
+    assert await listed() == ["newest"]

@@ -198,7 +198,8 @@ class WorkflowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkers(self, request, context):
-        """ListWorkers lists the workers that registered, with their last heartbeat.
+        """ListWorkers lists the workers that registered, with their last heartbeat; those
+        not seen for 7 days are forgotten.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

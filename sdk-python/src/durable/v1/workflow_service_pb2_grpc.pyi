@@ -70,7 +70,9 @@ class WorkflowServiceStub:
     DOT); given an execution, with each node's state overlaid.
     """
     ListWorkers: _grpc.UnaryUnaryMultiCallable[_workflow_service_pb2.ListWorkersRequest, _workflow_service_pb2.ListWorkersResponse]
-    """ListWorkers lists the workers that registered, with their last heartbeat."""
+    """ListWorkers lists the workers that registered, with their last heartbeat; those
+    not seen for 7 days are forgotten.
+    """
 
 @_typing.type_check_only
 class WorkflowServiceAsyncStub(WorkflowServiceStub):
@@ -114,7 +116,9 @@ class WorkflowServiceAsyncStub(WorkflowServiceStub):
     DOT); given an execution, with each node's state overlaid.
     """
     ListWorkers: _aio.UnaryUnaryMultiCallable[_workflow_service_pb2.ListWorkersRequest, _workflow_service_pb2.ListWorkersResponse]  # type: ignore[assignment]
-    """ListWorkers lists the workers that registered, with their last heartbeat."""
+    """ListWorkers lists the workers that registered, with their last heartbeat; those
+    not seen for 7 days are forgotten.
+    """
 
 class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
     """WorkflowService starts, reads, lists and cancels workflow executions."""
@@ -233,6 +237,8 @@ class WorkflowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_service_pb2.ListWorkersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_service_pb2.ListWorkersResponse, _abc.Awaitable[_workflow_service_pb2.ListWorkersResponse]]:
-        """ListWorkers lists the workers that registered, with their last heartbeat."""
+        """ListWorkers lists the workers that registered, with their last heartbeat; those
+        not seen for 7 days are forgotten.
+        """
 
 def add_WorkflowServiceServicer_to_server(servicer: WorkflowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from durable.v1 import definition_pb2
 from durable_server.clock import Clock
@@ -15,9 +16,12 @@ from durable_server.store import workers as worker_store
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
 
-__all__ = ["LATEST_TTL_SECS", "Registered", "Registry"]
+__all__ = ["FORGET_WORKERS_AFTER", "LATEST_TTL_SECS", "Registered", "Registry"]
 
 LATEST_TTL_SECS = 2.0
+# A worker not seen for this long is gone for good (a new process registers a new id):
+# its row is deleted when another worker registers.
+FORGET_WORKERS_AFTER = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Registry:
                 versions=[d.version for d in parsed],
                 queues=list(queues),
                 now=self.clock.db_now(),
+                forget_after=FORGET_WORKERS_AFTER,
             )
         for d in parsed:
             self.definitions.put(d)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from durable_server.store.db import Conn
@@ -10,10 +10,18 @@ from durable_server.store.queries import QUERIES as Q
 
 
 async def worker_upsert(
-    conn: Conn, *, worker_id: str, versions: list[str], queues: list[str], now: datetime | None
+    conn: Conn,
+    *,
+    worker_id: str,
+    versions: list[str],
+    queues: list[str],
+    now: datetime | None,
+    forget_after: timedelta,
 ) -> None:
-    """Record a worker's registration."""
-    await conn.execute(Q["worker_upsert"], worker_id, versions, queues, now)
+    """Record a worker's registration; forget workers not seen for ``forget_after``."""
+    await conn.execute(
+        Q["worker_upsert"], worker_id, versions, queues, now, forget_after.total_seconds()
+    )
 
 
 async def worker_touch_many(conn: Conn, *, worker_ids: list[str], times: list[datetime]) -> None:

@@ -1,5 +1,10 @@
 -- name: worker_upsert
 -- Record a worker's registration: the versions it can run and the queues it polls.
+-- Workers not seen for $5 seconds are forgotten (each worker process has its own id).
+WITH forgotten AS (
+    DELETE FROM workers
+    WHERE last_seen_at < coalesce($4, now()) - make_interval(secs => $5::float8) AND id <> $1
+)
 INSERT INTO workers (id, versions, queues, started_at, last_seen_at)
 VALUES ($1, $2, $3, coalesce($4, now()), coalesce($4, now()))
 ON CONFLICT (id) DO UPDATE
