@@ -13,7 +13,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from grpc import StatusCode as Code
 
-from durable import Workflow, hours
+from durable import Workflow, hours, step
 from durable.v1 import common_pb2 as S
 from durable.v1 import worker_service_pb2 as wpb
 from durable.v1 import workflow_service_pb2 as pb
@@ -38,10 +38,15 @@ def hold_bounded(data: object) -> object:
     return data
 
 
+split = Workflow("split_waiter")
+split.step(step(hold, name="prep"))
+split.parallel("both", {"slow": [step(hold, name="slow")], "quick": [step(hold, name="quick")]})
+
+
 @pytest.fixture
 async def raw(channel: grpc.aio.Channel) -> RawClient:
     client = RawClient(channel)
-    await client.register(waiter, bounded)
+    await client.register(waiter, bounded, split)
     return client
 
 
@@ -302,6 +307,26 @@ async def test_concurrent_sends_with_one_event_id_deliver_once(raw: RawClient) -
     woken = await _woken(raw)
     assert list((await raw.get(execution_id)).unconsumed_events) == []
     assert len(json.loads(woken.memo_json)) == 1
+
+
+async def test_an_execution_whose_last_running_branch_ends_while_another_waits_is_waiting(
+    raw: RawClient,
+) -> None:
+    execution_id, prep = await _started(raw, "split_waiter")
+    await raw.complete(prep, "{}")
+    tasks = {t.lane_path: t for t in await raw.poll(wait=2)}
+    assert set(tasks) == {"both/slow", "both/quick"}
+    await _suspend(raw, tasks["both/slow"], events=wpb.EventWait(index=0, names=["go"]))
+    assert (await raw.get(execution_id)).status == S.EXECUTION_STATUS_RUNNING  # quick runs
+    await raw.complete(tasks["both/quick"], '"q"')
+    assert (await raw.get(execution_id)).status == S.EXECUTION_STATUS_WAITING
+    await _send(raw, execution_id, "go", '"now"')
+    assert (await raw.get(execution_id)).status == S.EXECUTION_STATUS_RUNNING
+    again = await _woken(raw)
+    await raw.complete(again, '"s"')
+    done = await raw.get(execution_id)
+    assert done.status == S.EXECUTION_STATUS_COMPLETED
+    assert json.loads(done.result_json) == {"quick": "q", "slow": "s"}
 
 
 # -- human input ----------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from durable_server.engine.engine import Engine
 from durable_server.engine.operations import Operations
 from durable_server.engine.reads import Reads
 from durable_server.engine.registry import Registry
-from durable_server.engine.retention import Retention
+from durable_server.engine.retention import RECHECK_RETENTION, Retention
 from durable_server.engine.scheduler import Scheduler
 from durable_server.health import DatabaseHealth, database_probe
 from durable_server.loops import DueLoop
@@ -174,7 +174,11 @@ class Orchestrator:
         if s.retention_days > 0:
             retention = Retention(db, self.clock, s.retention_days)
             self.retention_loop = DueLoop(
-                "retention", self.clock, retention.delete_due, retention.next_due, interval
+                "retention",
+                self.clock,
+                retention.delete_due,
+                retention.next_due,
+                max(interval, RECHECK_RETENTION),
             )
             self._loops.append(self.retention_loop)
         for loop in self._loops:

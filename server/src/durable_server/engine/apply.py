@@ -90,10 +90,20 @@ class Applier:
         self.metrics = metrics  # counts the executions finished, once the transaction commits
         self.ready: set[str] = set()
         self.finished: set[str] = set()
+        self.enqueued: set[str] = set()  # executions given a new task here
         self.timers_added = False
 
     async def apply(self, effects: Sequence[Effect]) -> None:
-        """Apply ``effects`` and everything they lead to."""
+        """Apply ``effects`` and everything they lead to.
+
+        An execution whose step ended here without a next task (a branch of a group
+        ended) may be left with only waiting tasks: it is marked waiting.
+        """
+        ended = {
+            e.task.execution_id
+            for e in effects
+            if isinstance(e, RecordAttempt) and e.retry_delay_secs is None
+        }
         pending = list(effects)
         while pending:
             simple = [e for e in pending if isinstance(e, RecordAttempt | RemoveTask | RetryTask)]
@@ -106,6 +116,8 @@ class Applier:
             pending = await self._enqueue(enqueues)
             for effect in stateful:
                 pending += await self._apply_stateful(effect)
+        if quiet := ended - self.enqueued - self.finished:
+            await ex_store.execution_waiting_mark_many(self.conn, execution_ids=sorted(quiet))
 
     # -- batches -----------------------------------------------------------------------
 
@@ -154,6 +166,7 @@ class Applier:
                 continue
             insert.append(t)
             sequences.append(seq)
+        self.enqueued |= {t.origin.execution_id for t in insert}
         lease = [self._hand_back(t) for t in insert]
         leased = await task_store.task_insert_many(
             self.conn, insert, sequences, now=self.now, lease=lease, handback=self.handback

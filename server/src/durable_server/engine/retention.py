@@ -13,9 +13,12 @@ from durable_server.store import executions as ex_store
 from durable_server.store import schedules as schedule_store
 from durable_server.store.db import Database
 
-__all__ = ["Retention"]
+__all__ = ["RECHECK_RETENTION", "Retention"]
 
 BATCH = 500
+# How often the retention loop asks again what is due (ages are in days: no hurry), so
+# that an idle orchestrator does not query for it every loop interval.
+RECHECK_RETENTION = timedelta(minutes=1)
 
 
 class Retention:

@@ -300,6 +300,12 @@ async def execution_waiting_mark(conn: Conn, *, execution_id: str) -> None:
     await conn.execute(Q["execution_waiting_mark"], execution_id)
 
 
+async def execution_waiting_mark_many(conn: Conn, *, execution_ids: list[str]) -> None:
+    """Mark running executions waiting when all their tasks wait (none ready or leased)."""
+    if execution_ids:
+        await conn.execute(Q["execution_waiting_mark_many"], execution_ids)
+
+
 async def execution_running_mark_many(conn: Conn, *, execution_ids: list[str]) -> None:
     """Mark waiting executions running again."""
     if execution_ids:

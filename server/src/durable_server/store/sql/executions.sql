@@ -190,6 +190,15 @@ WHERE e.id = $1 AND e.status = 'running'
   AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id
                   AND t.status IN ('ready', 'leased'));
 
+-- name: execution_waiting_mark_many
+-- Mark running executions waiting when their tasks all wait (the last running branch ended).
+-- "(status || '')" keeps the planner on the primary key (see task_claim_many).
+UPDATE executions e SET status = 'waiting'
+WHERE e.id = ANY($1::uuid[]) AND (e.status || '') = 'running'
+  AND EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id AND t.status = 'waiting')
+  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.execution_id = e.id
+                  AND t.status IN ('ready', 'leased'));
+
 -- name: execution_running_mark_many
 -- Mark waiting executions running again (a task woke).
 -- "(status || '')" keeps the planner on the primary key (see task_claim_many).
