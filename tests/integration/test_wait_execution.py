@@ -18,6 +18,7 @@ from durable_server.clock import ManualClock
 from durable_server.watch import RECHECK_SECS
 from tests.helpers.orchestrator import running_orchestrator
 from tests.helpers.raw import RawClient, snapshot
+from tests.helpers.wait import wait_until
 
 single = Workflow("wait_single")
 
@@ -43,11 +44,11 @@ def _wait(raw: RawClient, execution_id: str, seconds: float | None) -> pb.WaitEx
 
 async def _parked(orch: Orchestrator, count: int = 1) -> None:
     """Return once ``count`` waits are parked on ``orch``."""
-    for _ in range(2000):
-        if len(orch.watch) >= count:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"{len(orch.watch)} waits parked, expected {count}")
+
+    async def parked() -> bool:
+        return len(orch.watch) >= count
+
+    await wait_until(parked, interval=0.005)
 
 
 async def test_a_parked_wait_answers_when_the_execution_finishes(
