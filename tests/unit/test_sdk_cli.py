@@ -52,6 +52,17 @@ async def test_start_and_wait_prints_the_execution(
     assert printed["created_at"] is None
 
 
+async def test_wait_prints_the_finished_execution(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, address = served
+    assert await run(address, "wait", "ex-slow", "--timeout", "10") == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["id"], printed["status"]) == ("ex-slow", "completed")
+    assert await run(address, "wait", "ex-stuck", "--timeout", "0.05") == 1
+    assert "did not finish within 0.05s" in capsys.readouterr().err
+
+
 async def test_get_with_logs(
     served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -120,6 +120,11 @@ def _cmd_start(client: SyncClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_wait(client: SyncClient, args: argparse.Namespace) -> int:
+    _print_json(client.wait(args.execution_id, timeout=args.timeout))
+    return 0
+
+
 def _cmd_get(client: SyncClient, args: argparse.Namespace) -> int:
     execution = client.get_execution(
         args.execution_id, include_steps=args.steps or args.logs, include_logs=args.logs
@@ -538,6 +543,13 @@ def _add_client_commands(sub: Any) -> None:
     get.add_argument("--steps", action="store_true", help="include step attempts")
     get.add_argument("--logs", action="store_true", help="include step logs (implies --steps)")
     get.set_defaults(handler=_cmd_get)
+
+    wait = sub.add_parser("wait", help="wait until an execution finishes; print it as JSON")
+    wait.add_argument("execution_id", metavar="ID")
+    wait.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="give up after this (default: never)"
+    )
+    wait.set_defaults(handler=_cmd_wait)
 
     lst = sub.add_parser("list", help="list executions, newest first")
     lst.add_argument("--workflow", help="only this workflow")
