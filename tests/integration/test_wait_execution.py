@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
 import grpc
 import pytest
 from grpc import StatusCode as Code
@@ -15,6 +16,10 @@ from durable.v1 import common_pb2 as S
 from durable.v1 import workflow_service_pb2 as pb
 from durable_server.app import Orchestrator
 from durable_server.clock import ManualClock
+from durable_server.engine.states import ExecutionStatus as Status
+from durable_server.engine.states import allowed_from
+from durable_server.engine.transitions import FinishExecution
+from durable_server.store import executions as ex_store
 from durable_server.watch import RECHECK_SECS
 from tests.helpers.orchestrator import running_orchestrator
 from tests.helpers.raw import RawClient, snapshot
@@ -195,3 +200,33 @@ async def test_the_sdk_wait_returns_when_the_execution_finishes(
         with pytest.raises(DeadlineExceededError, match=r"did not finish within 0\.2s"):
             await client.wait(other, timeout=0.2)
         assert (await client.get_execution(other)).status == ExecutionStatus.PENDING
+
+
+async def test_a_statement_finishing_hundreds_notifies_every_id_in_payloads_under_the_limit(
+    raw: RawClient, orch: Orchestrator, database_url: str
+) -> None:
+    async with Client(orch.address) as client:
+        ids = await client.start_many("wait_single", list(range(450)))
+    heard: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener("finish_test", lambda *args: heard.append(args[-1]))
+        async with orch.engine.db.transaction() as conn:
+            finished = await ex_store.execution_finish_many(
+                conn,
+                [FinishExecution(i, Status.CANCELLED) for i in ids],
+                allowed_from=allowed_from(Status.CANCELLED),
+                now=None,
+                notify_channel="finish_test",
+            )
+        assert sorted(f.id for f in finished) == sorted(ids)
+
+        async def all_heard() -> bool:
+            return sum(len(p.split(",")) for p in heard) >= len(ids)
+
+        await wait_until(all_heard)
+    finally:
+        await listener.close()
+    assert sorted(i for p in heard for i in p.split(",")) == sorted(ids)
+    assert len(heard) == 3  # 200 ids a payload at most
+    assert max(len(p.encode()) for p in heard) < 8000  # PostgreSQL's payload limit
