@@ -7,7 +7,8 @@ the test takes a SHARE lock on ``step_attempts``: the next report transaction of
 orchestrator 1 then holds its task locks and has written its logs, and waits before its
 ``INSERT INTO step_attempts`` can go through. The test finds that transaction (blocked by
 the lock, with rows changed already, on a connection whose client port is one of
-orchestrator 1's sockets), SIGKILLs orchestrator 1, and releases the lock.
+orchestrator 1's sockets), SIGKILLs orchestrator 1, and releases the lock. (Worker B may
+take all the work of that moment first; then the test lets the lock go and tries again.)
 
 PostgreSQL rolls the dead orchestrator's transaction back (``pg_xact_status`` says
 ``aborted``), so none of it happened; worker
@@ -19,6 +20,7 @@ worker A keeps working after the kill.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from datetime import timedelta
@@ -32,6 +34,7 @@ from tests.faults.workload import Workload
 from tests.helpers.wait import wait_until
 
 ORCHESTRATOR_ENV = {"DURABLE_LEASE_SECONDS": "1.5"}
+TRIES = 3
 
 # Backends blocked by this session's lock, inside a transaction that already changed rows
 # (it has a transaction id), with that id as an xid8 (this epoch) to ask its fate later.
@@ -66,25 +69,36 @@ async def test_killing_one_orchestrator_mid_commit_loses_nothing(
 
         await wait_until(both_working, timeout=30)
 
-        locker = await asyncpg.connect(database_url)
-        try:
-            hold = locker.transaction()
-            await hold.start()
-            await locker.execute("LOCK TABLE durable.step_attempts IN SHARE MODE")
-            await driver.start(6, tag="locked")  # work for worker A to report to orchestrator 1
+        caught, killed_at = None, 0.0
+        for attempt in range(TRIES):
+            locker = await asyncpg.connect(database_url)
+            try:
+                hold = locker.transaction()
+                await hold.start()
+                await locker.execute("LOCK TABLE durable.step_attempts IN SHARE MODE")
+                # Work for worker A to report to orchestrator 1 (worker B may take it all
+                # first: then the lock is let go, everything moves on, and the test tries
+                # again).
+                await driver.start(6, tag=f"locked-{attempt}")
 
-            async def orchestrator_1_mid_commit() -> asyncpg.Record | None:
-                ports = tcp_ports(orch1.pid)
-                blocked = await locker.fetch(BLOCKED_WRITERS)
-                return next((b for b in blocked if b["client_port"] in ports), None)
+                async def orchestrator_1_mid_commit(
+                    locker: asyncpg.Connection = locker,
+                ) -> asyncpg.Record | None:
+                    ports = tcp_ports(orch1.pid)
+                    blocked = await locker.fetch(BLOCKED_WRITERS)
+                    return next((b for b in blocked if b["client_port"] in ports), None)
 
-            caught = await wait_until(orchestrator_1_mid_commit, timeout=20)
-            assert caught is not None
-            orch1.signal(signal.SIGKILL)
-            assert await orch1.wait_exit() == -signal.SIGKILL
-            killed_at = time.time()
-        finally:
-            await locker.close()  # releases the lock (the transaction ends with the session)
+                with contextlib.suppress(AssertionError):
+                    caught = await wait_until(orchestrator_1_mid_commit, timeout=10)
+                if caught is not None:
+                    orch1.signal(signal.SIGKILL)
+                    assert await orch1.wait_exit() == -signal.SIGKILL
+                    killed_at = time.time()
+            finally:
+                await locker.close()  # releases the lock (the transaction ends with the session)
+            if caught is not None:
+                break
+        assert caught is not None, f"orchestrator 1 never blocked mid-commit in {TRIES} tries"
 
         # PostgreSQL rolled the dead orchestrator's transaction back: none of it happened.
         async def rolled_back() -> bool:
