@@ -125,15 +125,23 @@ def _event_value(mode: str, name: str, payload_json: str) -> str:
 
 
 async def _lock_active(conn: Conn, execution_id: str, what: str) -> ExecutionStatus:
+    return _active(execution_id, await _lock(conn, execution_id), what)
+
+
+async def _lock(conn: Conn, execution_id: str) -> ExecutionStatus:
+    """The execution's status, its row locked until the transaction ends; NOT_FOUND if none."""
     status = await ex_store.execution_status_get(conn, execution_id=execution_id)
     if status is None:
         raise NotFoundError(f"execution {execution_id} does not exist")
-    current = ExecutionStatus(status)
-    if current in TERMINAL_STATUSES:
+    return ExecutionStatus(status)
+
+
+def _active(execution_id: str, status: ExecutionStatus, what: str) -> ExecutionStatus:
+    if status in TERMINAL_STATUSES:
         raise FailedPreconditionError(
             f"execution {execution_id} is {status}: {what} pending, running or waiting executions"
         )
-    return current
+    return status
 
 
 async def park(
@@ -273,16 +281,14 @@ async def send_event(
     """
     # The execution's row lock serialises sends, so of two with one id the second sees
     # the first's receipt.
-    if (
-        event_id is not None
-        and await ex_store.execution_status_get(conn, execution_id=execution_id) is not None
-    ):
+    status = await _lock(conn, execution_id)
+    if event_id is not None:
         first = await event_store.event_receipt_get(
             conn, execution_id=execution_id, event_id=event_id
         )
         if first is not None:
             return EventSent(delivered=first, duplicate=True)
-    await _lock_active(conn, execution_id, "events can only be sent to")
+    _active(execution_id, status, "events can only be sent to")
     delivered = await _deliver_event(conn, applier, execution_id, name, payload_json)
     if event_id is not None:
         await event_store.event_receipt_insert(
