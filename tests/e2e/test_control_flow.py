@@ -138,6 +138,11 @@ async def test_parallel_fail_fast_fails_with_the_failing_branch(raw: RawClient) 
     assert ex.status == S.EXECUTION_STATUS_FAILED
     assert ex.error.type == "ParallelFailed"
     assert "branch 'bad' of parallel 'sources' failed" in ex.error.message
+    # The failing lane's own error comes with it.
+    assert ex.error.HasField("cause")
+    assert ex.error.cause.type == "NonRetryableError"
+    assert "the service is gone" in ex.error.cause.message
+    assert "fetch_broken" in ex.error.cause.traceback
 
 
 async def test_foreach_runs_each_item_and_keeps_item_order(raw: RawClient) -> None:
@@ -177,6 +182,9 @@ async def test_control_nodes_first_in_a_lane_are_routed_by_a_worker(raw: RawClie
 async def test_a_failing_third_step_compensates_in_reverse_order(raw: RawClient) -> None:
     ex = await run(raw, "cf_saga", {"id": 5})
     assert ex.status == S.EXECUTION_STATUS_COMPENSATED, ex.error
+    # The error is the failure that started the compensation, as the README says.
+    assert ex.error.type == "NonRetryableError"
+    assert ex.error.message.startswith("step 'ship' failed")
     assert "no courier" in ex.error.message
     assert [n for n, _ in steps(ex)] == ["reserve_stock", "charge_card"]
     comps = [

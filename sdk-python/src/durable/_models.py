@@ -324,12 +324,16 @@ class ErrorInfo:
         message: The error message.
         traceback: The formatted traceback, or ``""``.
         non_retryable: True when the failure was not to be retried whatever the policy.
+        cause: The error behind this one, or ``None``: a fail-fast parallel or foreach
+            group fails with ``ParallelFailed`` / ``ForeachFailed``, caused by the
+            failing lane's error.
     """
 
     type: str
     message: str
     traceback: str = ""
     non_retryable: bool = False
+    cause: ErrorInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -715,12 +719,16 @@ def error_info_from_proto(
     """The ``error`` field of an execution or step attempt, or ``None`` when unset."""
     if not message.HasField("error"):
         return None
-    info = message.error
+    return _error_info(message.error)
+
+
+def _error_info(info: common_pb2.ErrorInfo) -> ErrorInfo:
     return ErrorInfo(
         type=info.type,
         message=info.message,
         traceback=info.traceback,
         non_retryable=info.non_retryable,
+        cause=_error_info(info.cause) if info.HasField("cause") else None,
     )
 
 

@@ -26,35 +26,35 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64urable/v1/common.proto\x12\ndurable.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\x0bRetryPolicy\x12\x14\n\x0cmax_attempts\x18\x01 \x01(\x05\x12$\n\x07\x62\x61\x63koff\x18\x02 \x01(\x0e\x32\x13.durable.v1.Backoff\x12\x30\n\rinitial_delay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tmax_delay\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nmultiplier\x18\x05 \x01(\x01\x12\x0e\n\x06jitter\x18\x06 \x01(\x01\x12\x1c\n\x14non_retryable_errors\x18\x07 \x03(\t\"T\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x15\n\rnon_retryable\x18\x04 \x01(\x08\"I\n\nInputField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\r\n\x05label\x18\x04 \x01(\t\"c\n\x07LogLine\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06logger\x18\x04 \x01(\t*\xf9\x02\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45XECUTION_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x45XECUTION_STATUS_RUNNING\x10\x02\x12\x1c\n\x18\x45XECUTION_STATUS_WAITING\x10\x03\x12\x1e\n\x1a\x45XECUTION_STATUS_COMPLETED\x10\x04\x12\x1b\n\x17\x45XECUTION_STATUS_FAILED\x10\x05\x12\x1e\n\x1a\x45XECUTION_STATUS_CANCELLED\x10\x06\x12\x1e\n\x1a\x45XECUTION_STATUS_TIMED_OUT\x10\x07\x12!\n\x1d\x45XECUTION_STATUS_COMPENSATING\x10\x08\x12 \n\x1c\x45XECUTION_STATUS_COMPENSATED\x10\t\x12(\n$EXECUTION_STATUS_COMPENSATION_FAILED\x10\n*~\n\x08TaskKind\x12\x19\n\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eTASK_KIND_STEP\x10\x01\x12\x13\n\x0fTASK_KIND_ROUTE\x10\x02\x12\x12\n\x0eTASK_KIND_INTO\x10\x03\x12\x1a\n\x16TASK_KIND_COMPENSATION\x10\x04*\xfe\x01\n\x11StepAttemptStatus\x12#\n\x1fSTEP_ATTEMPT_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSTEP_ATTEMPT_STATUS_RUNNING\x10\x01\x12!\n\x1dSTEP_ATTEMPT_STATUS_COMPLETED\x10\x02\x12\x1e\n\x1aSTEP_ATTEMPT_STATUS_FAILED\x10\x03\x12\x1c\n\x18STEP_ATTEMPT_STATUS_LOST\x10\x04\x12!\n\x1dSTEP_ATTEMPT_STATUS_TIMED_OUT\x10\x05\x12\x1f\n\x1bSTEP_ATTEMPT_STATUS_WAITING\x10\x06*b\n\x07\x42\x61\x63koff\x12\x17\n\x13\x42\x41\x43KOFF_UNSPECIFIED\x10\x00\x12\x11\n\rBACKOFF_FIXED\x10\x01\x12\x12\n\x0e\x42\x41\x43KOFF_LINEAR\x10\x02\x12\x17\n\x13\x42\x41\x43KOFF_EXPONENTIAL\x10\x03*\xaa\x01\n\tInputKind\x12\x1a\n\x16INPUT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13INPUT_KIND_APPROVAL\x10\x01\x12\x1c\n\x18INPUT_KIND_SINGLE_CHOICE\x10\x02\x12\x1b\n\x17INPUT_KIND_MULTI_CHOICE\x10\x03\x12\x18\n\x14INPUT_KIND_FREE_TEXT\x10\x04\x12\x13\n\x0fINPUT_KIND_FORM\x10\x05*{\n\rEventWaitMode\x12\x1f\n\x1b\x45VENT_WAIT_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45VENT_WAIT_MODE_ONE\x10\x01\x12\x17\n\x13\x45VENT_WAIT_MODE_ANY\x10\x02\x12\x17\n\x13\x45VENT_WAIT_MODE_ALL\x10\x03*[\n\x07\x43\x61tchUp\x12\x18\n\x14\x43\x41TCH_UP_UNSPECIFIED\x10\x00\x12\x11\n\rCATCH_UP_ONCE\x10\x01\x12\x11\n\rCATCH_UP_SKIP\x10\x02\x12\x10\n\x0c\x43\x41TCH_UP_ALL\x10\x03*d\n\x07Overlap\x12\x17\n\x13OVERLAP_UNSPECIFIED\x10\x00\x12\x11\n\rOVERLAP_ALLOW\x10\x01\x12\x10\n\x0cOVERLAP_SKIP\x10\x02\x12\x1b\n\x17OVERLAP_CANCEL_PREVIOUS\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64urable/v1/common.proto\x12\ndurable.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\x0bRetryPolicy\x12\x14\n\x0cmax_attempts\x18\x01 \x01(\x05\x12$\n\x07\x62\x61\x63koff\x18\x02 \x01(\x0e\x32\x13.durable.v1.Backoff\x12\x30\n\rinitial_delay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tmax_delay\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nmultiplier\x18\x05 \x01(\x01\x12\x0e\n\x06jitter\x18\x06 \x01(\x01\x12\x1c\n\x14non_retryable_errors\x18\x07 \x03(\t\"z\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x15\n\rnon_retryable\x18\x04 \x01(\x08\x12$\n\x05\x63\x61use\x18\x05 \x01(\x0b\x32\x15.durable.v1.ErrorInfo\"I\n\nInputField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\r\n\x05label\x18\x04 \x01(\t\"c\n\x07LogLine\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06logger\x18\x04 \x01(\t*\xf9\x02\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45XECUTION_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x45XECUTION_STATUS_RUNNING\x10\x02\x12\x1c\n\x18\x45XECUTION_STATUS_WAITING\x10\x03\x12\x1e\n\x1a\x45XECUTION_STATUS_COMPLETED\x10\x04\x12\x1b\n\x17\x45XECUTION_STATUS_FAILED\x10\x05\x12\x1e\n\x1a\x45XECUTION_STATUS_CANCELLED\x10\x06\x12\x1e\n\x1a\x45XECUTION_STATUS_TIMED_OUT\x10\x07\x12!\n\x1d\x45XECUTION_STATUS_COMPENSATING\x10\x08\x12 \n\x1c\x45XECUTION_STATUS_COMPENSATED\x10\t\x12(\n$EXECUTION_STATUS_COMPENSATION_FAILED\x10\n*~\n\x08TaskKind\x12\x19\n\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eTASK_KIND_STEP\x10\x01\x12\x13\n\x0fTASK_KIND_ROUTE\x10\x02\x12\x12\n\x0eTASK_KIND_INTO\x10\x03\x12\x1a\n\x16TASK_KIND_COMPENSATION\x10\x04*\xfe\x01\n\x11StepAttemptStatus\x12#\n\x1fSTEP_ATTEMPT_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSTEP_ATTEMPT_STATUS_RUNNING\x10\x01\x12!\n\x1dSTEP_ATTEMPT_STATUS_COMPLETED\x10\x02\x12\x1e\n\x1aSTEP_ATTEMPT_STATUS_FAILED\x10\x03\x12\x1c\n\x18STEP_ATTEMPT_STATUS_LOST\x10\x04\x12!\n\x1dSTEP_ATTEMPT_STATUS_TIMED_OUT\x10\x05\x12\x1f\n\x1bSTEP_ATTEMPT_STATUS_WAITING\x10\x06*b\n\x07\x42\x61\x63koff\x12\x17\n\x13\x42\x41\x43KOFF_UNSPECIFIED\x10\x00\x12\x11\n\rBACKOFF_FIXED\x10\x01\x12\x12\n\x0e\x42\x41\x43KOFF_LINEAR\x10\x02\x12\x17\n\x13\x42\x41\x43KOFF_EXPONENTIAL\x10\x03*\xaa\x01\n\tInputKind\x12\x1a\n\x16INPUT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13INPUT_KIND_APPROVAL\x10\x01\x12\x1c\n\x18INPUT_KIND_SINGLE_CHOICE\x10\x02\x12\x1b\n\x17INPUT_KIND_MULTI_CHOICE\x10\x03\x12\x18\n\x14INPUT_KIND_FREE_TEXT\x10\x04\x12\x13\n\x0fINPUT_KIND_FORM\x10\x05*{\n\rEventWaitMode\x12\x1f\n\x1b\x45VENT_WAIT_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45VENT_WAIT_MODE_ONE\x10\x01\x12\x17\n\x13\x45VENT_WAIT_MODE_ANY\x10\x02\x12\x17\n\x13\x45VENT_WAIT_MODE_ALL\x10\x03*[\n\x07\x43\x61tchUp\x12\x18\n\x14\x43\x41TCH_UP_UNSPECIFIED\x10\x00\x12\x11\n\rCATCH_UP_ONCE\x10\x01\x12\x11\n\rCATCH_UP_SKIP\x10\x02\x12\x10\n\x0c\x43\x41TCH_UP_ALL\x10\x03*d\n\x07Overlap\x12\x17\n\x13OVERLAP_UNSPECIFIED\x10\x00\x12\x11\n\rOVERLAP_ALLOW\x10\x01\x12\x10\n\x0cOVERLAP_SKIP\x10\x02\x12\x1b\n\x17OVERLAP_CANCEL_PREVIOUS\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'durable.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXECUTIONSTATUS']._serialized_start=605
-  _globals['_EXECUTIONSTATUS']._serialized_end=982
-  _globals['_TASKKIND']._serialized_start=984
-  _globals['_TASKKIND']._serialized_end=1110
-  _globals['_STEPATTEMPTSTATUS']._serialized_start=1113
-  _globals['_STEPATTEMPTSTATUS']._serialized_end=1367
-  _globals['_BACKOFF']._serialized_start=1369
-  _globals['_BACKOFF']._serialized_end=1467
-  _globals['_INPUTKIND']._serialized_start=1470
-  _globals['_INPUTKIND']._serialized_end=1640
-  _globals['_EVENTWAITMODE']._serialized_start=1642
-  _globals['_EVENTWAITMODE']._serialized_end=1765
-  _globals['_CATCHUP']._serialized_start=1767
-  _globals['_CATCHUP']._serialized_end=1858
-  _globals['_OVERLAP']._serialized_start=1860
-  _globals['_OVERLAP']._serialized_end=1960
+  _globals['_EXECUTIONSTATUS']._serialized_start=643
+  _globals['_EXECUTIONSTATUS']._serialized_end=1020
+  _globals['_TASKKIND']._serialized_start=1022
+  _globals['_TASKKIND']._serialized_end=1148
+  _globals['_STEPATTEMPTSTATUS']._serialized_start=1151
+  _globals['_STEPATTEMPTSTATUS']._serialized_end=1405
+  _globals['_BACKOFF']._serialized_start=1407
+  _globals['_BACKOFF']._serialized_end=1505
+  _globals['_INPUTKIND']._serialized_start=1508
+  _globals['_INPUTKIND']._serialized_end=1678
+  _globals['_EVENTWAITMODE']._serialized_start=1680
+  _globals['_EVENTWAITMODE']._serialized_end=1803
+  _globals['_CATCHUP']._serialized_start=1805
+  _globals['_CATCHUP']._serialized_end=1896
+  _globals['_OVERLAP']._serialized_start=1898
+  _globals['_OVERLAP']._serialized_end=1998
   _globals['_RETRYPOLICY']._serialized_start=105
   _globals['_RETRYPOLICY']._serialized_end=340
   _globals['_ERRORINFO']._serialized_start=342
-  _globals['_ERRORINFO']._serialized_end=426
-  _globals['_INPUTFIELD']._serialized_start=428
-  _globals['_INPUTFIELD']._serialized_end=501
-  _globals['_LOGLINE']._serialized_start=503
-  _globals['_LOGLINE']._serialized_end=602
+  _globals['_ERRORINFO']._serialized_end=464
+  _globals['_INPUTFIELD']._serialized_start=466
+  _globals['_INPUTFIELD']._serialized_end=539
+  _globals['_LOGLINE']._serialized_start=541
+  _globals['_LOGLINE']._serialized_end=640
 # @@protoc_insertion_point(module_scope)

@@ -360,6 +360,7 @@ class ErrorInfo(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     TRACEBACK_FIELD_NUMBER: _builtins.int
     NON_RETRYABLE_FIELD_NUMBER: _builtins.int
+    CAUSE_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """The error's type, e.g. the exception class name ("ValueError")."""
     message: _builtins.str
@@ -367,6 +368,12 @@ class ErrorInfo(_message.Message):
     """The formatted traceback, when the error came from an exception."""
     non_retryable: _builtins.bool
     """True when the failure must not be retried whatever the policy says."""
+    @_builtins.property
+    def cause(self) -> Global___ErrorInfo:
+        """The error behind this one, when there is one: a fail-fast parallel or foreach group
+        fails with ParallelFailed / ForeachFailed, and its cause is the failing lane's error.
+        """
+
     def __init__(
         self,
         *,
@@ -374,10 +381,11 @@ class ErrorInfo(_message.Message):
         message: _builtins.str = ...,
         traceback: _builtins.str = ...,
         non_retryable: _builtins.bool = ...,
+        cause: Global___ErrorInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cause", b"cause"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "non_retryable", b"non_retryable", "traceback", b"traceback", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause", b"cause", "message", b"message", "non_retryable", b"non_retryable", "traceback", b"traceback", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

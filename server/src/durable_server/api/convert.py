@@ -198,12 +198,17 @@ def error_to_proto(error_json: str | None) -> common_pb2.ErrorInfo | None:
     """A stored error document as ErrorInfo."""
     if not error_json:
         return None
-    doc = json.loads(error_json)
+    return _error_info(json.loads(error_json))
+
+
+def _error_info(doc: dict[str, Any]) -> common_pb2.ErrorInfo:
+    cause = doc.get("cause")
     return common_pb2.ErrorInfo(
         type=str(doc.get("type", "")),
         message=str(doc.get("message", "")),
         traceback=str(doc.get("traceback", "")),
         non_retryable=bool(doc.get("non_retryable", False)),
+        cause=_error_info(cause) if isinstance(cause, dict) else None,
     )
 
 
