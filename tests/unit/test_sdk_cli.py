@@ -102,7 +102,7 @@ def test_no_subcommand_option_replaces_a_global_one() -> None:
     default, not 5. So no subcommand, at any depth, may reuse a name its parents set.
     """
     root = _parser()
-    parents = {(): _dests(root)}
+    parents: dict[tuple[str, ...], set[str]] = {(): _dests(root)}
     found = list(_subcommands(root))
     assert {path[0] for path, _ in found} >= {"start", "wait", "get", "list", "schedule", "queue"}
     for path, sub in found:  # parents come before their subcommands
