@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
 import types
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 
-from durable._cli import default_address, main
+from durable._cli import _parser, default_address, main
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb
 from tests.unit.test_sdk_client import FakeWorkflowService, serving
@@ -61,6 +62,54 @@ async def test_wait_prints_the_finished_execution(
     assert (printed["id"], printed["status"]) == ("ex-slow", "completed")
     assert await run(address, "wait", "ex-stuck", "--timeout", "0.05") == 1
     assert "did not finish within 0.05s" in capsys.readouterr().err
+
+
+async def test_wait_without_a_timeout_waits_and_keeps_the_call_deadline(
+    served: tuple[FakeWorkflowService, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, address = served
+    # As the README shows it: no --timeout at all (it crashed, the global one being None).
+    assert await run(address, "wait", "ex-slow") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "completed"
+    # The global --timeout (each call's deadline) and wait's own are two settings.
+    args = _parser().parse_args(["--timeout", "5", "wait", "ex-1", "--timeout", "60"])
+    assert (args.timeout, args.wait_timeout) == (5.0, 60.0)
+    args = _parser().parse_args(["wait", "ex-1"])
+    assert (args.timeout, args.wait_timeout) == (30.0, None)
+
+
+def _subcommands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every subcommand parser, at any depth, with the words that select it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _subcommands(sub, (*path, name))
+
+
+def _dests(parser: argparse.ArgumentParser) -> set[str]:
+    """The namespace attributes a parser sets: its arguments' and its defaults'."""
+    names = {a.dest for a in parser._actions if not isinstance(a, argparse._HelpAction)}
+    return names | set(parser._defaults)
+
+
+def test_no_subcommand_option_replaces_a_global_one() -> None:
+    """A subcommand's argument (or default) of the same name overwrites a global option's.
+
+    argparse fills one namespace: ``durable --timeout 5 wait ID`` would get wait's
+    default, not 5. So no subcommand, at any depth, may reuse a name its parents set.
+    """
+    root = _parser()
+    parents: dict[tuple[str, ...], set[str]] = {(): _dests(root)}
+    found = list(_subcommands(root))
+    assert {path[0] for path, _ in found} >= {"start", "wait", "get", "list", "schedule", "queue"}
+    for path, sub in found:  # parents come before their subcommands
+        inherited = set().union(*(parents[path[:i]] for i in range(len(path))))
+        clash = _dests(sub) & inherited
+        assert not clash, f"durable {' '.join(path)} reuses {sorted(clash)} of its parents"
+        parents[path] = _dests(sub)
 
 
 async def test_get_with_logs(

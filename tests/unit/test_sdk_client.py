@@ -329,12 +329,16 @@ async def test_unreachable_server_is_unavailable(tmp_path: Path) -> None:
     address = f"unix:{tmp_path / 'nobody.sock'}"
     async with Client(address, timeout=5) as client:
         with pytest.raises(UnavailableError):
+            await client.cancel("x")  # not retried: it fails at once
+    async with Client(address, timeout=0.5) as client:
+        # A read is retried for about 8 s, here past its deadline.
+        with pytest.raises(DeadlineExceededError):
             await client.get_execution("x")
     with pytest.raises(UnavailableError, match="cannot reach the orchestrator"):
         await Client.connect(address, timeout=0.1)
     with SyncClient(address, timeout=5) as sync_client:
         with pytest.raises(UnavailableError):
-            await asyncio.to_thread(sync_client.get_execution, "x")
+            await asyncio.to_thread(sync_client.cancel, "x")
 
 
 async def test_connect(fake: tuple[FakeWorkflowService, str]) -> None:

@@ -121,7 +121,7 @@ def _cmd_start(client: SyncClient, args: argparse.Namespace) -> int:
 
 
 def _cmd_wait(client: SyncClient, args: argparse.Namespace) -> int:
-    _print_json(client.wait(args.execution_id, timeout=args.timeout))
+    _print_json(client.wait(args.execution_id, timeout=args.wait_timeout))
     return 0
 
 
@@ -547,7 +547,12 @@ def _add_client_commands(sub: Any) -> None:
     wait = sub.add_parser("wait", help="wait until an execution finishes; print it as JSON")
     wait.add_argument("execution_id", metavar="ID")
     wait.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="give up after this (default: never)"
+        "--timeout",
+        # Not "timeout": a subcommand's default would replace the global --timeout's value.
+        dest="wait_timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up after this (default: never)",
     )
     wait.set_defaults(handler=_cmd_wait)
 

@@ -40,7 +40,14 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from durable import _serde
-from durable._channel import TLSConfig, aio_channel, auth_metadata, check_token, resolve_tls
+from durable._channel import (
+    CLIENT_CHANNEL_OPTIONS,
+    TLSConfig,
+    aio_channel,
+    auth_metadata,
+    check_token,
+    resolve_tls,
+)
 from durable._dsl import Workflow
 from durable._models import (
     CatchUp,
@@ -91,14 +98,6 @@ __all__ = [
     "GraphFormatName",
     "ScheduleChanges",
     "WaitDeadline",
-]
-
-# gRPC backs off reconnecting for up to two minutes by default: after an orchestrator
-# restart, a client (or worker) would stay cut off that long. Keep retries brisk.
-CHANNEL_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
 DEFAULT_ADDRESS = "127.0.0.1:7411"
@@ -530,6 +529,17 @@ class WaitDeadline:
             return LONG_POLL_SECS
         return max(min(LONG_POLL_SECS, self._deadline - self._now()), 0.0)
 
+    def asks_again_after(self, exc: DurableError) -> bool:
+        """Whether ``wait`` asks again after its WaitExecution failed with ``exc``.
+
+        It does after UNAVAILABLE (the orchestrator or its database is down, and the
+        channel's own retries, at most 5 in about 8 s, ran out) and DEADLINE_EXCEEDED (a
+        long poll retried by the channel parks past its gRPC deadline), until the wait's
+        own deadline: an outage longer than the channel rides out must not end a wait
+        that may last minutes, so this is one loop gRPC's retry policy cannot replace.
+        """
+        return isinstance(exc, UnavailableError | DeadlineExceededError) and not self.is_over()
+
     def rpc_timeout(self, default: float) -> float:
         """The deadline of the next poll: the client's own, cut to the time left."""
         if self._deadline is None:
@@ -630,7 +640,7 @@ class Client:
         if self._closed:
             raise RuntimeError("this Client is closed")
         if self._stub_cache is None:
-            self._channel = aio_channel(self.address, CHANNEL_OPTIONS, self._tls)
+            self._channel = aio_channel(self.address, CLIENT_CHANNEL_OPTIONS, self._tls)
             self._stub_cache = pb_grpc.WorkflowServiceStub(self._channel)
         return self._stub_cache
 
@@ -1181,7 +1191,9 @@ class Client:
         """Wait until an execution reaches a terminal status, and return it.
 
         The orchestrator answers as soon as the execution finishes (WaitExecution, a
-        long poll), so this neither lags behind the finish nor polls.
+        long poll), so this neither lags behind the finish nor polls. An outage of the
+        orchestrator or its database does not end the wait: it asks again, with
+        backoff, until ``timeout``.
 
         Args:
             execution_id: The execution to wait for.
@@ -1203,7 +1215,10 @@ class Client:
             except DurableError as exc:
                 if is_unimplemented(exc):
                     return await self._poll_until_finished(waiting, execution_id)
-                raise
+                if not waiting.asks_again_after(exc):
+                    raise
+                await asyncio.sleep(waiting.next_delay())
+                continue
             execution = execution_from_proto(response.execution)
             if execution.status.is_terminal:
                 return execution

@@ -15,7 +15,14 @@ from typing import Any, TypeVar, Unpack
 
 import grpc
 
-from durable._channel import TLSConfig, auth_metadata, check_token, resolve_tls, sync_channel
+from durable._channel import (
+    CLIENT_CHANNEL_OPTIONS,
+    TLSConfig,
+    auth_metadata,
+    check_token,
+    resolve_tls,
+    sync_channel,
+)
 from durable._client import (
     DEFAULT_ADDRESS,
     UNSET,
@@ -112,7 +119,7 @@ class SyncClient:
         self.address = address
         self.timeout = timeout
         self._auth = auth_metadata(check_token(token))
-        self._channel = sync_channel(address, resolve_tls(tls))
+        self._channel = sync_channel(address, CLIENT_CHANNEL_OPTIONS, resolve_tls(tls))
         self._stub = pb_grpc.WorkflowServiceStub(self._channel)
         self._schedules = spb_grpc.ScheduleServiceStub(self._channel)
         self._operations = opb_grpc.OperationsServiceStub(self._channel)
@@ -484,7 +491,10 @@ class SyncClient:
             except DurableError as exc:
                 if is_unimplemented(exc):
                     return self._poll_until_finished(waiting, execution_id)
-                raise
+                if not waiting.asks_again_after(exc):
+                    raise
+                time.sleep(waiting.next_delay())
+                continue
             execution = execution_from_proto(response.execution)
             if execution.status.is_terminal:
                 return execution

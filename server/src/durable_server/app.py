@@ -58,6 +58,13 @@ log = logging.getLogger(__name__)
 SLOW_STOP_SECS = 2.0
 
 HEALTH_TIMEOUT_SECS = 2.0  # a database slower than this to answer SELECT 1 is unhealthy
+# Clients and workers ping every 30 s while a call (a long poll) is in flight
+# (durable._channel.KEEPALIVE_TIME_MS). By default gRPC refuses pings less than 5 minutes
+# apart on a connection that sends no data, and closes it after a few: allow them.
+KEEPALIVE_ENFORCEMENT: list[tuple[str, int]] = [
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
 
 _SERVICES = (
     workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
@@ -262,6 +269,7 @@ class Orchestrator:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
+                *KEEPALIVE_ENFORCEMENT,
             ],
         )
         workflow_service_pb2_grpc.add_WorkflowServiceServicer_to_server(workflows, server)

@@ -19,13 +19,13 @@ import grpc.aio
 from opentelemetry.trace import TracerProvider
 
 from durable._channel import (
+    CHANNEL_OPTIONS,
     BearerTokenInterceptor,
     TLSConfig,
     aio_channel,
     check_token,
     resolve_tls,
 )
-from durable._client import CHANNEL_OPTIONS
 from durable._definition import definition_hash, to_definition
 from durable._dsl import Workflow
 from durable._tracing import tracer as durable_tracer
@@ -51,6 +51,9 @@ __all__ = ["Worker", "default_queues"]
 log = logging.getLogger(__name__)
 
 REGISTER_TIMEOUT = 30.0
+# Keepalive and brisk reconnects, but no retry policy: the worker resends its own calls,
+# knowing which leases are still its own (a report is not idempotent across a lease's
+# expiry; see durable_worker.reporter).
 _CHANNEL_OPTIONS = [
     *CHANNEL_OPTIONS,
     # A poll may lease many tasks, each carrying up to two payloads; the server's own
