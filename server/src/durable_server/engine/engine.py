@@ -292,6 +292,8 @@ class Engine:
         self, conn: Conn, worker_id: str, queues: Sequence[str], max_tasks: int
     ) -> list[ClaimedTask]:
         now = self.clock.db_now()
+        if len(queues) > 1:  # claim only from the queues with work: one query finds them
+            queues = await task_store.task_ready_queues(conn, queues=list(queues), now=now)
         claimed: list[ClaimedTask] = []
         for queue in queues:
             room = max_tasks - len(claimed)

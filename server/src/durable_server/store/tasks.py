@@ -104,6 +104,12 @@ async def task_claim_many(
     return [_claimed(r) for r in rows]
 
 
+async def task_ready_queues(conn: Conn, *, queues: list[str], now: datetime | None) -> list[str]:
+    """Those of ``queues`` (in their order) with a task available now, unpaused."""
+    rows = await conn.fetch(Q["task_ready_queues"], queues, now)
+    return [r["name"] for r in rows]
+
+
 async def task_queue_lock(conn: Conn, *, queue: str) -> None:
     """Hold ``queue``'s claim lock until the transaction ends."""
     await conn.execute(Q["task_queue_lock"], queue)

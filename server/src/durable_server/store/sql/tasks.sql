@@ -80,6 +80,16 @@ SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution
 FROM u JOIN executions e ON e.id = u.execution_id
 ORDER BY u.id;
 
+-- name: task_ready_queues
+-- Which of the queues $1 have a task available now and are not paused, in the order given: one index probe each.
+SELECT q.name
+FROM unnest($1::text[]) WITH ORDINALITY AS q(name, position)
+WHERE EXISTS (SELECT 1 FROM tasks t
+              WHERE t.status = 'ready' AND t.queue = q.name
+                AND t.available_at <= coalesce($2, now()))
+  AND NOT EXISTS (SELECT 1 FROM queue_states qs WHERE qs.name = q.name AND qs.state = 'paused')
+ORDER BY q.position;
+
 -- name: task_queue_lock
 -- Serialise claims on one queue until the transaction ends (its concurrency limit holds).
 SELECT pg_advisory_xact_lock(hashtext('durable.queue.' || $1));
