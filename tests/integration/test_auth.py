@@ -11,6 +11,7 @@ from datetime import timedelta
 import asyncpg
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import durable
@@ -57,6 +58,22 @@ on_b = Workflow("on_b", queue="b")
 
 @on_b.step
 def work_b(data: object) -> object:
+    return data
+
+
+bill = Workflow("bill", queue="billing")
+
+
+@bill.step
+def charge(data: object) -> object:
+    return data
+
+
+bill_moved = Workflow("bill", queue="emails")  # the same workflow, deployed to another queue
+
+
+@bill_moved.step
+def charge_from_emails(data: object) -> object:
     return data
 
 
@@ -268,6 +285,111 @@ async def test_a_worker_token_limited_to_queue_a_cannot_use_queue_b(
         assert await raw.poll(queues=["a"], worker_id="w") == []
 
 
+# -- a workflow name belongs to its queue ------------------------------------------------
+
+
+async def _register(
+    ch: grpc.aio.Channel,
+    workflow: Workflow,
+    *,
+    worker_id: str,
+    queue: str | None = None,
+    allow_takeover: bool = False,
+) -> wpb.RegisterWorkflowsResponse:
+    """Register ``workflow``, declaring ``queue`` instead of its own when given."""
+    definition = to_definition(workflow)
+    if queue is not None:
+        definition.queue = queue
+    return await RawClient(ch).workers.RegisterWorkflows(
+        wpb.RegisterWorkflowsRequest(
+            worker_id=worker_id,
+            workflows=[definition],
+            queues=[definition.queue],
+            allow_takeover=allow_takeover,
+        )
+    )
+
+
+async def _versions(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM durable.workflow_versions"))
+    finally:
+        await conn.close()
+
+
+async def test_a_queue_limited_token_cannot_take_over_a_workflow_of_another_queue(
+    orch: Orchestrator, issue: Callable[..., Awaitable[str]], database_url: str
+) -> None:
+    async with (
+        tokens.channel(orch.address, await issue(Role.WORKER)) as owner_ch,
+        tokens.channel(orch.address, await issue(Role.WORKER, queues=("emails",))) as evil_ch,
+        tokens.channel(orch.address, await issue(Role.CLIENT)) as client_ch,
+    ):
+        await _register(owner_ch, bill, worker_id="billing-worker")
+        before = (await snapshot(database_url), await _versions(database_url))
+
+        # "bill", declaring the attacker's own queue: the name is billing's.
+        err = await refusal(_register(evil_ch, bill, worker_id="evil", queue="emails"))
+        assert err.code() == Code.FAILED_PRECONDITION
+        assert "workflow 'bill' runs on queue 'billing'" in (err.details() or "")
+        assert "allow_takeover" in (err.details() or "")
+        # Asking for a takeover needs the queue the workflow leaves.
+        err = await refusal(
+            _register(evil_ch, bill, worker_id="evil", queue="emails", allow_takeover=True)
+        )
+        assert err.code() == Code.PERMISSION_DENIED
+        assert "runs on queue 'billing', which this token may not use" in (err.details() or "")
+        # And registering it on billing itself: a queue the token may not use at all.
+        err = await refusal(_register(evil_ch, bill, worker_id="evil"))
+        assert err.code() == Code.PERMISSION_DENIED
+        assert (await snapshot(database_url), await _versions(database_url)) == before
+
+        # Clients' executions still go to billing; the attacker's queue gets nothing.
+        execution_id = await RawClient(client_ch).start("bill", '{"card": "4111"}')
+        await _register(evil_ch, plain, worker_id="evil", queue="emails")
+        assert await RawClient(evil_ch, "evil").poll(queues=["emails"]) == []
+        [task] = await RawClient(owner_ch, "billing-worker").poll(queues=["billing"])
+        assert task.execution_id == execution_id
+
+
+async def test_a_deploy_moves_a_workflow_to_another_queue_with_allow_takeover(
+    orch: Orchestrator, issue: Callable[..., Awaitable[str]]
+) -> None:
+    both = await issue(Role.WORKER, queues=("billing", "emails"))
+    async with (
+        tokens.channel(orch.address, both) as worker_ch,
+        tokens.channel(orch.address, await issue(Role.CLIENT)) as client_ch,
+    ):
+        await _register(worker_ch, bill, worker_id="old")
+        # Even a token allowed on both queues moves a workflow only when it says so.
+        err = await refusal(_register(worker_ch, bill_moved, worker_id="new"))
+        assert err.code() == Code.FAILED_PRECONDITION
+        with pytest.raises(durable.FailedPreconditionError, match="runs on queue 'billing'"):
+            await Worker(orch.address, [bill_moved], token=both).start()
+
+        async with Worker(
+            orch.address,
+            [bill_moved],
+            token=both,
+            allow_takeover=True,
+            poll_wait=timedelta(seconds=1),
+        ):
+            client = RawClient(client_ch)
+            execution_id = await client.start("bill", '"moved"')
+            assert (await client.get(execution_id)).queue == "emails"
+
+            async def completed() -> bool:
+                execution = await client.get(execution_id)
+                return execution.status == common_pb2.EXECUTION_STATUS_COMPLETED
+
+            await wait_until(completed)
+            # The old deploy, registering again, does not silently take it back.
+            err = await refusal(_register(worker_ch, bill, worker_id="old"))
+            assert err.code() == Code.FAILED_PRECONDITION
+            assert "workflow 'bill' runs on queue 'emails'" in (err.details() or "")
+
+
 # -- missing, malformed, wrong, expired and revoked tokens -------------------------------
 
 
@@ -424,6 +546,105 @@ async def test_only_the_worker_holding_the_lease_can_report_the_task(
         await second.complete(again, '"out"')
         execution = await client.get(execution_id)
         assert execution.result_json == '"out"'
+
+
+def _worker_calls(
+    raw: RawClient, task: wpb.Task, own: wpb.Task
+) -> dict[str, Callable[[], Awaitable[object]]]:
+    """Every worker RPC that names a task, about ``task`` (and ``own``, in a batch)."""
+    lease = wpb.TaskLease(task_id=task.task_id, lease_token=task.lease_token)
+    own_lease = wpb.TaskLease(task_id=own.task_id, lease_token=own.lease_token)
+    w, worker_id = raw.workers, raw.worker_id
+    return {
+        "CompleteTasks": lambda: raw.complete(task, '"forged"'),
+        "CompleteTasks with next tasks": lambda: w.CompleteTasks(
+            wpb.CompleteTasksRequest(
+                worker_id=worker_id,
+                completions=[wpb.TaskCompletion(lease=lease, result_json="1")],
+                max_next_tasks=5,
+                queues=["a"],
+            )
+        ),
+        "FailTasks": lambda: raw.fail(task, non_retryable=True),
+        "SuspendTasks": lambda: w.SuspendTasks(
+            wpb.SuspendTasksRequest(
+                worker_id=worker_id,
+                suspensions=[
+                    wpb.TaskSuspension(
+                        lease=lease, sleep=wpb.SleepWait(duration=Duration(seconds=60))
+                    )
+                ],
+            )
+        ),
+        "ReleaseTasks": lambda: w.ReleaseTasks(
+            wpb.ReleaseTasksRequest(worker_id=worker_id, leases=[lease])
+        ),
+        "Heartbeat": lambda: w.Heartbeat(
+            wpb.HeartbeatRequest(worker_id="worker-b", leases=[lease])  # another's id, too
+        ),
+        "Heartbeat of a batch": lambda: w.Heartbeat(
+            wpb.HeartbeatRequest(worker_id=worker_id, leases=[own_lease, lease])
+        ),
+        "CompleteTasks of a batch": lambda: w.CompleteTasks(
+            wpb.CompleteTasksRequest(
+                worker_id=worker_id,
+                completions=[
+                    wpb.TaskCompletion(lease=own_lease, result_json="1"),
+                    wpb.TaskCompletion(lease=lease, result_json="1"),
+                ],
+            )
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "rpc",
+    [
+        "CompleteTasks",
+        "CompleteTasks with next tasks",
+        "CompleteTasks of a batch",
+        "FailTasks",
+        "SuspendTasks",
+        "ReleaseTasks",
+        "Heartbeat",
+        "Heartbeat of a batch",
+    ],
+)
+async def test_a_queue_limited_token_cannot_touch_a_task_of_another_queue(
+    rpc: str,
+    orch: Orchestrator,
+    issue: Callable[..., Awaitable[str]],
+    database_url: str,
+    manual_clock: ManualClock,
+) -> None:
+    """Even holding another queue's lease token (leaked, say), every worker RPC refuses."""
+    async with (
+        tokens.channel(orch.address, await issue(Role.WORKER)) as owner_ch,
+        tokens.channel(orch.address, await issue(Role.WORKER, queues=("a",))) as limited_ch,
+        tokens.channel(orch.address, await issue(Role.CLIENT)) as client_ch,
+    ):
+        owner, limited = RawClient(owner_ch, "worker-b"), RawClient(limited_ch, "worker-a")
+        await owner.register(on_b)
+        await _register(limited_ch, plain, worker_id="worker-a", queue="a")
+        client = RawClient(client_ch)
+        on_b_id = await client.start("on_b", '"secret"')
+        await client.start("plain", '"mine"', queue="a")
+        [task] = await owner.poll(queues=["b"])
+        [own] = await limited.poll(queues=["a"])
+        manual_clock.advance(timedelta(seconds=1))  # a heartbeat now would move the expiry
+        before = await snapshot(database_url)
+
+        err = await refusal(_worker_calls(limited, task, own)[rpc]())
+        assert err.code() == Code.PERMISSION_DENIED
+        assert f"task(s) {task.task_id} are on queue(s) b, which this token may not use" in (
+            err.details() or ""
+        )
+        assert await snapshot(database_url) == before
+
+        # The lease is untouched: its holder reports the task as usual.
+        await owner.complete(task, '"done"')
+        assert (await client.get(on_b_id)).result_json == '"done"'
+        await limited.complete(own, '"ok"')
 
 
 # -- what clients and the log get to see -------------------------------------------------

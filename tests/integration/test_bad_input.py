@@ -281,6 +281,40 @@ async def test_poll_by_an_unregistered_worker(raw: RawClient, database_url: str)
     assert await fetch(database_url, "SELECT id FROM durable.workers WHERE id = 'stranger'") == []
 
 
+@pytest.mark.parametrize("call", ["poll", "register", "complete with next tasks"])
+async def test_more_than_100_queues_in_one_call(
+    raw: RawClient, database_url: str, call: str
+) -> None:
+    queues = [f"q{i}" for i in range(101)]
+    before = await snapshot(database_url)
+    if call == "poll":
+        request = raw.workers.PollTasks(
+            wpb.PollTasksRequest(worker_id=raw.worker_id, queues=queues)
+        )
+    elif call == "register":
+        request = raw.workers.RegisterWorkflows(
+            wpb.RegisterWorkflowsRequest(worker_id="new-worker", queues=queues)
+        )
+    else:
+        request = raw.workers.CompleteTasks(
+            wpb.CompleteTasksRequest(worker_id=raw.worker_id, max_next_tasks=1, queues=queues)
+        )
+    err = await rpc_error(request)
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert err.details() == "queues: at most 100 per call, got 101"
+    assert await snapshot(database_url) == before
+    assert await fetch(database_url, "SELECT id FROM durable.workers WHERE id = 'new-worker'") == []
+    # 100 is fine, and so is a name repeated (it counts once).
+    assert await raw.poll(queues=queues[:100]) == []
+    assert await raw.poll(queues=["default"] * 3) == []
+
+
+async def test_a_queue_name_longer_than_128_characters(raw: RawClient) -> None:
+    err = await rpc_error(raw.poll(queues=["q" * 129]))
+    assert err.code() == Code.INVALID_ARGUMENT
+    assert "use 1-128 characters" in (err.details() or "")
+
+
 def _step(name: str) -> definition_pb2.Node:
     return definition_pb2.Node(step=definition_pb2.Step(name=name))
 

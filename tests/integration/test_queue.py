@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import grpc
@@ -14,8 +15,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from durable import Workflow
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb
+from durable.v1.operations_service_pb2 import PauseQueueRequest
+from durable.v1.operations_service_pb2_grpc import OperationsServiceStub
 from durable_server.app import Orchestrator
 from durable_server.clock import ManualClock
+from durable_server.store import tasks as task_store
 from tests.helpers.orchestrator import running_orchestrator
 from tests.helpers.raw import RawClient
 from tests.helpers.wait import wait_until
@@ -169,6 +173,38 @@ async def test_queues_are_separate(raw: RawClient) -> None:
     [from_b] = await raw.poll(10, queues=["b"])
     assert from_b.execution_id == on_b
     assert (await raw.get(on_b)).queue == "b"
+
+
+async def test_a_poll_of_many_queues_claims_only_from_those_with_work(
+    raw: RawClient,
+    channel: grpc.aio.Channel,
+    manual_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queues = [f"q{i:03d}" for i in range(100)]
+    claimed_from: list[str] = []
+    claim = task_store.task_claim_many
+
+    async def counting(conn: object, **kwargs: Any) -> object:
+        claimed_from.append(kwargs["queue"])
+        return await claim(conn, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(task_store, "task_claim_many", counting)
+    await OperationsServiceStub(channel).PauseQueue(PauseQueueRequest(queue="q090"))
+    later = timestamp(manual_clock.now() + timedelta(hours=1))
+    first = await raw.start("single", queue="q063")
+    second = await raw.start("single", queue="q017")
+    third = await raw.start("single", queue="q063")
+    await raw.start("single", queue="q005", scheduled_at=later)  # not available yet
+    await raw.start("single", queue="q090")  # paused
+
+    tasks = await raw.poll(10, queues=queues)
+    # One claim per queue with work, in the order the poll names them; none for the rest.
+    assert claimed_from == ["q017", "q063"]
+    assert [t.execution_id for t in tasks] == [second, first, third]
+    claimed_from.clear()
+    assert await raw.poll(10, queues=queues) == []
+    assert claimed_from == []
 
 
 async def test_a_start_with_a_known_idempotency_key_returns_the_first_execution(

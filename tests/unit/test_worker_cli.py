@@ -59,7 +59,8 @@ def test_every_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DURABLE_SERVER_ADDRESS", "orchestrator:9000")
     settings = parse_args(
         ["a", "b", "--queue", "q1", "--queue", "q2", "--concurrency", "4", "--worker-id", "w",
-         "--drain-timeout", "2.5", "--max-payload-bytes", "1000", "--log-level", "debug"]
+         "--drain-timeout", "2.5", "--max-payload-bytes", "1000", "--log-level", "debug",
+         "--allow-takeover"]
     )  # fmt: skip
     assert settings == WorkerSettings(
         modules=("a", "b"),
@@ -70,6 +71,7 @@ def test_every_flag(monkeypatch: pytest.MonkeyPatch) -> None:
         drain_timeout=2.5,
         max_payload_bytes=1000,
         log_level="DEBUG",
+        allow_takeover=True,
     )
     assert parse_args(["a", "--server", "h:1"]).server_address == "h:1"
 

@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"largest step result, encoded (default {DEFAULT_MAX_PAYLOAD_BYTES})",
     )
     p.add_argument(
+        "--allow-takeover",
+        action="store_true",
+        help="move workflows registered on another queue to the queue their definitions "
+        "declare now (a token allowed on both queues is needed)",
+    )
+    p.add_argument(
         "--log-level",
         type=str.upper,
         choices=_LOG_LEVELS,
@@ -113,6 +119,7 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
             log_level=args.log_level,
             token=token,
             tls=tls,
+            allow_takeover=args.allow_takeover,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -147,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tracer_provider=provider,
             token=settings.token,
             tls=settings.tls,
+            allow_takeover=settings.allow_takeover,
         )
     except (LoaderError, ValueError) as exc:
         print(f"durable-worker: error: {exc}", file=sys.stderr)

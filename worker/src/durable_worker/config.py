@@ -83,6 +83,8 @@ class WorkerSettings:
         log_level: Name of the logging level.
         token: The worker token sent with every call; None sends none.
         tls: TLS settings; None is plain text.
+        allow_takeover: Move workflows registered on another queue to the one their
+            definitions declare (see ``Worker``).
     """
 
     modules: tuple[str, ...]
@@ -95,6 +97,7 @@ class WorkerSettings:
     log_level: str = field(default_factory=default_log_level)
     token: str | None = None
     tls: TLSConfig | None = None
+    allow_takeover: bool = False
 
     def __post_init__(self) -> None:
         if not self.modules:

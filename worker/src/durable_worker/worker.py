@@ -98,6 +98,9 @@ class Worker:
         token: A worker token, sent with every call, for an orchestrator that requires one.
         tls: ``True`` for TLS with the system's CAs, or a :class:`~durable.TLSConfig`
             (own CA, client certificate for mTLS); default plain text.
+        allow_takeover: Move workflows already registered on another queue to the queue
+            their definitions now declare (a deploy that moves them); needs a token
+            allowed on both queues. Without it such a registration is refused.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class Worker:
         tracer_provider: TracerProvider | None = None,
         token: str | None = None,
         tls: bool | TLSConfig | None = None,
+        allow_takeover: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -136,6 +140,7 @@ class Worker:
         self.announce = announce
         self.max_log_bytes = max_log_bytes
         self.tracer_provider = tracer_provider
+        self.allow_takeover = allow_takeover
         self._token = check_token(token)
         self._tls = resolve_tls(tls)
         self._definitions = [to_definition(w) for w in self.workflows]  # ValueError now
@@ -272,7 +277,10 @@ class Worker:
         """One RegisterWorkflows call; records the versions the orchestrator returns."""
         assert self._stub is not None
         request = pb.RegisterWorkflowsRequest(
-            worker_id=self.worker_id, workflows=self._definitions, queues=self.queues
+            worker_id=self.worker_id,
+            workflows=self._definitions,
+            queues=self.queues,
+            allow_takeover=self.allow_takeover,
         )
         response = await self._stub.RegisterWorkflows(request, timeout=REGISTER_TIMEOUT)
         returned = {r.name: r.version for r in response.workflows}

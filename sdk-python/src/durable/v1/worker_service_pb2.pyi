@@ -29,8 +29,14 @@ class RegisterWorkflowsRequest(_message.Message):
     WORKER_ID_FIELD_NUMBER: _builtins.int
     WORKFLOWS_FIELD_NUMBER: _builtins.int
     QUEUES_FIELD_NUMBER: _builtins.int
+    ALLOW_TAKEOVER_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     """Stable for the worker process's life, e.g. "host-pid-random"."""
+    allow_takeover: _builtins.bool
+    """A workflow name belongs to the queue it was first registered on: registering it
+    with another queue is FAILED_PRECONDITION, unless this is set (a deploy that moves
+    the workflow) and the caller's token may use both the old and the new queue.
+    """
     @_builtins.property
     def workflows(self) -> _containers.RepeatedCompositeFieldContainer[_definition_pb2.WorkflowDefinition]: ...
     @_builtins.property
@@ -43,10 +49,11 @@ class RegisterWorkflowsRequest(_message.Message):
         worker_id: _builtins.str = ...,
         workflows: _abc.Iterable[_definition_pb2.WorkflowDefinition] | None = ...,
         queues: _abc.Iterable[_builtins.str] | None = ...,
+        allow_takeover: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["queues", b"queues", "worker_id", b"worker_id", "workflows", b"workflows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_takeover", b"allow_takeover", "queues", b"queues", "worker_id", b"worker_id", "workflows", b"workflows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -112,7 +119,7 @@ class PollTasksRequest(_message.Message):
     """Lease at most this many tasks (1..1000; 0 means 1)."""
     @_builtins.property
     def queues(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Queues to take tasks from; empty means "default"."""
+        """Queues to take tasks from (at most 100); empty means "default"."""
 
     @_builtins.property
     def wait_timeout(self) -> _duration_pb2.Duration:

@@ -32,7 +32,9 @@ class WorkerServiceStub:
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
     the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again.
+    (comma-separated) so the caller can drop them and send the rest again. A worker
+    token limited to queues may touch only tasks of those queues: a call naming a task of
+    another queue is PERMISSION_DENIED and changes nothing.
     """
 
     def __init__(self, channel):
@@ -85,11 +87,14 @@ class WorkerServiceServicer:
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
     the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again.
+    (comma-separated) so the caller can drop them and send the rest again. A worker
+    token limited to queues may touch only tasks of those queues: a call naming a task of
+    another queue is PERMISSION_DENIED and changes nothing.
     """
 
     def RegisterWorkflows(self, request, context):
         """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+        A worker token limited to queues may register only workflows (and schedules) on them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,7 +196,9 @@ class WorkerService:
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
     the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again.
+    (comma-separated) so the caller can drop them and send the rest again. A worker
+    token limited to queues may touch only tasks of those queues: a call naming a task of
+    another queue is PERMISSION_DENIED and changes nothing.
     """
 
     @staticmethod

@@ -33,7 +33,9 @@ class WorkerServiceStub:
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
     the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again.
+    (comma-separated) so the caller can drop them and send the rest again. A worker
+    token limited to queues may touch only tasks of those queues: a call naming a task of
+    another queue is PERMISSION_DENIED and changes nothing.
     """
 
     @_typing.overload
@@ -41,7 +43,9 @@ class WorkerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WorkerServiceAsyncStub: ...
     RegisterWorkflows: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.RegisterWorkflowsRequest, _worker_service_pb2.RegisterWorkflowsResponse]
-    """RegisterWorkflows stores the worker's workflow definitions and returns their versions."""
+    """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+    A worker token limited to queues may register only workflows (and schedules) on them.
+    """
     PollTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.PollTasksRequest, _worker_service_pb2.PollTasksResponse]
     """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them."""
     CompleteTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.CompleteTasksRequest, _worker_service_pb2.CompleteTasksResponse]
@@ -65,12 +69,16 @@ class WorkerServiceAsyncStub(WorkerServiceStub):
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
     the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again.
+    (comma-separated) so the caller can drop them and send the rest again. A worker
+    token limited to queues may touch only tasks of those queues: a call naming a task of
+    another queue is PERMISSION_DENIED and changes nothing.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     RegisterWorkflows: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.RegisterWorkflowsRequest, _worker_service_pb2.RegisterWorkflowsResponse]  # type: ignore[assignment]
-    """RegisterWorkflows stores the worker's workflow definitions and returns their versions."""
+    """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+    A worker token limited to queues may register only workflows (and schedules) on them.
+    """
     PollTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.PollTasksRequest, _worker_service_pb2.PollTasksResponse]  # type: ignore[assignment]
     """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them."""
     CompleteTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.CompleteTasksRequest, _worker_service_pb2.CompleteTasksResponse]  # type: ignore[assignment]
@@ -93,7 +101,9 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
     the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again.
+    (comma-separated) so the caller can drop them and send the rest again. A worker
+    token limited to queues may touch only tasks of those queues: a call naming a task of
+    another queue is PERMISSION_DENIED and changes nothing.
     """
 
     @_abc_1.abstractmethod
@@ -102,7 +112,9 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _worker_service_pb2.RegisterWorkflowsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.RegisterWorkflowsResponse, _abc.Awaitable[_worker_service_pb2.RegisterWorkflowsResponse]]:
-        """RegisterWorkflows stores the worker's workflow definitions and returns their versions."""
+        """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+        A worker token limited to queues may register only workflows (and schedules) on them.
+        """
 
     @_abc_1.abstractmethod
     def PollTasks(

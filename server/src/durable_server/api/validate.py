@@ -36,6 +36,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 MAX_KEY_LENGTH = 255
+MAX_QUEUES = 100  # per call: the queues a poll names are matched and probed one by one
 # A longer timeout, delay or wait is a mistake (and would overflow the dates computed from it).
 MAX_DURATION_SECS = 100 * 366 * 24 * 3600
 
@@ -291,8 +292,10 @@ def _check_retry(what: str, retry: common_pb2.RetryPolicy) -> None:
 
 
 def check_queues(queues: Sequence[str]) -> list[str]:
-    """Queue names to poll; empty means ``default``."""
-    return [check_name("queue", q) for q in queues] or ["default"]
+    """Queue names to poll, each once, at most ``MAX_QUEUES``; empty means ``default``."""
+    if len(queues) > MAX_QUEUES:
+        raise InvalidArgumentError(f"queues: at most {MAX_QUEUES} per call, got {len(queues)}")
+    return list(dict.fromkeys(check_name("queue", q) for q in queues)) or ["default"]
 
 
 def encode_name_token(name: str) -> str:

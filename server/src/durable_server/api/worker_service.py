@@ -15,7 +15,7 @@ from durable_server.config import Settings
 from durable_server.dispatcher import Dispatcher
 from durable_server.engine.children import ChildStart
 from durable_server.engine.engine import Engine, NextTasks, Suspension, TaskOutcome
-from durable_server.engine.registry import Registry
+from durable_server.engine.registry import Registry, Takeover
 from durable_server.errors import InvalidArgumentError
 
 __all__ = ["WorkerService"]
@@ -62,7 +62,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             validate.check_definition(definition)
         queues = validate.check_queues(request.queues)
         access.check_registration(queues, request.workflows)
-        registered = await self.registry.register(worker_id, request.workflows, queues)
+        takeover = Takeover(allowed=request.allow_takeover, may_use=access.may_use_queue)
+        registered = await self.registry.register(worker_id, request.workflows, queues, takeover)
         return pb.RegisterWorkflowsResponse(
             workflows=[
                 pb.RegisteredWorkflow(name=r.name, version=r.version, created=r.created)
@@ -124,7 +125,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     if ev.value_json is not None:
                         payloads[f"evaluation {name!r} of task {o.task_id}"] = ev.value_json
             with validate.naming_bad_json(payloads):
-                leased = await self.engine.report(outcomes, next_tasks)
+                leased = await self.engine.report(outcomes, next_tasks, access.allowed_queues())
             if next_tasks is not None:
                 self.engine.presence.seen(worker_id)
             return pb.CompleteTasksResponse(
@@ -151,7 +152,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             for (task_id, token), f in zip(leases, request.failures, strict=True)
         ]
         if outcomes:
-            await self.engine.report(outcomes)
+            await self.engine.report(outcomes, scope=access.allowed_queues())
         return pb.FailTasksResponse()
 
     async def SuspendTasks(
@@ -187,7 +188,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 if value is not None:
                     payloads[f"timeout_value_json of task {parked.task_id}"] = value
             with validate.naming_bad_json(payloads):
-                await self.engine.suspend(suspensions)
+                await self.engine.suspend(suspensions, access.allowed_queues())
         return pb.SuspendTasksResponse()
 
     def _children(self, task_id: int, starts: Any) -> list[ChildStart]:
@@ -219,7 +220,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         validate.check_worker_id(request.worker_id)
         leases = _leases(request.leases)
         if leases:
-            await self.engine.release(leases)
+            await self.engine.release(leases, access.allowed_queues())
         return pb.ReleaseTasksResponse()
 
     async def Heartbeat(
@@ -227,7 +228,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     ) -> pb.HeartbeatResponse:
         """Extend leases; report the lost ones."""
         worker_id = validate.check_worker_id(request.worker_id)
-        lost, expires = await self.engine.heartbeat(worker_id, _leases(request.leases))
+        leases = _leases(request.leases)
+        lost, expires = await self.engine.heartbeat(worker_id, leases, access.allowed_queues())
         response = pb.HeartbeatResponse(lost_task_ids=lost)
         if expires is not None:
             response.lease_expires_at.FromDatetime(expires)

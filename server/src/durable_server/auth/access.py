@@ -14,7 +14,14 @@ from durable.v1 import definition_pb2
 from durable_server.auth.verifier import Principal
 from durable_server.errors import PermissionDeniedError
 
-__all__ = ["acting_as", "check_queues", "check_registration", "current_principal"]
+__all__ = [
+    "acting_as",
+    "allowed_queues",
+    "check_queues",
+    "check_registration",
+    "current_principal",
+    "may_use_queue",
+]
 
 _CALLER: ContextVar[Principal | None] = ContextVar("durable_caller", default=None)
 
@@ -32,6 +39,18 @@ def acting_as(principal: Principal) -> Iterator[None]:
         yield
     finally:
         _CALLER.reset(token)
+
+
+def allowed_queues() -> frozenset[str] | None:
+    """The queues the caller's token is limited to; None when it may use every queue."""
+    caller = _CALLER.get()
+    return caller.queues if caller is not None and caller.queues else None
+
+
+def may_use_queue(queue: str) -> bool:
+    """Whether the caller's token may use ``queue``."""
+    allowed = allowed_queues()
+    return allowed is None or queue in allowed
 
 
 def check_queues(queues: Iterable[str]) -> None:

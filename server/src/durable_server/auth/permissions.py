@@ -1,7 +1,8 @@
 """What each role may call: one table, method by method.
 
 - A **worker** token registers workflows, polls, heartbeats and reports — on its queues
-  when it is limited to some (``api/access.py`` checks the queues a request names).
+  when it is limited to some (``auth/access.py`` checks the queues a request names,
+  ``engine/scope.py`` the queues of the tasks it touches).
 - A **client** token starts, reads, signals (events, inputs) and cancels executions, and
   reads schedules.
 - An **admin** token may do what a client does, and manages schedules, queues, retries

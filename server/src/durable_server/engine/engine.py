@@ -27,6 +27,7 @@ from durable_server.engine.children import (
 from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
 from durable_server.engine.logs import LogEntry, append_logs
 from durable_server.engine.presence import WorkerPresence
+from durable_server.engine.scope import QueueScope, check_task_queues
 from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus, TaskKind
 from durable_server.engine.transitions import (
     Decision,
@@ -291,6 +292,8 @@ class Engine:
         self, conn: Conn, worker_id: str, queues: Sequence[str], max_tasks: int
     ) -> list[ClaimedTask]:
         now = self.clock.db_now()
+        if len(queues) > 1:  # claim only from the queues with work: one query finds them
+            queues = await task_store.task_ready_queues(conn, queues=list(queues), now=now)
         claimed: list[ClaimedTask] = []
         for queue in queues:
             room = max_tasks - len(claimed)
@@ -317,23 +320,28 @@ class Engine:
     # -- reports from workers ----------------------------------------------------------
 
     async def report(
-        self, outcomes: Sequence[TaskOutcome], next_tasks: NextTasks | None = None
+        self,
+        outcomes: Sequence[TaskOutcome],
+        next_tasks: NextTasks | None = None,
+        scope: QueueScope = None,
     ) -> list[ClaimedTask]:
         """Record results and failures; all or nothing when a lease is stale.
 
         With ``next_tasks``, up to its ``limit`` of the tasks this makes ready (of the
         worker's queues, without a concurrency limit) are leased to the worker at once
-        and returned, in the same transaction.
+        and returned, in the same transaction. A task outside ``scope`` (the caller's
+        queues) refuses the whole report.
         """
-        return await self._retrying(self._report_once, outcomes, next_tasks)
+        return await self._retrying(self._report_once, outcomes, next_tasks, scope)
 
     async def _report_once(
-        self, outcomes: Sequence[TaskOutcome], next_tasks: NextTasks | None
+        self, outcomes: Sequence[TaskOutcome], next_tasks: NextTasks | None, scope: QueueScope
     ) -> list[ClaimedTask]:
         ids = [o.task_id for o in outcomes]
         tokens = [o.lease_token for o in outcomes]
         async with self.db.transaction() as conn:
             tasks = await task_store.task_lock_leased_many(conn, ids=ids, tokens=tokens)
+            check_task_queues(((t.id, t.queue) for t in tasks), scope)
             self._check_fresh(ids, tasks)
             by_id = {t.id: t for t in tasks}
             await self._append_logs(conn, [(by_id[o.task_id], o.logs) for o in outcomes])
@@ -389,16 +397,20 @@ class Engine:
             self.metrics.count_claimed(queue, [0.0 for t in applier.leased if t.queue == queue])
         return applier.leased
 
-    async def suspend(self, suspensions: Sequence[Suspension]) -> None:
-        """Park tasks on their waits, starting the children they ask for; all or nothing."""
-        await self._retrying(self._suspend_once, suspensions)
+    async def suspend(self, suspensions: Sequence[Suspension], scope: QueueScope = None) -> None:
+        """Park tasks on their waits, starting the children they ask for; all or nothing.
 
-    async def _suspend_once(self, suspensions: Sequence[Suspension]) -> None:
+        A task outside ``scope`` (the caller's queues) refuses them all.
+        """
+        await self._retrying(self._suspend_once, suspensions, scope)
+
+    async def _suspend_once(self, suspensions: Sequence[Suspension], scope: QueueScope) -> None:
         ids = [x.task_id for x in suspensions]
         tokens = [x.lease_token for x in suspensions]
         now = self.clock.db_now()
         async with self.db.transaction() as conn:
             tasks = await task_store.task_lock_leased_many(conn, ids=ids, tokens=tokens)
+            check_task_queues(((t.id, t.queue) for t in tasks), scope)
             self._check_fresh(ids, tasks)
             by_id = {t.id: t for t in tasks}
             await self._append_logs(conn, [(by_id[x.task_id], x.logs) for x in suspensions])
@@ -471,13 +483,14 @@ class Engine:
             after_commit(self.on_timer)
         return ready
 
-    async def release(self, leases: Sequence[tuple[int, str]]) -> None:
-        """Give leased tasks back unrun, without using an attempt."""
+    async def release(self, leases: Sequence[tuple[int, str]], scope: QueueScope = None) -> None:
+        """Give leased tasks back unrun, without using an attempt (none outside ``scope``)."""
         ids = [i for i, _ in leases]
         async with self.db.transaction() as conn:
             tasks = await task_store.task_lock_leased_many(
                 conn, ids=ids, tokens=[t for _, t in leases]
             )
+            check_task_queues(((t.id, t.queue) for t in tasks), scope)
             self._check_fresh(ids, tasks)
             released = await task_store.task_release_many(conn, ids=ids, now=self.clock.db_now())
             queues = sorted({q for q, _ in released})
@@ -485,21 +498,28 @@ class Engine:
         self._on_ready(queues)
 
     async def heartbeat(
-        self, worker_id: str, leases: Sequence[tuple[int, str]]
+        self, worker_id: str, leases: Sequence[tuple[int, str]], scope: QueueScope = None
     ) -> tuple[list[int], datetime | None]:
-        """Extend held leases; returns (lost task ids, new expiry)."""
+        """Extend held leases; returns (lost task ids, new expiry).
+
+        One held task outside ``scope`` (the caller's queues) refuses the call: no lease
+        is extended.
+        """
         self.presence.seen(worker_id)
         if not leases:
             return [], None
         async with self.db.connection() as conn:
-            extended = await task_store.task_heartbeat_many(
+            held = await task_store.task_heartbeat_many(
                 conn,
                 ids=[i for i, _ in leases],
                 tokens=[t for _, t in leases],
                 lease_secs=self.settings.lease_secs,
                 now=self.clock.db_now(),
                 timeout_grace_secs=self.settings.timeout_grace_secs,
+                queues=sorted(scope) if scope is not None else None,
             )
+        check_task_queues(((h.id, h.queue) for h in held), scope)
+        extended = {h.id: h.lease_expires_at for h in held if h.lease_expires_at is not None}
         lost = [i for i, _ in leases if i not in extended]
         return lost, min(extended.values(), default=None)
 

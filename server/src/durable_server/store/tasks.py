@@ -104,6 +104,12 @@ async def task_claim_many(
     return [_claimed(r) for r in rows]
 
 
+async def task_ready_queues(conn: Conn, *, queues: list[str], now: datetime | None) -> list[str]:
+    """Those of ``queues`` (in their order) with a task available now, unpaused."""
+    rows = await conn.fetch(Q["task_ready_queues"], queues, now)
+    return [r["name"] for r in rows]
+
+
 async def task_queue_lock(conn: Conn, *, queue: str) -> None:
     """Hold ``queue``'s claim lock until the transaction ends."""
     await conn.execute(Q["task_queue_lock"], queue)
@@ -177,6 +183,15 @@ async def task_release_many(
     return [(r["queue"], r["available_at"]) for r in rows]
 
 
+@dataclass(frozen=True)
+class HeldLease:
+    """A lease a heartbeat named and still held: its task's queue and new expiry."""
+
+    id: int
+    queue: str
+    lease_expires_at: datetime | None  # None: not extended (a task outside the queues)
+
+
 async def task_heartbeat_many(
     conn: Conn,
     *,
@@ -185,12 +200,13 @@ async def task_heartbeat_many(
     lease_secs: float,
     now: datetime | None,
     timeout_grace_secs: float,
-) -> dict[int, datetime]:
-    """Extend the leases still held; returns {task id: new expiry}."""
+    queues: list[str] | None = None,
+) -> list[HeldLease]:
+    """Extend the leases still held, all of them only if all are of ``queues`` (None: any)."""
     rows = await conn.fetch(
-        Q["task_heartbeat_many"], ids, tokens, lease_secs, now, timeout_grace_secs
+        Q["task_heartbeat_many"], ids, tokens, lease_secs, now, timeout_grace_secs, queues
     )
-    return {r["id"]: r["lease_expires_at"] for r in rows}
+    return [HeldLease(r["id"], r["queue"], r["lease_expires_at"]) for r in rows]
 
 
 async def task_lock_expired_many(

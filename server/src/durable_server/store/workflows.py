@@ -18,6 +18,17 @@ async def workflow_latest_upsert(conn: Conn, *, name: str, version: str) -> None
     await conn.execute(Q["workflow_latest_upsert"], name, version)
 
 
+async def workflow_claim(conn: Conn, *, name: str, version: str) -> bool:
+    """Record ``name``, registered for the first time, at ``version``; False if it existed."""
+    return bool(await conn.fetchval(Q["workflow_claim"], name, version))
+
+
+async def workflow_latest_lock(conn: Conn, *, name: str) -> str | None:
+    """The version new executions of ``name`` use, locked until the transaction ends."""
+    value = await conn.fetchval(Q["workflow_latest_lock"], name)
+    return str(value) if value is not None else None
+
+
 async def workflow_latest_get(conn: Conn, *, name: str) -> str | None:
     """The version new executions of ``name`` use, or None."""
     value = await conn.fetchval(Q["workflow_latest_get"], name)

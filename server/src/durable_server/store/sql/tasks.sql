@@ -80,6 +80,16 @@ SELECT u.id, u.lease_token::text AS lease_token, u.lease_expires_at, u.execution
 FROM u JOIN executions e ON e.id = u.execution_id
 ORDER BY u.id;
 
+-- name: task_ready_queues
+-- Which of the queues $1 have a task available now and are not paused, in the order given: one index probe each.
+SELECT q.name
+FROM unnest($1::text[]) WITH ORDINALITY AS q(name, position)
+WHERE EXISTS (SELECT 1 FROM tasks t
+              WHERE t.status = 'ready' AND t.queue = q.name
+                AND t.available_at <= coalesce($2, now()))
+  AND NOT EXISTS (SELECT 1 FROM queue_states qs WHERE qs.name = q.name AND qs.state = 'paused')
+ORDER BY q.position;
+
 -- name: task_queue_lock
 -- Serialise claims on one queue until the transaction ends (its concurrency limit holds).
 SELECT pg_advisory_xact_lock(hashtext('durable.queue.' || $1));
@@ -144,21 +154,25 @@ WHERE id = ANY($1::bigint[]) AND status = 'leased'
 RETURNING queue, available_at;
 
 -- name: task_heartbeat_many
--- Extend the leases still held (never past the step's timeout); returns the ids extended.
+-- Extend the leases still held (never past the step's timeout), none if one is on a queue outside $6 (NULL: any); returns each held task, its queue and new expiry (NULL: not extended).
 -- Rows are locked in id order, as reports lock them, so the two never deadlock.
 WITH held AS (
-    SELECT t.id FROM tasks t
+    SELECT t.id, t.queue FROM tasks t
     JOIN unnest($1::bigint[], $2::uuid[]) AS x(id, token) ON t.id = x.id AND t.lease_token = x.token
     WHERE t.id = ANY($1::bigint[]) AND t.status = 'leased'
     ORDER BY t.id
     FOR UPDATE OF t
+), extended AS (
+    UPDATE tasks t
+    SET lease_expires_at = least(coalesce($4, now()) + make_interval(secs => $3::float8),
+            coalesce(t.leased_at + make_interval(secs => t.timeout_secs + $5::float8), 'infinity'))
+    FROM held
+    WHERE t.id = held.id
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE NOT h.queue = ANY($6::text[]))
+    RETURNING t.id, t.lease_expires_at
 )
-UPDATE tasks t
-SET lease_expires_at = least(coalesce($4, now()) + make_interval(secs => $3::float8),
-        coalesce(t.leased_at + make_interval(secs => t.timeout_secs + $5::float8), 'infinity'))
-FROM held
-WHERE t.id = held.id
-RETURNING t.id, t.lease_expires_at;
+SELECT held.id, held.queue, extended.lease_expires_at
+FROM held LEFT JOIN extended ON extended.id = held.id;
 
 -- name: task_lock_expired_many
 -- Lock up to $2 leased tasks whose lease has expired, oldest first, saying which ran past their timeout.
