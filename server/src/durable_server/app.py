@@ -163,7 +163,12 @@ class Orchestrator:
             on_ready=lambda qs: dispatcher_ref[0].notify(qs),
         )
         self._listener = Listener(
-            self.dsn, engine.notify_channel, dispatcher, engine.finish_notice.channel, watch
+            self.dsn,
+            engine.notify_channel,
+            dispatcher,
+            engine.finish_notice.channel,
+            watch,
+            db.reachability,
         )
         self._listener.start()
         interval = timedelta(seconds=s.loop_interval_secs)

@@ -14,6 +14,7 @@ Nothing else in the orchestrator reads ``os.environ``.
 | DURABLE_MAX_LOST_ATTEMPTS | 10 | a step lost this often (dead workers) fails its execution |
 | DURABLE_METRICS_LISTEN | (off) | Prometheus ``/metrics`` HTTP address, e.g. ``127.0.0.1:9464`` |
 | DURABLE_HEALTH_CHECK_SECONDS | 5 | how often the gRPC health status checks the database |
+| DURABLE_LOOP_INTERVAL_SECONDS | 1 | how often the background loops re-check the database |
 | DURABLE_RETENTION_DAYS | 30 | finished executions older than this are deleted; 0 keeps them |
 | DURABLE_DATA_DIR | .durable | where the embedded PostgreSQL keeps its data |
 | DURABLE_LOG_LEVEL | INFO | log level |
@@ -125,6 +126,8 @@ class Settings:
             )
         if self.health_check_secs <= 0:
             raise ValueError("health_check_secs must be positive")
+        if self.loop_interval_secs <= 0:
+            raise ValueError("loop_interval_secs must be positive")
         if self.retention_days < 0:
             raise ValueError("retention_days must not be negative (0 keeps everything)")
         self._check_security()
@@ -172,6 +175,7 @@ class Settings:
             ("DURABLE_MAX_STEP_RUNS", "max_step_runs", int),
             ("DURABLE_METRICS_LISTEN", "metrics_listen", str),
             ("DURABLE_HEALTH_CHECK_SECONDS", "health_check_secs", float),
+            ("DURABLE_LOOP_INTERVAL_SECONDS", "loop_interval_secs", float),
             ("DURABLE_RETENTION_DAYS", "retention_days", float),
             ("DURABLE_DATA_DIR", "data_dir", str),
             ("DURABLE_LOG_LEVEL", "log_level", str),

@@ -18,6 +18,7 @@ import asyncpg
 
 from durable_server.clock import Clock
 from durable_server.engine.engine import Engine
+from durable_server.store.reachability import Reachability
 from durable_server.store.rows import ClaimedTask
 from durable_server.watch import FinishWatch
 
@@ -89,7 +90,8 @@ class Listener:
     """A dedicated connection that LISTENs for ready work and finished executions.
 
     Ready work (queue names on ``channel``) wakes parked polls; finished executions
-    (ids on ``finished_channel``) wake parked WaitExecution calls.
+    (ids on ``finished_channel``) wake parked WaitExecution calls. Its drops and
+    reconnects are reported to ``reachability``, which logs an outage once.
     """
 
     def __init__(
@@ -99,12 +101,14 @@ class Listener:
         dispatcher: Dispatcher,
         finished_channel: str,
         watch: FinishWatch,
+        reachability: Reachability,
     ) -> None:
         self.dsn = dsn
         self.channel = channel
         self.dispatcher = dispatcher
         self.finished_channel = finished_channel
         self.watch = watch
+        self.reachability = reachability
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -128,18 +132,22 @@ class Listener:
         backoff = 0.1
         while True:
             conn: asyncpg.Connection | None = None
+            started = self.reachability.now()
             try:
                 conn = await asyncpg.connect(self.dsn)
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(self.channel, self._on_notify)
                 await conn.add_listener(self.finished_channel, self._on_finished)
+                self.reachability.reached(started)
                 backoff = 0.1
                 self.dispatcher.notify_all()  # work may have arrived while disconnected
                 self.watch.wake_all()  # and executions may have finished
                 await lost.wait()
+                self.reachability.failed(ConnectionError("the LISTEN connection was closed"))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("LISTEN connection failed (%s); retrying in %.1fs", exc, backoff)
+                self.reachability.failed(exc, started)
+                log.debug("LISTEN connection failed (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:

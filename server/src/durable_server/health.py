@@ -2,6 +2,8 @@
 
 Every few seconds a ``SELECT 1`` with a short timeout runs; when it fails, the overall
 status ("") and every service become NOT_SERVING, and SERVING again once it succeeds.
+An unreachable database is logged where it is watched (``store.reachability``), so here
+only a database that is reachable but too slow to answer is worth a warning.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Protocol
 from grpc_health.v1 import health_pb2
 
 from durable_server.store import monitoring as mon_store
-from durable_server.store.db import Database
+from durable_server.store.db import Database, is_unreachable
 
 __all__ = ["DatabaseHealth", "StatusSetter", "database_probe"]
 
@@ -79,11 +81,14 @@ class DatabaseHealth:
             raise
         except Exception as exc:
             if self.serving:
-                log.warning("health: the database does not answer (%s): NOT_SERVING", exc)
+                log.log(
+                    logging.DEBUG if is_unreachable(exc) else logging.WARNING,
+                    "health: the database does not answer (%s): NOT_SERVING",
+                    type(exc).__name__ if isinstance(exc, TimeoutError) else exc,
+                )
             up = False
         if up != self.serving:
-            if up:
-                log.info("health: the database answers again: SERVING")
+            log.debug("health: %s", "SERVING" if up else "NOT_SERVING")
             await self._set(_SERVING if up else _NOT_SERVING)
             self.serving = up
             self.on_change(up)

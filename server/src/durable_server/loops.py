@@ -72,7 +72,8 @@ class DueLoop:
                     await self.tick()
                 due = await self._next_due()
             except UnavailableError as exc:
-                log.warning("%s: %s", self.name, exc)
+                # The outage is logged once, where the database is watched (Reachability).
+                log.debug("%s: %s", self.name, exc)
                 due, failed = None, True
             except Exception:
                 log.exception("%s failed; retrying", self.name)

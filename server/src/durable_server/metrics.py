@@ -40,7 +40,7 @@ from prometheus_client.registry import Collector
 
 from durable_server.clock import Clock
 from durable_server.store import monitoring as mon_store
-from durable_server.store.db import Database, after_commit
+from durable_server.store.db import Database, after_commit, is_unreachable
 from durable_server.store.rows import LeasedTask
 
 __all__ = [
@@ -228,8 +228,12 @@ class DatabaseGauges(Collector):
             except (concurrent.futures.TimeoutError, TimeoutError):
                 future.cancel()
                 log.warning("metrics: the database did not answer in %.1fs", self.timeout)
-            except Exception as exc:
-                log.warning("metrics: cannot read the database gauges: %s", exc)
+            except Exception as exc:  # an unreachable database is logged where it is watched
+                log.log(
+                    logging.DEBUG if is_unreachable(exc) else logging.WARNING,
+                    "metrics: cannot read the database gauges: %s",
+                    exc,
+                )
             self._quiet_until = time.monotonic() + self.timeout
             return last
 

@@ -34,6 +34,10 @@ class Heartbeat:
     than the one in use, so that task is heartbeated in time; under steady load it does
     not wake per task. No call is sent while nothing is held.
 
+    A finished step's lease is held until its report is acknowledged, which an outage
+    can delay for long; such leases keep the pace their tasks asked for while they ran
+    (the shortest interval seen), so they do not expire while the report waits.
+
     Args:
         stub: The WorkerService stub.
         worker_id: Sent with every call.
@@ -58,6 +62,7 @@ class Heartbeat:
         self._extra_leases = extra_leases
         self._clock = clock
         self._backoff = Backoff()
+        self._pace = float("inf")  # the shortest interval running tasks asked for so far
         self._loop_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -78,7 +83,7 @@ class Heartbeat:
         """Heartbeat until cancelled."""
         last = self._clock()
         while True:
-            interval = self._runner.heartbeat_interval()
+            interval = self.interval()
             remaining = last + interval - self._clock()
             if remaining > 0:
                 await self._wait_change(remaining)
@@ -91,6 +96,14 @@ class Heartbeat:
                 delay = min(self._backoff.next_delay(), interval)
                 log.warning("heartbeat failed (%s); retrying in %.2fs", rpc.describe(exc), delay)
                 last = self._clock() - interval + delay
+
+    def interval(self) -> float:
+        """Seconds between heartbeats now: running tasks' pace, kept for unsent reports."""
+        interval = self._runner.heartbeat_interval()
+        self._pace = min(self._pace, interval)
+        if self._extra_leases():
+            interval = min(interval, self._pace)
+        return interval
 
     async def _wait_change(self, seconds: float) -> None:
         try:

@@ -146,6 +146,7 @@ class Engine:
         # Executions finished, for WaitExecution: NOTIFY on this channel, and on_finished here.
         self.finish_notice = FinishNotice(f"durable_{settings.schema}_finished", on_finished)
         self.presence = WorkerPresence(db, clock)
+        self._outages_made_up = 0  # outages whose leases were given a full length again
         self._starts: Batcher[tuple[StartRequest, Definition], tuple[str, bool]] = Batcher(
             self._start_many
         )
@@ -526,11 +527,28 @@ class Engine:
     # -- background work ---------------------------------------------------------------
 
     async def reclaim_expired(self, limit: int = 500) -> int:
-        """Retry or fail the tasks whose leases expired; returns how many."""
+        """Retry or fail the tasks whose leases expired; returns how many.
+
+        Time the database was out of reach does not count against a lease: workers could
+        neither heartbeat nor report meanwhile, and their steps may well have finished.
+        So after an outage this orchestrator saw (any failed contact, see
+        ``Reachability``), and after PostgreSQL started (its ``pg_postmaster_start_time``),
+        every lease is first given a full length again, in the same transaction as the
+        reclaim, so no reclaim runs ahead of it. Each replica does so before its own
+        reclaims (they all see the database go), and the start time covers a replica that
+        saw nothing (one started while the database was down).
+        """
         return await self._retrying(self._reclaim_expired_once, limit)
 
     async def _reclaim_expired_once(self, limit: int) -> int:
+        outages = self.db.reachability.outages
         async with self.db.transaction() as conn:
+            extended = await task_store.task_lease_extend_after_outage(
+                conn,
+                after_outage=outages != self._outages_made_up,
+                now=self.clock.db_now(),
+                lease_secs=self.settings.lease_secs,
+            )
             expired = await task_store.task_lock_expired_many(
                 conn, now=self.clock.db_now(), limit=limit
             )
@@ -547,6 +565,13 @@ class Engine:
                     )
                 )
             ready = sorted((await self._apply(conn, decisions)).ready)
+        self._outages_made_up = outages
+        if extended:
+            log.info(
+                "gave %d lease(s) a full %gs again: the database was out of reach",
+                len(extended),
+                self.settings.lease_secs,
+            )
         if expired:
             log.info("reclaimed %d expired lease(s)", len(expired))
         self._on_ready(ready)

@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 
 from durable_server.clock import Clock
-from durable_server.errors import DurableError
+from durable_server.errors import DurableError, UnavailableError
 from durable_server.store import workers as worker_store
 from durable_server.store.db import Database
 
@@ -43,7 +43,11 @@ class WorkerPresence:
         try:
             await self.flush()
         except DurableError as exc:  # kept for the next flush
-            log.warning("could not record when workers were last seen: %s", exc)
+            log.log(  # an unreachable database is logged where it is watched
+                logging.DEBUG if isinstance(exc, UnavailableError) else logging.WARNING,
+                "could not record when workers were last seen: %s",
+                exc,
+            )
         finally:
             self._flushing = None
 

@@ -1,4 +1,9 @@
-"""The connection pool, and translation of database errors at the store boundary."""
+"""The connection pool, and translation of database errors at the store boundary.
+
+Every use of the pool tells the pool's :class:`~durable_server.store.reachability.Reachability`
+whether the database answered, so an outage is logged once when it begins and once when
+it ends, whatever part of the orchestrator meets it.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ from durable_server.errors import (
     UnavailableError,
 )
 from durable_server.store.migrate import quote_ident
+from durable_server.store.reachability import Reachability, describe
 
-__all__ = ["Conn", "Database", "after_commit", "translate_errors"]
+__all__ = ["Conn", "Database", "after_commit", "is_unreachable", "translate_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,30 @@ _UNAVAILABLE = (
 )
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) says the database could not be reached: an outage."""
+    return isinstance(exc, _UNAVAILABLE) or isinstance(exc.__cause__, _UNAVAILABLE)
+
+
+class _QuietPoolFloor(logging.Filter):
+    """Keeps asyncpg's pool from logging a traceback each time it cannot reconnect.
+
+    While the database is down, the pool's background task that restores its minimum
+    size logs a warning with a traceback at every retry; the outage itself is logged once
+    by :class:`Reachability`, so these go to DEBUG without the traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not is_unreachable(exc):
+            return True
+        log.debug("%s (%s)", record.getMessage(), describe(exc))
+        return False
+
+
+_QUIET_POOL_FLOOR = _QuietPoolFloor()
+
+
 @contextlib.contextmanager
 def translate_errors() -> Any:
     """Turn asyncpg errors into DurableErrors, keeping the original as ``__cause__``."""
@@ -82,8 +112,8 @@ def translate_errors() -> Any:
     ) as exc:
         raise AbortedError("the change conflicted with a concurrent one; try again") from exc
     except _UNAVAILABLE as exc:
-        # Hosts, ports and driver messages stay in the orchestrator's log.
-        log.info("the database is unavailable: %s: %s", type(exc).__name__, exc)
+        # Hosts, ports and driver messages stay in the orchestrator's log (once per
+        # outage: see Reachability).
         raise UnavailableError("the database is unavailable; try again later") from exc
 
 
@@ -100,12 +130,14 @@ async def _keep_session(_conn: Conn) -> None:
 class Database:
     """An asyncpg pool whose connections use the instance's schema."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, reachability: Reachability | None = None) -> None:
         self.pool = pool
+        self.reachability = reachability or Reachability()
 
     @classmethod
     async def connect(cls, dsn: str, schema: str, *, min_size: int, max_size: int) -> Database:
         """Open a pool; every connection's search_path is ``schema``."""
+        logging.getLogger("asyncpg.pool").addFilter(_QUIET_POOL_FLOOR)  # once: same object
         pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
@@ -125,26 +157,46 @@ class Database:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
         """A pooled connection, with errors translated."""
-        with translate_errors():
-            async with self.pool.acquire() as conn:
-                yield conn
+        started = self.reachability.now()
+        try:
+            with translate_errors():
+                async with self.pool.acquire() as conn:
+                    yield conn
+        except UnavailableError as exc:
+            await self._unreachable(exc, started)
+            raise
+        self.reachability.reached(started)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
         """A pooled connection inside a transaction, with errors translated."""
         pending: list[Callable[[], None]] = []
         token = _AFTER_COMMIT.set(pending)
+        started = self.reachability.now()
         try:
             with translate_errors():
                 async with self.pool.acquire() as conn, conn.transaction():
                     yield conn
+        except UnavailableError as exc:
+            await self._unreachable(exc, started)
+            raise
         finally:
             _AFTER_COMMIT.reset(token)
+        self.reachability.reached(started)
         for callback in pending:  # committed
             try:
                 callback()
             except Exception:
                 log.exception("an after-commit callback failed")
+
+    async def _unreachable(self, exc: UnavailableError, started: float) -> None:
+        """Note the outage; the pooled connections are replaced as they are next used.
+
+        They are dead (a restart cut them all), or about to be: without this, each would
+        fail once after the database is back, and the outage would seem to begin again.
+        """
+        self.reachability.failed(exc, started)
+        await self.pool.expire_connections()
 
     async def close(self, grace: float = 5.0) -> None:
         """Close the pool: wait up to ``grace`` seconds for busy connections, then cut them."""

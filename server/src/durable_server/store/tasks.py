@@ -209,6 +209,14 @@ async def task_heartbeat_many(
     return [HeldLease(r["id"], r["queue"], r["lease_expires_at"]) for r in rows]
 
 
+async def task_lease_extend_after_outage(
+    conn: Conn, *, after_outage: bool, now: datetime | None, lease_secs: float
+) -> list[int]:
+    """Extend to a full lease every lease the database's absence ate into; returns their ids."""
+    rows = await conn.fetch(Q["task_lease_extend_after_outage"], after_outage, now, lease_secs)
+    return [r["id"] for r in rows]
+
+
 async def task_lock_expired_many(
     conn: Conn, *, now: datetime | None, limit: int
 ) -> list[tuple[LeasedTask, bool]]:

@@ -174,6 +174,25 @@ WITH held AS (
 SELECT held.id, held.queue, extended.lease_expires_at
 FROM held LEFT JOIN extended ON extended.id = held.id;
 
+-- name: task_lease_extend_after_outage
+-- Give every lease a full length ($3 s) again when the database was out of reach: after an outage this orchestrator saw ($1: from now), and after PostgreSQL (re)started (from its start; with the database's clock only, $2 NULL). Leases a report or heartbeat holds are skipped (they are being settled). Returns the ids extended.
+WITH until AS (
+    SELECT greatest(
+        CASE WHEN $1::boolean THEN coalesce($2::timestamptz, now()) + make_interval(secs => $3::float8) END,
+        CASE WHEN $2::timestamptz IS NULL THEN pg_postmaster_start_time() + make_interval(secs => $3::float8) END
+    ) AS at
+), due AS (
+    SELECT t.id FROM tasks t, until
+    WHERE t.status = 'leased' AND t.lease_expires_at < until.at
+      AND until.at > coalesce($2::timestamptz, now())
+    ORDER BY t.id
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE tasks t SET lease_expires_at = until.at
+FROM due, until
+WHERE t.id = due.id
+RETURNING t.id;
+
 -- name: task_lock_expired_many
 -- Lock up to $2 leased tasks whose lease has expired, oldest first, saying which ran past their timeout.
 SELECT t.id, t.execution_id, t.sequence, t.step_name, t.attempt, t.failures, t.losses,
