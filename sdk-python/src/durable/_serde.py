@@ -57,6 +57,10 @@ class UndecodableJSON(str):
         self.error = error
         return self
 
+    def __reduce__(self) -> tuple[type[UndecodableJSON], tuple[str, str]]:
+        """Copies and pickles keep the reason (``dataclasses.asdict`` deep-copies)."""
+        return (UndecodableJSON, (str(self), self.error))
+
 
 def dumps(value: Any) -> str:
     """Encode a value as compact JSON text within the JSON profile.
