@@ -95,9 +95,14 @@ def translate_errors() -> Any:
 
 
 def _describe(exc: asyncpg.PostgresError) -> str:
-    """The database's words for the orchestrator's log (never for a client)."""
+    """The database's refusal for the orchestrator's log, never for a client.
+
+    Its message and DETAIL may quote the value (user data), which the log holds only at
+    debug level.
+    """
     detail = getattr(exc, "detail", None)
-    return f"{type(exc).__name__}: {exc}" + (f" ({detail})" if detail else "")
+    log.debug("the database's words: %s%s", exc, f" ({detail})" if detail else "")
+    return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})"
 
 
 async def _keep_session(_conn: Conn) -> None:
