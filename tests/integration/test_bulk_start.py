@@ -105,12 +105,17 @@ async def test_sdk_errors_and_draining_queue(orch: Orchestrator, channel: grpc.a
 async def test_concurrent_starts_share_writes_but_not_failures(
     orch: Orchestrator, channel: grpc.aio.Channel, database_url: str
 ) -> None:
-    """Starts written together: one whose input PostgreSQL refuses fails alone."""
+    """Starts sent together: one whose input is refused (jsonb cannot hold \\u0000) fails
+    alone. The SDK would refuse to encode it, so it is sent as a raw request."""
     await _register(channel)
+    flows = pbgrpc.WorkflowServiceStub(channel)
     async with Client(orch.address) as client:
         good = [client.start("process_order", {"id": i, "items": []}) for i in range(20)]
-        bad = client.start("process_order", {"id": "\u0000"})  # jsonb cannot hold \u0000
+        bad = flows.StartWorkflow(
+            pb.StartWorkflowRequest(workflow_name="process_order", input_json='{"id": "\\u0000"}')
+        )
         results = await asyncio.gather(*good, bad, return_exceptions=True)
     assert all(isinstance(r, str) for r in results[:-1])
-    assert isinstance(results[-1], InvalidArgumentError)
+    assert isinstance(results[-1], grpc.aio.AioRpcError)
+    assert results[-1].code() == grpc.StatusCode.INVALID_ARGUMENT
     assert await _count(database_url) == 20

@@ -48,6 +48,7 @@ from durable._models import (
 from durable._nodes import Goto, branch, foreach, goto, parallel, step
 from durable._retry import RetryPolicy
 from durable._schedules import Cron
+from durable._serde import UndecodableJSON
 from durable._sync_client import SyncClient
 from durable.errors import (
     AbortedError,
@@ -112,6 +113,7 @@ __all__ = [
     "TaskKind",
     "UnauthenticatedError",
     "UnavailableError",
+    "UndecodableJSON",
     "WaitError",
     "WaitTimeoutError",
     "Workflow",

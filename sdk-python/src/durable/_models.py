@@ -749,7 +749,7 @@ def step_attempt_from_proto(msg: workflow_service_pb2.StepAttempt) -> StepAttemp
         sequence=msg.sequence,
         attempt=msg.attempt,
         status=step_attempt_status_from_proto(msg.status),
-        result=_serde.loads(msg.result_json),
+        result=_serde.loads_or_raw(msg.result_json),
         error=error_info_from_proto(msg),
         worker_id=msg.worker_id,
         started_at=timestamp_from_proto(msg, "started_at"),
@@ -770,8 +770,8 @@ def execution_from_proto(msg: workflow_service_pb2.Execution) -> Execution:
         status=execution_status_from_proto(msg.status),
         queue=msg.queue,
         priority=msg.priority,
-        input=_serde.loads(msg.input_json),
-        result=_serde.loads(msg.result_json),
+        input=_serde.loads_or_raw(msg.input_json),
+        result=_serde.loads_or_raw(msg.result_json),
         error=error_info_from_proto(msg),
         parent_execution_id=msg.parent_execution_id,
         idempotency_key=msg.idempotency_key,
@@ -792,7 +792,7 @@ def event_from_proto(msg: workflow_service_pb2.Event) -> Event:
     """An event, with its payload decoded."""
     return Event(
         name=msg.name,
-        payload=_serde.loads(msg.payload_json),
+        payload=_serde.loads_or_raw(msg.payload_json),
         sent_at=timestamp_from_proto(msg, "sent_at"),
     )
 
@@ -884,7 +884,7 @@ def schedule_from_proto(msg: schedule_service_pb2.Schedule) -> Schedule:
         workflow_name=msg.workflow_name,
         cron=msg.cron,
         timezone=msg.timezone,
-        input=_serde.loads(msg.input_json),
+        input=_serde.loads_or_raw(msg.input_json),
         queue=msg.queue,
         priority=msg.priority,
         enabled=msg.enabled,

@@ -14,7 +14,9 @@ import json
 import uuid
 from typing import Any
 
-__all__ = ["JSONSerializationError", "dumps", "loads"]
+from durable import _json_profile
+
+__all__ = ["JSONSerializationError", "UndecodableJSON", "dumps", "loads", "loads_or_raw"]
 
 
 class JSONSerializationError(TypeError):
@@ -39,12 +41,46 @@ def _default(value: Any) -> Any:
     )
 
 
+class UndecodableJSON(str):
+    """A payload the SDK could not decode, as the raw JSON text the orchestrator sent.
+
+    Readers (``get_execution``, ``list_executions``, ``durable get``) put it in place of
+    the value instead of failing for the whole page; ``error`` says why. The orchestrator
+    refuses such payloads; it can only meet one stored by an older version.
+    """
+
+    error: str
+
+    def __new__(cls, text: str, error: str) -> UndecodableJSON:
+        """The raw ``text`` and why it could not be decoded."""
+        self = super().__new__(cls, text)
+        self.error = error
+        return self
+
+    def __reduce__(self) -> tuple[type[UndecodableJSON], tuple[str, str]]:
+        """Copies and pickles keep the reason (``dataclasses.asdict`` deep-copies)."""
+        return (UndecodableJSON, (str(self), self.error))
+
+
 def dumps(value: Any) -> str:
-    """Encode a value as compact JSON text; NaN and infinities are refused."""
+    """Encode a value as compact JSON text within the JSON profile.
+
+    NaN and infinities, nesting deeper than the profile's limit, integers beyond a
+    double's range, NUL characters and lone surrogates are refused with
+    JSONSerializationError: the orchestrator would refuse them.
+    """
     try:
-        return json.dumps(value, default=_default, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(value, default=_default, allow_nan=False, separators=(",", ":"))
     except ValueError as exc:  # NaN/Infinity or a circular reference
         raise JSONSerializationError(f"value is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise JSONSerializationError(
+            f"value is nested too deeply (the limit is {_json_profile.MAX_DEPTH} levels)"
+        ) from exc
+    bad = _json_profile.problem(text, well_formed=True)
+    if bad is not None:
+        raise JSONSerializationError(f"value {bad}")
+    return text
 
 
 def loads(text: str) -> Any:
@@ -52,3 +88,17 @@ def loads(text: str) -> Any:
     if not text:
         return None
     return json.loads(text)
+
+
+def loads_or_raw(text: str) -> Any:
+    """Decode a payload the orchestrator returned; never raises.
+
+    Text that is not JSON or not within the JSON profile (too deep to decode safely, say)
+    comes back as :class:`UndecodableJSON`: the raw text, with the reason.
+    """
+    if not text:
+        return None
+    try:
+        return _json_profile.decode(text)
+    except ValueError as exc:
+        return UndecodableJSON(text, f"the payload {exc}")

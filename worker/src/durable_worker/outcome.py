@@ -13,7 +13,7 @@ except ``StepTimeout`` (which follows the step's retry policy):
 | --- | --- |
 | ``UnknownStep`` | the task names a workflow or step this worker does not have |
 | ``VersionMismatch`` | the task's workflow version is not the one this worker registered |
-| ``InputDecodeError`` | the task's input (or memo) is not valid JSON |
+| ``InputDecodeError`` | the task's input (or memo) is not JSON, or too deep to decode |
 | ``PayloadTooLarge`` | a result, child input or timeout value is over ``max_payload_bytes`` |
 | ``StepTimeout`` | the step ran past its timeout (reported with ``timed_out``) |
 | ``UnknownTaskKind`` | the task's kind is newer than this worker |
@@ -84,6 +84,9 @@ def decode(text: str, what: str) -> Any:
         return _serde.loads(text)
     except ValueError as exc:
         raise InputDecodeError(f"the task's {what} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        # Stored by an orchestrator older than the JSON profile's depth limit.
+        raise InputDecodeError(f"the task's {what} is JSON nested too deeply to decode") from exc
 
 
 def payload_size(text: str) -> int:

@@ -50,7 +50,16 @@ class _ExecutionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Execu
     """At least one compensation failed for good (the others still ran)."""
 
 class ExecutionStatus(_ExecutionStatus, metaclass=_ExecutionStatusEnumTypeWrapper):
-    """ExecutionStatus is the life-cycle state of one workflow execution.
+    """The JSON profile of payloads. Every field named *_json carries one JSON value that
+    the orchestrator checks on every RPC, refusing anything outside it with
+    INVALID_ARGUMENT naming the field: at most 64 arrays/objects nested in one another;
+    numbers finite and within an IEEE 754 double (no NaN, Infinity or 1e400; integers
+    beyond +-2^53 are accepted but rounded by readers that decode numbers as doubles);
+    strings and keys without \\u0000 and without lone surrogates. Key order is not kept
+    (payloads are stored as jsonb) and of duplicate keys the last one wins. Empty means
+    null where a field says so.
+
+    ExecutionStatus is the life-cycle state of one workflow execution.
 
     pending -> running -> completed | failed | cancelled | timed_out.
     A pending execution can also be cancelled or time out before it starts.

@@ -140,6 +140,7 @@ class DeclaredSchedule(_message.Message):
     timezone: _builtins.str
     """An IANA time zone; empty means UTC."""
     input_json: _builtins.str
+    """JSON within the payload profile (see common.proto)."""
     queue: _builtins.str
     priority: _builtins.int
     enabled: _builtins.bool

@@ -55,7 +55,9 @@ class Schedule(_message.Message):
     timezone: _builtins.str
     """An IANA time zone, e.g. "America/New_York"; empty means UTC."""
     input_json: _builtins.str
-    """The input of each run, as JSON text; empty means null."""
+    """The input of each run, as JSON text; empty means null.
+    Within the JSON payload profile (see common.proto).
+    """
     queue: _builtins.str
     priority: _builtins.int
     enabled: _builtins.bool
@@ -422,7 +424,9 @@ class TriggerScheduleRequest(_message.Message):
     INPUT_JSON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     input_json: _builtins.str
-    """Another input for this run; empty means the schedule's input."""
+    """Another input for this run; empty means the schedule's input.
+    Within the JSON payload profile (see common.proto).
+    """
     def __init__(
         self,
         *,

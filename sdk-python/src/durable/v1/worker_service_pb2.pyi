@@ -271,6 +271,7 @@ class ChildStart(_message.Message):
     """Position of the call among the step run's waits and child starts, from 0."""
     workflow_name: _builtins.str
     input_json: _builtins.str
+    """JSON within the payload profile (see common.proto)."""
     queue: _builtins.str
     """Empty means the child workflow's queue, or "default"."""
     priority: _builtins.int
@@ -305,6 +306,7 @@ class ChildWait(_message.Message):
     timeout_value_json: _builtins.str
     """What the call returns on timeout (JSON); without has_timeout_value a timeout is an
     error (ChildTimeout).
+    Within the JSON payload profile (see common.proto).
     """
     has_timeout_value: _builtins.bool
     @_builtins.property
@@ -421,6 +423,7 @@ class TaskCompletion(_message.Message):
     CHILDREN_FIELD_NUMBER: _builtins.int
     LOGS_FIELD_NUMBER: _builtins.int
     result_json: _builtins.str
+    """JSON within the payload profile (see common.proto)."""
     goto_target: _builtins.str
     """Continue at this node of the same sequence instead of the next one (a step's
     goto); result_json is its input. Empty means the next node.
@@ -472,7 +475,9 @@ class Evaluation(_message.Message):
     VALUE_JSON_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     value_json: _builtins.str
-    """A branch's key (compact JSON) or a foreach's item list (a JSON array)."""
+    """A branch's key (compact JSON) or a foreach's item list (a JSON array).
+    Within the JSON payload profile (see common.proto).
+    """
     @_builtins.property
     def error(self) -> _common_pb2.ErrorInfo:
         """The user's function raised: the node fails with this error."""

@@ -57,7 +57,9 @@ class StartWorkflowRequest(_message.Message):
     workflow_name: _builtins.str
     """Name of a registered workflow."""
     input_json: _builtins.str
-    """The input as JSON text; empty means null."""
+    """The input as JSON text; empty means null.
+    Within the JSON payload profile (see common.proto).
+    """
     queue: _builtins.str
     """Queue to run on; empty means the workflow's queue, or "default"."""
     priority: _builtins.int
@@ -645,7 +647,9 @@ class SendEventRequest(_message.Message):
     execution_id: _builtins.str
     name: _builtins.str
     payload_json: _builtins.str
-    """The payload as JSON text; empty means null."""
+    """The payload as JSON text; empty means null.
+    Within the JSON payload profile (see common.proto).
+    """
     event_id: _builtins.str
     """Optional, up to 255 characters: makes the send safe to retry. The execution keeps
     the ids it has received; a send whose id it has seen changes nothing (even once
@@ -701,7 +705,9 @@ class ProvideInputRequest(_message.Message):
     execution_id: _builtins.str
     name: _builtins.str
     value_json: _builtins.str
-    """The answer as JSON text (see InputKind)."""
+    """The answer as JSON text (see InputKind).
+    Within the JSON payload profile (see common.proto).
+    """
     def __init__(
         self,
         *,

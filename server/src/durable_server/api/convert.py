@@ -139,12 +139,18 @@ def wait_from_proto(task_id: int, suspension: worker_service_pb2.TaskSuspension)
             kind = input_kind_name(inp.kind)
         except ValueError as exc:
             raise InvalidArgumentError(f"task {task_id}: {exc}") from exc
+        where = f"of the input wait of task {task_id}"
         spec = {
             "kind": kind,
-            "prompt": inp.prompt,
-            "choices": list(inp.choices),
+            "prompt": validate.check_text(f"prompt {where}", inp.prompt),
+            "choices": [validate.check_text(f"a choice {where}", c) for c in inp.choices],
             "fields": [
-                {"name": f.name, "type": f.type or "any", "required": f.required, "label": f.label}
+                {
+                    "name": validate.check_text(f"a field name {where}", f.name),
+                    "type": validate.check_text(f"a field type {where}", f.type) or "any",
+                    "required": f.required,
+                    "label": validate.check_text(f"a field label {where}", f.label),
+                }
                 for f in inp.fields
             ],
         }
@@ -215,11 +221,20 @@ def _error_info(doc: dict[str, Any]) -> common_pb2.ErrorInfo:
 def step_error_from_proto(info: common_pb2.ErrorInfo) -> StepError:
     """A reported ErrorInfo as the engine's StepError."""
     return StepError(
-        type=info.type or "Error",
-        message=info.message,
-        traceback=info.traceback,
+        type=_storable(info.type) or "Error",
+        message=_storable(info.message),
+        traceback=_storable(info.traceback),
         non_retryable=info.non_retryable,
     )
+
+
+def _storable(text: str) -> str:
+    """Diagnostic text as PostgreSQL can store it: NUL (which it cannot) shown as U+FFFD.
+
+    A step's exception message is not the caller's to fix, so it is kept, not refused
+    (as log lines are).
+    """
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def logs_from_proto(lines: Iterable[common_pb2.LogLine]) -> list[LogEntry]:

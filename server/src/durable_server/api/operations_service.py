@@ -50,6 +50,7 @@ class OperationsService(pb_grpc.OperationsServiceServicer):
 
     async def _set(self, queue: str, state: str, reason: str = "") -> pb.QueueInfo:
         name = validate.check_name("queue", queue)
+        reason = validate.check_text("reason", reason)
         return _queue_to_proto(await self.operations.set_queue_state(name, state, reason))
 
     async def PauseQueue(

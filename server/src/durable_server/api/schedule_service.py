@@ -89,11 +89,9 @@ class ScheduleService(pb_grpc.ScheduleServiceServicer):
         limit = self.settings.max_payload_bytes
         readers: dict[str, Callable[[], Any]] = {
             "workflow_name": lambda: validate.check_name("workflow_name", msg.workflow_name),
-            "cron": lambda: msg.cron.strip(),
-            "timezone": lambda: msg.timezone.strip(),
-            "input_json": lambda: validate.check_json(
-                "input_json", validate.check_payload("input_json", msg.input_json, limit)
-            ),
+            "cron": lambda: validate.check_text("cron", msg.cron).strip(),
+            "timezone": lambda: validate.check_text("timezone", msg.timezone).strip(),
+            "input_json": lambda: validate.check_payload("input_json", msg.input_json, limit),
             "queue": lambda: validate.check_name("queue", msg.queue) if msg.queue else None,
             "priority": lambda: msg.priority,
             "enabled": lambda: msg.enabled,
@@ -154,8 +152,8 @@ class ScheduleService(pb_grpc.ScheduleServiceServicer):
                 conn,
                 after=after,
                 enabled=request.enabled if request.HasField("enabled") else None,
-                workflow_name=request.workflow_name or None,
-                queue=request.queue or None,
+                workflow_name=validate.check_text("workflow_name", request.workflow_name) or None,
+                queue=validate.check_text("queue", request.queue) or None,
                 limit=size + 1,
             )
         token = validate.encode_name_token(rows[size - 1].name) if len(rows) > size else ""
@@ -211,11 +209,8 @@ class ScheduleService(pb_grpc.ScheduleServiceServicer):
         name = validate.check_name("name", request.name)
         input_json = None
         if request.input_json:
-            input_json = validate.check_json(
-                "input_json",
-                validate.check_payload(
-                    "input_json", request.input_json, self.settings.max_payload_bytes
-                ),
+            input_json = validate.check_payload(
+                "input_json", request.input_json, self.settings.max_payload_bytes
             )
         execution_id = await self.scheduler.trigger(name, input_json)
         return pb.TriggerScheduleResponse(execution_id=execution_id)

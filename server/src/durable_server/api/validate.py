@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 import math
 import re
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from durable._json_profile import problem as json_problem
 from durable.v1 import common_pb2, definition_pb2
 from durable_server.errors import InvalidArgumentError, InvalidJsonError
 
@@ -27,6 +27,7 @@ __all__ = [
     "check_name",
     "check_page_size",
     "check_payload",
+    "check_text",
     "check_time",
     "check_worker_id",
     "naming_bad_json",
@@ -54,48 +55,55 @@ def check_name(field: str, value: str) -> str:
 
 
 def check_payload(field: str, text: str, max_bytes: int) -> str:
-    """JSON text within the size limit; empty means null.
+    """JSON text within the size limit and the JSON profile; empty means null.
 
-    Well-formedness is checked by PostgreSQL as the text becomes ``jsonb`` (user data is
-    not parsed in Python on the hot path); :func:`naming_bad_json` names the field then.
+    The profile (``durable._json_profile``: nesting depth, numbers, strings) is what every
+    SDK can decode and PostgreSQL can store; checking it here means no reader ever meets a
+    stored payload it cannot read.
     """
-    size = len(text.encode())
+    size = len(text) if text.isascii() else len(text.encode())
     if size > max_bytes:
         raise InvalidArgumentError(
             f"{field} is {size} bytes, over the limit of {max_bytes} bytes: store large data "
             "elsewhere and pass a reference"
         )
-    return text or "null"
+    return check_json(field, text or "null")
 
 
 def check_json(field: str, text: str) -> str:
-    """Well-formed JSON text (for calls off the hot path, checked before anything else)."""
-    try:
-        json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise InvalidArgumentError(f"{field} is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise InvalidArgumentError(f"{field} is JSON nested too deeply") from exc
+    """JSON text within the JSON profile (see :func:`check_payload`)."""
+    bad = json_problem(text)
+    if bad is not None:
+        raise InvalidArgumentError(f"{field} {bad}")
     return text
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
+def check_text(field: str, value: str, max_chars: int | None = None) -> str:
+    """Free text stored as such: without the NUL character, which PostgreSQL cannot store.
+
+    (A lone surrogate cannot arrive in a protobuf string: the request would not parse.)
+    """
+    if "\x00" in value:
+        raise InvalidArgumentError(f"{field} must not contain the NUL character (U+0000)")
+    if max_chars is not None and len(value) > max_chars:
+        raise InvalidArgumentError(f"{field} is longer than {max_chars} characters")
+    return value
 
 
 @contextlib.contextmanager
 def naming_bad_json(payloads: Mapping[str, str]) -> Iterator[None]:
-    """When PostgreSQL refuses a payload, say which of ``payloads`` (field -> text) it was."""
+    """When PostgreSQL refuses a payload, say which of ``payloads`` (field -> text) it was.
+
+    Payloads are checked against the profile first, so this is a last guard: the
+    database's own words never reach the caller.
+    """
     try:
         yield
     except InvalidJsonError as exc:
         for field, text in payloads.items():
-            try:
-                json.loads(text, parse_constant=_reject_constant)
-            except ValueError as bad:
-                raise InvalidArgumentError(f"{field} is not valid JSON: {bad}") from exc
-            except RecursionError:
-                raise InvalidArgumentError(f"{field} is JSON nested too deeply") from exc
+            bad = json_problem(text)
+            if bad is not None:
+                raise InvalidArgumentError(f"{field} {bad}") from exc
         raise
 
 
@@ -145,23 +153,17 @@ def check_worker_id(value: str) -> str:
     """A non-empty worker id of reasonable length, without NUL (PostgreSQL cannot store it)."""
     if not value or len(value) > MAX_KEY_LENGTH:
         raise InvalidArgumentError(f"worker_id is required (1-{MAX_KEY_LENGTH} characters)")
-    if "\x00" in value:
-        raise InvalidArgumentError("worker_id must not contain the NUL character")
-    return value
+    return check_text("worker_id", value)
 
 
 def check_idempotency_key(value: str) -> str | None:
     """An optional idempotency key."""
-    if len(value) > MAX_KEY_LENGTH:
-        raise InvalidArgumentError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
-    return value or None
+    return check_text("idempotency_key", value, MAX_KEY_LENGTH) or None
 
 
 def check_event_id(value: str) -> str | None:
     """An optional event id (SendEvent's idempotency key)."""
-    if len(value) > MAX_KEY_LENGTH:
-        raise InvalidArgumentError(f"event_id is longer than {MAX_KEY_LENGTH} characters")
-    return value or None
+    return check_text("event_id", value, MAX_KEY_LENGTH) or None
 
 
 def check_page_size(value: int) -> int:
@@ -224,6 +226,7 @@ def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
                         f"{wf}: branch {b.name!r} has case key {case.key_json!r}: keys are "
                         'compact JSON strings, integers or booleans, e.g. ""invoice"", "3"'
                     )
+                check_json(f"{wf}: branch {b.name!r} case key", case.key_json)
                 if case.key_json in keys:
                     raise InvalidArgumentError(
                         f"{wf}: branch {b.name!r} has two cases {case.key_json}"
@@ -271,6 +274,8 @@ def _check_step_options(what: str, step: definition_pb2.Step | definition_pb2.Co
 def _check_declared_schedule(wf: str, s: definition_pb2.DeclaredSchedule) -> None:
     what = f"{wf}: schedule {s.name!r}"
     check_name(f"schedule name in {wf}", s.name)
+    check_text(f"cron of {what}", s.cron)
+    check_text(f"timezone of {what}", s.timezone)
     if s.queue:
         check_name(f"queue of {what}", s.queue)
     check_enum(f"{what}: catch_up", common_pb2.CatchUp, s.catch_up)
@@ -312,7 +317,7 @@ def decode_name_token(token: str) -> str:
             "page_token is not valid: pass next_page_token from a previous response"
         ) from exc
     tag, _, name = raw.partition("|")
-    if tag != "name":
+    if tag != "name" or "\x00" in name:
         raise InvalidArgumentError(
             "page_token is not valid: pass next_page_token from a previous response"
         )

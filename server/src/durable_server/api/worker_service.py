@@ -16,6 +16,7 @@ from durable_server.dispatcher import Dispatcher
 from durable_server.engine.children import ChildStart
 from durable_server.engine.engine import Engine, NextTasks, Suspension, TaskOutcome
 from durable_server.engine.registry import Registry, Takeover
+from durable_server.engine.transitions import Evaluation
 from durable_server.errors import InvalidArgumentError
 
 __all__ = ["WorkerService"]
@@ -112,7 +113,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     f"result_json of task {task_id}", c.result_json, self.settings.max_payload_bytes
                 ),
                 goto_target=validate.check_goto(c.goto_target),
-                evaluations=convert.evaluations_from_proto(c.evaluations),
+                evaluations=self._evaluations(task_id, c.evaluations),
                 children=self._children(task_id, c.children),
                 logs=convert.logs_from_proto(c.logs),
             )
@@ -190,6 +191,18 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             with validate.naming_bad_json(payloads):
                 await self.engine.suspend(suspensions, access.allowed_queues())
         return pb.SuspendTasksResponse()
+
+    def _evaluations(self, task_id: int, evaluations: Any) -> dict[str, Evaluation]:
+        """Reported evaluations, their values within the size limit and the JSON profile."""
+        out = convert.evaluations_from_proto(evaluations)
+        for name, ev in out.items():
+            if ev.value_json is not None:
+                validate.check_payload(
+                    f"evaluation {name!r} of task {task_id}",
+                    ev.value_json,
+                    self.settings.max_payload_bytes,
+                )
+        return out
 
     def _children(self, task_id: int, starts: Any) -> list[ChildStart]:
         out = []

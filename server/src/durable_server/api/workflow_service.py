@@ -185,9 +185,9 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         except ValueError as exc:
             raise InvalidArgumentError(f"statuses: {exc}") from exc
         flt = ExecutionFilter(
-            workflow_name=request.workflow_name or None,
+            workflow_name=validate.check_text("workflow_name", request.workflow_name) or None,
             statuses=statuses,
-            queue=request.queue or None,
+            queue=validate.check_text("queue", request.queue) or None,
             parent_id=(
                 validate.check_execution_id(request.parent_execution_id, "parent_execution_id")
                 if request.parent_execution_id
@@ -196,7 +196,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             top_level_only=request.top_level_only,
             created_after=convert.optional_time(request, "created_after"),
             created_before=convert.optional_time(request, "created_before"),
-            schedule_name=request.schedule_name or None,
+            schedule_name=validate.check_text("schedule_name", request.schedule_name) or None,
         )
         page = await self.reads.list_executions(
             flt,
@@ -235,11 +235,8 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         """Deliver an event to an execution."""
         execution_id = validate.check_execution_id(request.execution_id)
         name = validate.check_name("name", request.name)
-        payload = validate.check_json(
-            "payload_json",
-            validate.check_payload(
-                "payload_json", request.payload_json, self.settings.max_payload_bytes
-            ),
+        payload = validate.check_payload(
+            "payload_json", request.payload_json, self.settings.max_payload_bytes
         )
         event_id = validate.check_event_id(request.event_id)
         sent = await self.engine.send_event(execution_id, name, payload, event_id)
@@ -253,11 +250,8 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         name = validate.check_name("name", request.name)
         if not request.value_json:
             raise InvalidArgumentError("value_json is required: the answer as JSON")
-        value = validate.check_json(
-            "value_json",
-            validate.check_payload(
-                "value_json", request.value_json, self.settings.max_payload_bytes
-            ),
+        value = validate.check_payload(
+            "value_json", request.value_json, self.settings.max_payload_bytes
         )
         await self.engine.provide_input(execution_id, name, value)
         return pb.ProvideInputResponse()
@@ -286,8 +280,8 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             execution_id=(
                 validate.check_execution_id(request.execution_id) if request.execution_id else None
             ),
-            workflow_name=request.workflow_name or None,
-            name=request.name or None,
+            workflow_name=validate.check_text("workflow_name", request.workflow_name) or None,
+            name=validate.check_text("name", request.name) or None,
             page_size=validate.check_page_size(request.page_size),
             page_token=request.page_token,
         )
@@ -349,5 +343,6 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
     ) -> pb.CancelExecutionResponse:
         """Cancel an unfinished execution."""
         execution_id = validate.check_execution_id(request.execution_id)
-        row = await self.engine.cancel(execution_id, request.reason)
+        reason = validate.check_text("reason", request.reason)
+        row = await self.engine.cancel(execution_id, reason)
         return pb.CancelExecutionResponse(execution=convert.execution_to_proto(row))

@@ -93,18 +93,25 @@ def translate_errors() -> Any:
     try:
         yield
     except asyncpg.exceptions.UntranslatableCharacterError as exc:
+        log.info("the database refused a JSON value: %s", _describe(exc))
         raise InvalidJsonError(
-            f"a JSON string holds a character that cannot be stored (such as \\u0000): {exc}"
+            "a JSON string holds a character that cannot be stored (such as \\u0000)"
         ) from exc
     except asyncpg.exceptions.InvalidTextRepresentationError as exc:
-        raise InvalidJsonError(f"invalid JSON: {exc}") from exc
+        log.info("the database refused a value: %s", _describe(exc))
+        raise InvalidJsonError("a value is malformed (not valid JSON, or not of its type)") from exc
     except asyncpg.exceptions.StatementTooComplexError as exc:
         # "stack depth limit exceeded": the statements are fixed, so it is a JSON value
         # nested too deeply for PostgreSQL's parser.
         raise InvalidJsonError("a JSON value is nested too deeply") from exc
+    except asyncpg.exceptions.CharacterNotInRepertoireError as exc:
+        log.info("the database refused a value: %s", _describe(exc))
+        raise InvalidArgumentError(
+            "a text value holds a character that cannot be stored (such as NUL)"
+        ) from exc
     except asyncpg.exceptions.DataError as exc:
         # The database's message may quote values and name columns: the client gets neither.
-        log.debug("the database rejected a value: %s", exc)
+        log.info("the database rejected a value: %s", _describe(exc))
         raise InvalidArgumentError("a value is out of range or malformed") from exc
     except (
         asyncpg.exceptions.SerializationError,
@@ -115,6 +122,17 @@ def translate_errors() -> Any:
         # Hosts, ports and driver messages stay in the orchestrator's log (once per
         # outage: see Reachability).
         raise UnavailableError("the database is unavailable; try again later") from exc
+
+
+def _describe(exc: asyncpg.PostgresError) -> str:
+    """The database's refusal for the orchestrator's log, never for a client.
+
+    Its message and DETAIL may quote the value (user data), which the log holds only at
+    debug level.
+    """
+    detail = getattr(exc, "detail", None)
+    log.debug("the database's words: %s%s", exc, f" ({detail})" if detail else "")
+    return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})"
 
 
 async def _keep_session(_conn: Conn) -> None:
