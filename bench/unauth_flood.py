@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import time
 
@@ -27,7 +28,9 @@ from durable.v1 import workflow_service_pb2_grpc as pbgrpc
 SAMPLE_SECS = 0.02
 
 
-async def _flood(address: str, concurrency: int, rounds: int, size: int) -> collections.Counter[str]:
+async def _flood(
+    address: str, concurrency: int, rounds: int, size: int
+) -> collections.Counter[str]:
     """Send the unauthenticated calls; the status code of each."""
     payload = '"' + "x" * (size - 2) + '"'
     request = pb.StartWorkflowRequest(workflow_name="flood", input_json=payload)
@@ -51,10 +54,8 @@ async def _flood(address: str, concurrency: int, rounds: int, size: int) -> coll
 async def _sample(pid: int, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         peak[0] = max(peak[0], rss_kib(pid, "VmRSS"))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SAMPLE_SECS)
-        except TimeoutError:
-            pass
 
 
 async def run(concurrency: int, rounds: int, size_mb: float, settle: float) -> dict[str, object]:

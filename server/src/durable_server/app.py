@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -216,10 +216,10 @@ class Orchestrator:
                 log.warning("no authentication beyond loopback (DURABLE_AUTH=off)")
 
     def _token_verifier(self, db: Database) -> TokenVerifier:
-        async def load(token_id: str) -> TokenRecord | None:
+        async def load(token_ids: Sequence[str]) -> dict[str, TokenRecord]:
             async with db.connection() as conn:
-                row = await token_store.token_get(conn, token_id=token_id)
-            return TokenRecord.from_row(row) if row is not None else None
+                rows = await token_store.token_get_many(conn, token_ids=token_ids)
+            return {row["id"]: TokenRecord.from_row(row) for row in rows}
 
         return TokenVerifier(load, self.clock, self.settings.auth_cache_secs)
 
