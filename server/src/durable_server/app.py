@@ -26,6 +26,7 @@ from durable.v1 import (
     workflow_service_pb2_grpc,
 )
 from durable_server.api.auth import AuthInterceptor
+from durable_server.api.disconnects import quiet_client_disconnects
 from durable_server.api.interceptors import ErrorInterceptor
 from durable_server.api.operations_service import OperationsService
 from durable_server.api.schedule_service import ScheduleService
@@ -254,6 +255,7 @@ class Orchestrator:
         verifier: TokenVerifier | None,
     ) -> grpc.aio.Server:
         limit = self.settings.max_payload_bytes + 4 * 1024 * 1024  # room for the envelope
+        quiet_client_disconnects()  # a client that goes away is not an error
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]  # type: ignore[type-arg]
         if verifier is not None:  # inside the error interceptor: refusals become statuses
             interceptors.append(AuthInterceptor(verifier))
