@@ -88,10 +88,12 @@ bench-check: install ## Run the suite and fail when a figure drops >20% against 
 	$(PY) -m bench.check
 
 .PHONY: bench-more
-bench-more: install ## The older single-purpose benchmarks (throughput, foreach, waiting)
+bench-more: install ## The single-purpose benchmarks (throughput, foreach, waiting, floods of unauthenticated calls)
 	$(PY) -m bench.throughput
 	$(PY) -m bench.foreach
 	$(PY) -m bench.waiting
+	$(PY) -m bench.unauth_flood
+	$(PY) -m bench.token_flood
 
 PEERS_VENV ?= .venv-peers
 

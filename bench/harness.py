@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +69,11 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack() -> AsyncIterator[Stack]:
-    """A fresh database and an orchestrator process on it; all removed on exit."""
+async def running_stack(settings: Mapping[str, str] | None = None) -> AsyncIterator[Stack]:
+    """A fresh database and an orchestrator process on it; all removed on exit.
+
+    ``settings`` adds environment variables of the orchestrator (``DURABLE_AUTH``, say).
+    """
     db_name = f"durable_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(f"{BASE_URL}/postgres")
     await admin.execute(f'CREATE DATABASE "{db_name}"')
@@ -80,6 +83,7 @@ async def running_stack() -> AsyncIterator[Stack]:
         "DURABLE_DATABASE_URL": url,
         "PYTHONUNBUFFERED": "1",
         "DURABLE_LOG_LEVEL": "WARNING",
+        **(settings or {}),
     }
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "durable_server", "serve", "--listen", "127.0.0.1:0",

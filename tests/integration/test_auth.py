@@ -35,6 +35,7 @@ from durable_server.auth.tokens import Role
 from durable_server.clock import ManualClock
 from durable_server.engine.reads import Reads
 from durable_server.errors import UnavailableError
+from durable_server.store import tokens as token_store
 from durable_server.store.db import translate_errors
 from durable_worker import Worker
 from tests.helpers import tokens
@@ -457,6 +458,56 @@ async def test_a_revoked_token_is_refused_within_the_cache_time(
     async with tokens.channel(orch.address, revoked_first) as ch:
         never_used = RawClient(ch).flows.ListExecutions(pb.ListExecutionsRequest())
         assert await code_of(never_used) == Code.UNAUTHENTICATED
+
+
+# -- a refused call is answered before its request is read -------------------------------
+
+
+@pytest.mark.parametrize("caller", ["no token", "made-up token", "wrong role"])
+async def test_a_refused_call_is_answered_before_its_request_is_read(
+    orch: Orchestrator, issue: Callable[..., Awaitable[str]], caller: str
+) -> None:
+    """gRPC receives a unary call's whole message before the handler runs: a refusal that
+    waited for it would let anyone make the orchestrator hold (and parse) megabytes.
+
+    The request here is never sent, so only a refusal made from the metadata alone can
+    answer; one that reads the request first waits until the call's deadline.
+    """
+    token = {
+        "no token": None,
+        "made-up token": f"dur_{'0' * 16}_{'x' * 43}",
+        "wrong role": await issue(Role.WORKER),
+    }[caller]
+    never_sent = asyncio.Event()
+
+    async def request_never_sent() -> AsyncIterator[pb.StartWorkflowRequest]:
+        await never_sent.wait()
+        yield pb.StartWorkflowRequest(workflow_name="plain")
+
+    async with tokens.channel(orch.address, token) as ch:
+        start = ch.stream_unary(
+            "/durable.v1.WorkflowService/StartWorkflow",
+            request_serializer=pb.StartWorkflowRequest.SerializeToString,
+            response_deserializer=pb.StartWorkflowResponse.FromString,
+        )
+        err = await refusal(start(request_never_sent(), timeout=10))
+    assert err.code() in DENIED, err
+
+
+async def test_a_failing_token_lookup_is_a_generic_internal_error(
+    orch: Orchestrator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError('relation "durable.tokens" at /srv/durable/store.py:12')
+
+    monkeypatch.setattr(token_store, "token_get_many", broken)
+    async with tokens.channel(orch.address, f"dur_{'1' * 16}_{'x' * 43}") as ch:
+        err = await refusal(RawClient(ch).flows.ListExecutions(pb.ListExecutionsRequest()))
+    assert err.code() == Code.INTERNAL
+    details = err.details() or ""
+    assert details.startswith("internal error (incident "), details
+    assert "relation" not in details
+    assert details.split("incident ")[1].split(")")[0] in caplog.text
 
 
 # -- a refused call leaves no trace ------------------------------------------------------

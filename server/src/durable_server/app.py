@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -26,6 +26,7 @@ from durable.v1 import (
     workflow_service_pb2_grpc,
 )
 from durable_server.api.auth import AuthInterceptor
+from durable_server.api.disconnects import quiet_client_disconnects
 from durable_server.api.interceptors import ErrorInterceptor
 from durable_server.api.operations_service import OperationsService
 from durable_server.api.schedule_service import ScheduleService
@@ -228,10 +229,10 @@ class Orchestrator:
                 log.warning("no authentication beyond loopback (DURABLE_AUTH=off)")
 
     def _token_verifier(self, db: Database) -> TokenVerifier:
-        async def load(token_id: str) -> TokenRecord | None:
+        async def load(token_ids: Sequence[str]) -> dict[str, TokenRecord]:
             async with db.connection() as conn:
-                row = await token_store.token_get(conn, token_id=token_id)
-            return TokenRecord.from_row(row) if row is not None else None
+                rows = await token_store.token_get_many(conn, token_ids=token_ids)
+            return {row["id"]: TokenRecord.from_row(row) for row in rows}
 
         return TokenVerifier(load, self.clock, self.settings.auth_cache_secs)
 
@@ -266,6 +267,7 @@ class Orchestrator:
         verifier: TokenVerifier | None,
     ) -> grpc.aio.Server:
         limit = self.settings.max_payload_bytes + 4 * 1024 * 1024  # room for the envelope
+        quiet_client_disconnects()  # a client that goes away is not an error
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]  # type: ignore[type-arg]
         if verifier is not None:  # inside the error interceptor: refusals become statuses
             interceptors.append(AuthInterceptor(verifier))

@@ -7,10 +7,11 @@ from typing import Any
 
 import grpc
 
+from durable_server.api.interceptors import refusal_handler, unexpected
 from durable_server.auth.access import acting_as
 from durable_server.auth.permissions import allowed_roles
 from durable_server.auth.verifier import TokenVerifier
-from durable_server.errors import PermissionDeniedError
+from durable_server.errors import DurableError, PermissionDeniedError
 
 __all__ = ["AuthInterceptor"]
 
@@ -18,9 +19,9 @@ __all__ = ["AuthInterceptor"]
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Verify each call's bearer token, then check its role against the method's.
 
-    Runs inside :class:`~durable_server.api.interceptors.ErrorInterceptor`, which turns a
-    refusal into UNAUTHENTICATED or PERMISSION_DENIED. A refused call never reaches its
-    servicer, so it changes nothing.
+    The check needs only the call's metadata, so it runs before gRPC reads the request: a
+    refusal is answered UNAUTHENTICATED or PERMISSION_DENIED without receiving the
+    message. A refused call never reaches its servicer, so it changes nothing.
     """
 
     def __init__(self, verifier: TokenVerifier) -> None:
@@ -31,7 +32,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        """Wrap the method's handler in the token and role checks."""
+        """Check the token from the call's metadata before its request is read.
+
+        A refused call gets a handler that answers at once and never reads the request
+        (:func:`~durable_server.api.interceptors.refusal_handler`): a caller without a
+        valid token cannot make the orchestrator receive, hold or parse its message.
+        """
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         roles = allowed_roles(method)
@@ -39,16 +45,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return handler  # unknown method (gRPC says UNIMPLEMENTED), or an open one
         if handler.unary_unary is None:
             raise RuntimeError(f"{method}: only unary methods can be guarded")
-        inner = handler.unary_unary
-        metadata = handler_call_details.invocation_metadata
-        verifier = self.verifier
-
-        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            caller = await verifier.verify(metadata)
+        try:
+            caller = await self.verifier.verify(handler_call_details.invocation_metadata)
             if caller.role not in roles:
                 raise PermissionDeniedError(
                     f"a {caller.role.value} token may not call {method.lstrip('/')}"
                 )
+        except DurableError as exc:
+            return refusal_handler(exc)
+        except Exception:
+            return refusal_handler(unexpected(method))
+        inner = handler.unary_unary
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             with acting_as(caller):
                 return await inner(request, context)
 

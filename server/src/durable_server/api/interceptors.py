@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from durable_server.errors import DurableError
 
-__all__ = ["ErrorInterceptor"]
+__all__ = ["ErrorInterceptor", "refusal_handler", "unexpected"]
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +60,44 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
             except Exception:
-                incident = uuid.uuid4().hex[:12]
-                log.exception("unexpected error in %s (incident %s)", method, incident)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL,
-                    f"internal error (incident {incident}); the orchestrator's log has details",
-                )
+                error = unexpected(method)
+                await context.abort(error.code, error.message)
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,
             request_deserializer=_lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+
+def unexpected(method: str) -> DurableError:
+    """Log the exception being handled; the INTERNAL error its caller gets instead.
+
+    Call from an ``except`` block. The message names an incident id to find in the log,
+    never the exception's text.
+    """
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unexpected error in %s (incident %s)", method, incident)
+    return DurableError(f"internal error (incident {incident}); the orchestrator's log has details")
+
+
+def refusal_handler(error: DurableError) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler that answers ``error``'s status without reading the request.
+
+    gRPC receives (and the server holds) a unary request's whole message before calling
+    its handler; it reads a client-streaming handler's messages only when the handler
+    asks. So a call refused from its metadata alone gets this handler: the request bytes
+    are never received into memory nor parsed, and the transport drops them.
+    """
+
+    async def refuse(
+        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        if error.trailers:
+            context.set_trailing_metadata(error.trailers)
+        await context.abort(error.code, error.message)
+
+    return grpc.stream_unary_rpc_method_handler(refuse)
 
 
 class _Undecodable:

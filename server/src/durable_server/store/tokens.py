@@ -27,9 +27,9 @@ async def token_insert(
     )
 
 
-async def token_get(conn: Conn, *, token_id: str) -> Any | None:
-    """The token's record (with ``secret_hash``), or None."""
-    return await conn.fetchrow(Q["token_get"], token_id)
+async def token_get_many(conn: Conn, *, token_ids: Sequence[str]) -> list[Any]:
+    """The records (with ``secret_hash``) of those of ``token_ids`` that exist."""
+    return list(await conn.fetch(Q["token_get_many"], list(token_ids)))
 
 
 async def token_list(conn: Conn) -> list[Any]:

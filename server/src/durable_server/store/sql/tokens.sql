@@ -3,10 +3,10 @@
 INSERT INTO tokens (id, name, role, queues, secret_hash, created_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
 
--- name: token_get
--- One token by id, to verify a presented secret against its hash.
+-- name: token_get_many
+-- The tokens of some ids (those that exist), to verify presented secrets against their hashes.
 SELECT id, name, role, queues, secret_hash, created_at, expires_at, revoked_at
-FROM tokens WHERE id = $1;
+FROM tokens WHERE id = ANY($1::text[]);
 
 -- name: token_list
 -- Every token, newest first (no secrets: only their hashes are stored).
