@@ -325,10 +325,11 @@ def step(
 
 
 class Goto:
-    """A step's result that jumps: execution continues at ``target`` with ``data``.
+    """A step's (or an into merge's) result that jumps: execution continues at ``target``.
 
     Attributes:
-        target: A node of the step's own sequence, before or after it (or the step itself).
+        target: A node of the step's own sequence, before or after it (or the step itself);
+            for an into merge, a node of its group's sequence (or the group itself).
         data: The input of that node.
     """
 
@@ -354,6 +355,10 @@ def goto(target: str, data: Any = None) -> Goto:
 
     The target must be in the same sequence as the step (forward or back): a loop is a
     goto back to an earlier step. ``max_step_runs`` on the workflow bounds the loops.
+
+    An ``into`` merge may return one too: the group has ended, and instead of the node
+    after the group, ``target`` (a node of the group's own sequence, the group itself
+    included) runs next with ``data``. A compensation cannot: it fails with ``GotoError``.
     """
     return Goto(target, data)
 

@@ -269,7 +269,8 @@ class Applier:
         group_id, total = started
         if total == 0:
             return await self._group_done(origin, lane, node, group_id)
-        return await self._start_lanes(origin, node, group_id, lane.path, 0, node.concurrency)
+        first = min(node.concurrency, total)  # never lanes past the last item
+        return await self._start_lanes(origin, node, group_id, lane.path, 0, first)
 
     async def _start_lanes(
         self, origin: Origin, node: ForeachDef, group_id: int, path: str, start: int, count: int
