@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -228,6 +229,35 @@ async def test_history_shows_every_attempt_and_backoffs_are_skipped(env: Workflo
     assert history[0].error.type == "ConnectionError"
     assert history[0].retry_at == START + timedelta(hours=1)
     assert history[1].result == {"id": 3, "attempts": 2}
+
+
+# -- a step that exits -----------------------------------------------------------------------
+
+quitter = Workflow("quitter")
+
+
+@quitter.step(retry=RetryPolicy(max_attempts=2, initial_delay=hours(1), jitter=0))
+def give_up(data: Any) -> None:
+    sys.exit(3)
+
+
+async def test_a_step_calling_sys_exit_fails_its_attempts_not_the_test() -> None:
+    async with WorkflowTestEnv([quitter, reminder], database_url=DATABASE_URL) as env:
+        done = await env.execute(quitter, {})
+        assert done.status is ExecutionStatus.FAILED
+        assert done.error is not None
+        assert done.error.type == "SystemExit"
+        history = await env.run(done.id).history()
+        assert [(a.attempt, a.status, a.error and a.error.type) for a in history] == [
+            (1, StepAttemptStatus.FAILED, "SystemExit"),
+            (2, StepAttemptStatus.FAILED, "SystemExit"),
+        ]
+        assert history[0].error is not None
+        assert history[0].error.message == (
+            "sys.exit(3) in user code: it fails this attempt, not the worker"
+        )
+        # The environment's worker goes on.
+        assert (await env.execute(reminder, {"u": 1})).status is ExecutionStatus.COMPLETED
 
 
 # -- cron schedules -------------------------------------------------------------------------
