@@ -46,7 +46,8 @@ async def test_a_step_that_exits_fails_its_attempts_and_the_worker_goes_on(
         ) as worker,
     ):
         raw = RawClient(channel)
-        for workflow, error_type in (("exit_sync", "SystemExit"), ("exit_async", "KeyboardInterrupt")):
+        exits = (("exit_sync", "SystemExit"), ("exit_async", "KeyboardInterrupt"))
+        for workflow, error_type in exits:
             ex = await _ended(raw, await raw.start(workflow, "{}"))
             assert ex.status == S.EXECUTION_STATUS_FAILED, worker.describe()
             assert ex.error.type == error_type

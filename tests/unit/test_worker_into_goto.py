@@ -25,7 +25,7 @@ def merge_to_route(data: Any, results: Any) -> Any:
 
 
 async def merge_again(data: Any, results: Any) -> Any:
-    return goto("again", data) if not results else results
+    return results if results else goto("again", data)
 
 
 def merge_out_of_lane(data: Any, results: Any) -> Any:

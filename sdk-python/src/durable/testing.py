@@ -684,8 +684,8 @@ class WorkflowTestEnv:
         """Jump the clock to the next time something is due, and run what it resumes.
 
         Something due: a sleep ending, a wait's or a workflow's timeout, a retry after its
-        backoff, a scheduled start, a cron schedule's next slot. Waits first until nothing runs, as :meth:`advance`
-        does.
+        backoff, a scheduled start, a cron schedule's next slot. Waits first until nothing
+        runs, as :meth:`advance` does.
 
         Returns:
             The new time, or ``None`` (the clock unmoved) when nothing is due ever.

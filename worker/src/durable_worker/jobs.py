@@ -10,7 +10,7 @@ goto's data as its result and the walk starts at the goto's target.
 | --- | --- | --- | --- |
 | STEP | ``step(input[, ctx])`` | its result (a goto's data) | after the step (the target) |
 | ROUTE | nothing | the input, unchanged | the node itself |
-| INTO | ``into(data, results[, ctx])`` | its result (a goto's data) | after the group (the target) |
+| INTO | ``into(data, results[, ctx])`` | its result (a goto's data) | after the group (target) |
 | COMPENSATION | ``compensation(result[, ctx])`` | its result | nowhere |
 
 Child workflows and waits: the user function's StepContext records the children it
