@@ -164,6 +164,36 @@ def total(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"sum": sum(r["square"] for r in results), "order": [r["item"] for r in results]}
 
 
+# -- foreach whose into merge loops back with a goto -----------------------------------------
+
+pages = Workflow("cf_into_goto")
+
+
+@pages.step
+def first_page(data: dict[str, Any]) -> dict[str, Any]:
+    return {"page": 0, "pages": data["pages"], "seen": []}
+
+
+def fetch(item: int) -> int:
+    return item * 10
+
+
+def next_page(data: dict[str, Any], results: list[dict[str, Any]]) -> Any:
+    fetched = [r["value"] for r in results]
+    state = {**data, "page": data["page"] + 1, "seen": [*data["seen"], *fetched]}
+    return goto("fetch_page", state) if state["page"] < data["pages"] else state
+
+
+pages.foreach(
+    "fetch_page", items=lambda d: [d["page"], d["page"] + 100], steps=[fetch], into=next_page
+)
+
+
+@pages.step
+def summary(state: dict[str, Any]) -> dict[str, Any]:
+    return {"pages": state["page"], "seen": state["seen"]}
+
+
 # -- nested: a branch inside each parallel lane ---------------------------------------------
 
 nested = Workflow("cf_nested")

@@ -157,6 +157,21 @@ async def test_foreach_runs_each_item_and_keeps_item_order(raw: RawClient) -> No
     assert lanes == sorted(f"square_all/{i}" for i in range(len(numbers)))
 
 
+async def test_a_foreach_with_fewer_items_than_its_concurrency(raw: RawClient) -> None:
+    ex = await run(raw, "cf_foreach", {"numbers": [4, 6]})  # concurrency=3
+    assert ex.status == S.EXECUTION_STATUS_COMPLETED, ex.error
+    assert json.loads(ex.result_json) == {"sum": 52, "order": [4, 6]}
+
+
+async def test_an_into_merge_that_returns_a_goto_runs_the_group_again(raw: RawClient) -> None:
+    ex = await run(raw, "cf_into_goto", {"pages": 3})
+    assert ex.status == S.EXECUTION_STATUS_COMPLETED, ex.error
+    assert json.loads(ex.result_json) == {"pages": 3, "seen": [0, 1000, 10, 1010, 20, 1020]}
+    intos = [a for a in ex.steps if a.kind == S.TASK_KIND_INTO]
+    assert [a.status for a in intos] == [S.STEP_ATTEMPT_STATUS_COMPLETED] * 3
+    assert [name for name, _ in steps(ex)] == ["first_page", *["fetch"] * 6, "summary"]
+
+
 async def test_foreach_over_no_items_continues_with_an_empty_list(raw: RawClient) -> None:
     ex = await run(raw, "cf_foreach", {"numbers": []})
     assert ex.status == S.EXECUTION_STATUS_COMPLETED, ex.error

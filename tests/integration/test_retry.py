@@ -181,3 +181,24 @@ async def test_non_retryable_error_fails_at_once(
 
     assert ex.status == ExecutionStatus.FAILED
     assert seen == [1]
+
+
+async def test_a_retry_runs_when_due_while_the_worker_long_polls(
+    client_and_clock: tuple[str, ManualClock],
+) -> None:
+    # The worker's poll is parked for a minute; the backoff is 5 s: the retry must not
+    # wait for the poll's deadline.
+    address, clock = client_and_clock
+    seen: list[int] = []
+    policy = RetryPolicy(
+        max_attempts=2, backoff="fixed", initial_delay=timedelta(seconds=5), jitter=0.0
+    )
+    wf = flaky_workflow(policy, fail_times=1, seen=seen)
+    async with Worker(address, [wf], poll_wait=timedelta(seconds=60)), Client(address) as client:
+        execution_id = await client.start(wf, {"n": 2})
+        await wait_until(lambda: _failed_count(client, execution_id, 1), timeout=10)
+        clock.advance(timedelta(seconds=5))
+        done = await client.wait(execution_id, timeout=10)
+
+    assert done.status == ExecutionStatus.COMPLETED
+    assert seen == [1, 2]

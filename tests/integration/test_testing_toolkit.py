@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import asyncpg
 import pytest
 
 from durable import (
+    Cron,
     ExecutionStatus,
     NotFoundError,
     RetryPolicy,
@@ -227,6 +229,88 @@ async def test_history_shows_every_attempt_and_backoffs_are_skipped(env: Workflo
     assert history[0].error.type == "ConnectionError"
     assert history[0].retry_at == START + timedelta(hours=1)
     assert history[1].result == {"id": 3, "attempts": 2}
+
+
+# -- a step that exits -----------------------------------------------------------------------
+
+quitter = Workflow("quitter")
+
+
+@quitter.step(retry=RetryPolicy(max_attempts=2, initial_delay=hours(1), jitter=0))
+def give_up(data: Any) -> None:
+    sys.exit(3)
+
+
+async def test_a_step_calling_sys_exit_fails_its_attempts_not_the_test() -> None:
+    async with WorkflowTestEnv([quitter, reminder], database_url=DATABASE_URL) as env:
+        done = await env.execute(quitter, {})
+        assert done.status is ExecutionStatus.FAILED
+        assert done.error is not None
+        assert done.error.type == "SystemExit"
+        history = await env.run(done.id).history()
+        assert [(a.attempt, a.status, a.error and a.error.type) for a in history] == [
+            (1, StepAttemptStatus.FAILED, "SystemExit"),
+            (2, StepAttemptStatus.FAILED, "SystemExit"),
+        ]
+        assert history[0].error is not None
+        assert history[0].error.message == (
+            "sys.exit(3) in user code: it fails this attempt, not the worker"
+        )
+        # The environment's worker goes on.
+        assert (await env.execute(reminder, {"u": 1})).status is ExecutionStatus.COMPLETED
+
+
+# -- cron schedules -------------------------------------------------------------------------
+
+morning = Workflow("morning_report", schedule=Cron("0 9 * * *", input={"kind": "daily"}))
+
+
+@morning.step
+def write_report(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    return {**data, "written": True}
+
+
+async def _scheduled_runs(env: WorkflowTestEnv) -> list[tuple[str, datetime | None, Any]]:
+    page = await env.client.list_executions()
+    runs = sorted(page.executions, key=lambda e: e.schedule_slot or START)
+    return [(e.status.value, e.schedule_slot, e.result) for e in runs]
+
+
+async def test_a_cron_schedule_fires_on_the_test_clock() -> None:
+    eight = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
+    nine = eight + hours(1)
+    async with WorkflowTestEnv([morning], database_url=DATABASE_URL, start=eight) as env:
+        assert await env.next_timer() == nine
+        assert await env.advance_to(nine - timedelta(seconds=1)) == nine - timedelta(seconds=1)
+        assert await _scheduled_runs(env) == []
+
+        # The run exists, and has run, when advance_to returns: no real-time tick needed.
+        await env.advance_to(nine + timedelta(seconds=30))
+        done = ("completed", nine, {"kind": "daily", "written": True})
+        assert await _scheduled_runs(env) == [done]
+
+        assert await env.next_timer() == nine + days(1)
+        assert await env.skip_to_next_timer() == nine + days(1)
+        assert await _scheduled_runs(env) == [done, ("completed", nine + days(1), done[2])]
+
+
+async def test_a_schedule_created_during_the_test_fires_on_a_short_advance() -> None:
+    # The orchestrator's schedule loop went to sleep for its interval (1 s) with nothing
+    # due; the move of 0.6 s does not reach the end of that sleep.
+    start = datetime(2030, 1, 1, 23, 29, 59, 500_000, tzinfo=UTC)
+    slot = datetime(2030, 1, 1, 23, 30, tzinfo=UTC)
+    async with WorkflowTestEnv(
+        [reminder], database_url=DATABASE_URL, start=start, settle_timeout=3
+    ) as env:
+        assert await env.next_timer() is None
+        await env.client.create_schedule("nightly", reminder, "30 23 * * *", input={"u": 1})
+        assert await env.next_timer() == slot
+        await env.advance(timedelta(milliseconds=600))
+        [run] = (await env.client.list_executions()).executions
+        assert (run.schedule_name, run.schedule_slot) == ("nightly", slot)
+        # The run sleeps a day: its wake-up and the next slot are both tomorrow at 23:30.
+        assert await env.next_timer() == slot + days(1)
+        assert (await env.run(run.id).until_suspended()).status is ExecutionStatus.WAITING
 
 
 # -- isolation and clean-up -----------------------------------------------------------------

@@ -256,6 +256,22 @@ async def test_events_for_unknown_or_finished_executions_are_refused(
     assert await snapshot(database_url) == before
 
 
+@pytest.mark.parametrize("name", ["paid\n", "café", "2fa", "a b", "x" * 129])
+async def test_event_and_input_names_follow_the_rule_of_names(
+    raw: RawClient, database_url: str, name: str
+) -> None:
+    execution_id, _ = await _started(raw)
+    before = await snapshot(database_url)
+    for call in (_send(raw, execution_id, name, "1"), _answer(raw, execution_id, name, "1")):
+        err = await _rpc_error(call)
+        assert err.code() == Code.INVALID_ARGUMENT
+        assert err.details() == (
+            f"name {name!r} is invalid: use 1-128 characters from ASCII letters, digits, "
+            "'_', '-', '.', starting with a letter or '_'"
+        )
+    assert await snapshot(database_url) == before
+
+
 async def test_a_send_retried_with_its_event_id_is_taken_once(
     raw: RawClient, database_url: str
 ) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from durable import RetryPolicy, Workflow, seconds
+from durable import RetryPolicy, Workflow, foreach, goto, seconds, step
 from durable._definition import to_definition
 from durable_server.engine.definitions import Definition
 from durable_server.engine.states import StepAttemptStatus, TaskKind
@@ -17,6 +17,7 @@ from durable_server.engine.transitions import (
     EndLane,
     EnqueueTask,
     FailLane,
+    Lane,
     Origin,
     RecordAttempt,
     RemoveTask,
@@ -274,3 +275,82 @@ def test_a_loss_beyond_the_limit_fails_with_step_lost() -> None:
     assert error["type"] == "StepLost"
     assert error["step"] == "validate"
     assert "was lost 3 times" in error["message"]
+
+
+# -- an into merge's goto ------------------------------------------------------------------
+
+
+def _looping_workflow() -> Workflow:
+    def fetch(item: object) -> object:
+        return item
+
+    def merge(data: object, results: object) -> object:
+        return goto("start", data)
+
+    def inner_merge(data: object, results: object) -> object:
+        return results
+
+    wf = Workflow("pager")
+    wf.step(step(fetch, name="start"))
+    wf.foreach(
+        "pages",
+        items="xs",
+        steps=[foreach("inner", items="ys", steps=[step(fetch, name="deep")], into=inner_merge)],
+        into=merge,
+    )
+    wf.step(step(fetch, name="done"))
+    return wf
+
+
+LOOPING = Definition.from_proto(to_definition(_looping_workflow()))
+
+
+def _into_task(group: str, lane: Lane = ROOT) -> LeasedTask:
+    return LeasedTask(
+        id=43,
+        execution_id=EXECUTION_ID,
+        sequence=5,
+        step_name=group,
+        attempt=1,
+        failures=0,
+        losses=0,
+        queue="default",
+        priority=0,
+        workflow_version=LOOPING.version,
+        timeout_secs=None,
+        leased_at=LEASED_AT,
+        worker_id="w1",
+        kind=TaskKind.INTO,
+        group_id=lane.group_id,
+        lane=lane.index,
+        lane_path=lane.path,
+    )
+
+
+def test_an_into_goto_continues_at_the_target_in_the_groups_lane() -> None:
+    task = _into_task("pages")
+    decision = decide_step_completed(LOOPING, task, '{"xs": []}', goto_target="start")
+    assert decision.effects == (
+        RecordAttempt(task, StepAttemptStatus.COMPLETED, result_json='{"xs": []}'),
+        RemoveTask(43),
+        EnqueueTask(Origin.of(task), ROOT, TaskKind.STEP, "start", '{"xs": []}', None),
+    )
+    # Without a goto: the node after the group.
+    plain = decide_step_completed(LOOPING, task, "[]")
+    assert plain.effects[-1] == EnqueueTask(Origin.of(task), ROOT, TaskKind.STEP, "done", "[]")
+
+
+def test_an_into_goto_out_of_its_groups_sequence_fails_the_lane() -> None:
+    lane = Lane(7, 0, "pages/0")
+    task = _into_task("inner", lane)
+    decision = decide_step_completed(LOOPING, task, "{}", goto_target="start")
+    assert _kinds(decision) == [RecordAttempt, RemoveTask, FailLane]
+    fail = decision.effects[-1]
+    assert isinstance(fail, FailLane)
+    assert fail.lane == lane
+    error = json.loads(fail.error_json)
+    assert error["type"] == "GotoError"
+    assert error["message"] == (
+        "into merge of 'inner' jumped to 'start', which is not a node of the same sequence: "
+        "a goto stays within its sequence (forward or back)"
+    )

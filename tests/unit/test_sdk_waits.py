@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from durable import (
+    Client,
     InputField,
     InputKind,
     NonRetryableError,
     StepContext,
+    SyncClient,
     WaitError,
     WaitTimeoutError,
 )
@@ -414,6 +416,9 @@ def test_except_exception_does_not_swallow_a_wait() -> None:
         ),
         ("wait_for_event", ("bad name",), {}, ValueError, "event name 'bad name' is invalid"),
         ("wait_for_event", ("",), {}, ValueError, "event name '' is invalid"),
+        ("wait_for_event", ("paid\n",), {}, ValueError, r"event name 'paid\\n' is invalid"),
+        ("wait_for_event", ("café",), {}, ValueError, "event name 'café' is invalid"),
+        ("wait_for_input", ("2fa",), {}, ValueError, "input name '2fa' is invalid: use 1-128"),
         (
             "wait_for_event",
             ("e",),
@@ -612,3 +617,27 @@ def test_checks_run_on_a_replay_too() -> None:
         ctx({"0": ok(None)}).sleep_until(datetime(2100, 1, 1))
     with pytest.raises(ValueError, match="needs a list of choices"):
         ctx({"0": ok("a")}).wait_for_input("x", kind="single_choice")
+
+
+# -- names on the client's side ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["paid\n", "café", "2fa", "a b", "", "x" * 129])
+async def test_the_client_refuses_a_bad_event_or_input_name_before_calling(name: str) -> None:
+    rule = (
+        "is invalid: use 1-128 characters from ASCII letters, digits, '_', '-', '.', "
+        "starting with a letter or '_'"
+    )
+    # Nothing listens at this address: the name is refused before any call is made.
+    async with Client("127.0.0.1:9", timeout=0.5) as client:
+        with pytest.raises(ValueError, match="event name") as err:
+            await client.send_event("0190b8a4-6b1e-7c3a-9d2f-3c4b5a6d7e8f", name, 1)
+        assert str(err.value) == f"event name {name!r} {rule}"
+        with pytest.raises(ValueError, match="input name") as err:
+            await client.provide_input("0190b8a4-6b1e-7c3a-9d2f-3c4b5a6d7e8f", name, True)
+        assert str(err.value) == f"input name {name!r} {rule}"
+    with SyncClient("127.0.0.1:9", timeout=0.5) as sync:
+        with pytest.raises(ValueError, match="event name"):
+            sync.send_event("0190b8a4-6b1e-7c3a-9d2f-3c4b5a6d7e8f", name)
+        with pytest.raises(ValueError, match="input name"):
+            sync.provide_input("0190b8a4-6b1e-7c3a-9d2f-3c4b5a6d7e8f", name, True)

@@ -354,13 +354,13 @@ async def test_an_async_into_gets_its_context(runner: tuple[Runner, ListSink]) -
     }
 
 
-async def test_an_into_cannot_goto(runner: tuple[Runner, ListSink]) -> None:
-    payload: dict[str, Any] = {"data": {}, "results": {}}
-    report = await run(runner, task("checks", payload, kind=common_pb2.TASK_KIND_INTO))
-    assert isinstance(report, pb.TaskFailure)
-    assert report.error.type == "GotoError"
-    assert "only a step can go to another node" in report.error.message
-    assert report.error.non_retryable
+async def test_an_into_can_goto(runner: tuple[Runner, ListSink]) -> None:
+    # More in test_worker_into_goto.py.
+    payload: dict[str, Any] = {"data": {"kind": "contract"}, "results": {}}
+    report = await complete(runner, task("checks", payload, kind=common_pb2.TASK_KIND_INTO))
+    assert report.goto_target == "classify"
+    assert json.loads(report.result_json) == {"kind": "contract"}
+    assert dict(report.evaluations) == {}  # classify is a step: nothing to evaluate
 
 
 @pytest.mark.parametrize("payload", [[1], {"data": 1}, {"results": []}, None])
@@ -412,7 +412,11 @@ async def test_a_compensation_cannot_goto(runner: tuple[Runner, ListSink]) -> No
     report = await run(runner, task("undo_goto", 1, kind=common_pb2.TASK_KIND_COMPENSATION))
     assert isinstance(report, pb.TaskFailure)
     assert report.error.type == "GotoError"
-    assert report.error.message.startswith("compensation 'undo_goto' returned goto('classify', 1)")
+    assert report.error.message == (
+        "compensation 'undo_goto' returned goto('classify', 1): only a step or an into merge "
+        "can go to another node"
+    )
+    assert report.error.non_retryable
 
 
 # -- lanes and kinds ---------------------------------------------------------------------

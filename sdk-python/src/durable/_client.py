@@ -77,6 +77,7 @@ from durable._models import (
     schedule_page_from_proto,
     start_result_from_proto,
 )
+from durable._nodes import check_name
 from durable._tracing import metadata_for_current_context
 from durable.errors import (
     DeadlineExceededError,
@@ -302,19 +303,30 @@ def is_unimplemented(error: DurableError) -> bool:
 def send_event_request(
     execution_id: str, name: str, payload: Any, event_id: str | None = None
 ) -> pb.SendEventRequest:
-    """The SendEvent request; the payload is encoded as JSON here."""
+    """The SendEvent request; the payload is encoded as JSON here.
+
+    Raises:
+        ValueError: ``name`` breaks the rule of names (the orchestrator's rule, checked
+            here so the call is not made).
+    """
     return pb.SendEventRequest(
         execution_id=execution_id,
-        name=name,
+        name=check_name("event", name),
         payload_json=_serde.dumps(payload),
         event_id=event_id or "",
     )
 
 
 def provide_input_request(execution_id: str, name: str, value: Any) -> pb.ProvideInputRequest:
-    """The ProvideInput request; the value is encoded as JSON here."""
+    """The ProvideInput request; the value is encoded as JSON here.
+
+    Raises:
+        ValueError: ``name`` breaks the rule of names.
+    """
     return pb.ProvideInputRequest(
-        execution_id=execution_id, name=name, value_json=_serde.dumps(value)
+        execution_id=execution_id,
+        name=check_name("input", name),
+        value_json=_serde.dumps(value),
     )
 
 
@@ -858,7 +870,8 @@ class Client:
 
         Args:
             execution_id: The execution's id.
-            name: The event's name.
+            name: The event's name: 1-128 ASCII letters, digits, ``_``, ``-``, ``.``,
+                starting with a letter or ``_`` (as the wait's).
             payload: What the wait returns; anything JSON can encode (as for ``start``).
             event_id: Makes the send safe to retry: a later send with the same id to the
                 same execution does nothing and returns what the first one returned,
@@ -869,9 +882,10 @@ class Client:
             True when a waiting step took it now, False when it is kept for a later wait.
 
         Raises:
+            ValueError: A bad name (before any call is made).
             NotFoundError: No such execution.
             FailedPreconditionError: The execution has finished.
-            InvalidArgumentError: A bad name, or a payload over the limit.
+            InvalidArgumentError: A payload over the limit.
         """
         request = send_event_request(execution_id, name, payload, event_id)
         response = await self._call(self._stub().SendEvent, request)
@@ -888,6 +902,7 @@ class Client:
                 a list of distinct choices, a string, or an object with the form's fields.
 
         Raises:
+            ValueError: A bad name (before any call is made).
             InvalidArgumentError: The answer does not fit the input's kind.
             FailedPreconditionError: The execution waits for no input by that name.
             NotFoundError: No such execution.

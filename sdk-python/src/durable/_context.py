@@ -493,7 +493,8 @@ class StepContext:
         ``await`` it.
 
         Args:
-            name: The event's name (letters, digits, ``_``, ``-``, ``.``).
+            name: The event's name: 1-128 ASCII letters, digits, ``_``, ``-``, ``.``,
+                starting with a letter or ``_``; any other fails this call at once.
             timeout: Give up after this long: the call returns ``timeout_value``, or
                 without one raises :class:`~durable.WaitTimeoutError` (type
                 ``"EventTimeout"``). ``None`` waits as long as the execution lives.

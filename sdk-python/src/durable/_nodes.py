@@ -25,7 +25,17 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, TypeVar, overload
+from typing import (
+    Any,
+    Final,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    overload,
+)
 
 from durable._retry import RetryPolicy
 from durable.v1 import definition_pb2
@@ -71,16 +81,21 @@ DEFAULT_CONCURRENCY = 10
 """Foreach lanes running at the same time, at most, unless told otherwise."""
 
 _ERROR_MODES: tuple[ErrorMode, ...] = ("fail_fast", "collect")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")  # the whole name (fullmatch)
+NAME_RULE: Final = (
+    "use 1-128 characters from ASCII letters, digits, '_', '-', '.', starting with a letter or '_'"
+)
+"""The rule of every name: workflows, steps, queues, events, inputs (as the orchestrator's)."""
 
 
 def check_name(kind: str, name: str) -> str:
-    """Return ``name`` if it is a valid workflow/step/queue name, else raise ValueError."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
-            f"{kind} name {name!r} is invalid: use 1-128 characters from letters, digits, "
-            "'_', '-', '.', starting with a letter or '_'"
-        )
+    """Return ``name`` if it is a valid workflow, step, queue, event or input name.
+
+    Raises:
+        ValueError: It is not, with the name and :data:`NAME_RULE` in the message.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{kind} name {name!r} is invalid: {NAME_RULE}")
     return name
 
 
@@ -325,10 +340,11 @@ def step(
 
 
 class Goto:
-    """A step's result that jumps: execution continues at ``target`` with ``data``.
+    """A step's (or an into merge's) result that jumps: execution continues at ``target``.
 
     Attributes:
-        target: A node of the step's own sequence, before or after it (or the step itself).
+        target: A node of the step's own sequence, before or after it (or the step itself);
+            for an into merge, a node of its group's sequence (or the group itself).
         data: The input of that node.
     """
 
@@ -354,6 +370,10 @@ def goto(target: str, data: Any = None) -> Goto:
 
     The target must be in the same sequence as the step (forward or back): a loop is a
     goto back to an earlier step. ``max_step_runs`` on the workflow bounds the loops.
+
+    An ``into`` merge may return one too: the group has ended, and instead of the node
+    after the group, ``target`` (a node of the group's own sequence, the group itself
+    included) runs next with ``data``. A compensation cannot: it fails with ``GotoError``.
     """
     return Goto(target, data)
 

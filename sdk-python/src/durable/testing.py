@@ -35,6 +35,14 @@ input, a child workflow or a retry's backoff. :meth:`WorkflowRun.until_suspended
 every method that moves the clock wait (in real time, up to ``settle_timeout``) for that
 state, so what a test sees after them is deterministic.
 
+Cron schedules (declared with a workflow or created with the client) are timers of the
+manual clock like the others: :meth:`~WorkflowTestEnv.next_timer` includes their next
+slot, and a move of the clock fires the slots it reaches and returns once their runs
+exist and have run to their next suspension. A move past several slots of one schedule
+fires them as the orchestrator does after an outage, by the schedule's ``catch_up``
+policy (``once``: one run, for the latest slot); move slot by slot
+(:meth:`~WorkflowTestEnv.skip_to_next_timer`) to run each.
+
 Workers read the real clock, the orchestrator the manual one: ``ctx.sleep_until(when)``
 returns at once in the worker when ``when`` is in the real past. Keep the manual clock
 at or after the real time (the default ``start`` is now) when steps sleep until fixed
@@ -202,6 +210,10 @@ UNION ALL
 SELECT 'timer', m.execution_id::text, m.kind, 'due', '', ''
 FROM timers m
 WHERE {_IN_SCOPE.format(col="m.execution_id")} AND m.due_at <= $2
+UNION ALL
+SELECT 'schedule', '', s.name, 'due', '', ''
+FROM schedules s
+WHERE $1::uuid IS NULL AND s.enabled AND s.next_fire_at <= $2
 LIMIT {_SHOWN}
 """
 )
@@ -213,7 +225,8 @@ SELECT least(
     (SELECT min(m.due_at) FROM timers m WHERE {_IN_SCOPE.format(col="m.execution_id")}),
     (SELECT min(t.available_at) FROM tasks t
      WHERE {_IN_SCOPE.format(col="t.execution_id")}
-       AND t.status = 'ready' AND t.available_at > $2))
+       AND t.status = 'ready' AND t.available_at > $2),
+    (SELECT min(s.next_fire_at) FROM schedules s WHERE $1::uuid IS NULL AND s.enabled))
 """
 )
 
@@ -639,9 +652,9 @@ class WorkflowTestEnv:
         """Move the clock forward by ``delta``; return the new time.
 
         First waits until nothing runs (so a step started just before sleeps from the
-        right time), then moves the clock: every sleep, timeout, backoff and scheduled
-        start due by then fires, and the steps they resume run to their next suspension
-        before this returns.
+        right time), then moves the clock: every sleep, timeout, backoff, scheduled
+        start and cron slot due by then fires, and the steps they resume (or start) run
+        to their next suspension before this returns.
 
         Raises:
             NotSettledError: Steps still ran, before or after the move, when the
@@ -671,8 +684,8 @@ class WorkflowTestEnv:
         """Jump the clock to the next time something is due, and run what it resumes.
 
         Something due: a sleep ending, a wait's or a workflow's timeout, a retry after its
-        backoff, a scheduled start. Waits first until nothing runs, as :meth:`advance`
-        does.
+        backoff, a scheduled start, a cron schedule's next slot. Waits first until nothing
+        runs, as :meth:`advance` does.
 
         Returns:
             The new time, or ``None`` (the clock unmoved) when nothing is due ever.
@@ -689,6 +702,10 @@ class WorkflowTestEnv:
 
     async def _move(self, when: datetime, timeout: float | None) -> datetime:  # noqa: ASYNC109
         now = self.clock.set(when)
+        # The schedule loop wakes on the move too, but only re-checks at its interval when
+        # no slot was due as it went to sleep: fire the due slots here, so the runs exist
+        # before the settling starts (it also waits for slots the loop is firing).
+        await self.orchestrator.schedule_loop.tick()
         await self._settle(None, timeout)
         return now
 
@@ -742,6 +759,8 @@ def _busy_message(execution_id: str | None, limit: float, busy: Sequence[Any]) -
     for row in busy:
         if row["what"] == "timer":
             lines.append(f"a {row['name']} timer of execution {row['execution_id']} is due")
+        elif row["what"] == "schedule":
+            lines.append(f"a slot of schedule {row['name']!r} is due")
         elif row["status"] == "leased":
             lines.append(
                 f"step {row['name']!r} of execution {row['execution_id']} is running "

@@ -10,7 +10,7 @@ goto's data as its result and the walk starts at the goto's target.
 | --- | --- | --- | --- |
 | STEP | ``step(input[, ctx])`` | its result (a goto's data) | after the step (the target) |
 | ROUTE | nothing | the input, unchanged | the node itself |
-| INTO | ``into(data, results[, ctx])`` | its result | after the group |
+| INTO | ``into(data, results[, ctx])`` | its result (a goto's data) | after the group (target) |
 | COMPENSATION | ``compensation(result[, ctx])`` | its result | nowhere |
 
 Child workflows and waits: the user function's StepContext records the children it
@@ -20,10 +20,17 @@ starts; they go with the result (:attr:`Done.children`). A step whose wait
 :class:`~durable._context.StepSuspended` ends as :class:`Suspended` instead, with the
 wait and the starts recorded so far, no result and no evaluations, even when the step
 caught the suspension and went on.
+
+User code that raises a BaseException other than an Exception (``sys.exit()``,
+``KeyboardInterrupt``, ``GeneratorExit``) fails the attempt, never the worker: the run
+wraps it in :class:`~durable_worker.outcome.StepBaseExceptionError` before it can leave
+the thread or reach the event loop. Only the worker's own cancellation of an async step
+(its timeout, a lost lease, a drain) goes through as ``asyncio.CancelledError``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,33 +131,59 @@ def arguments(job: Job, task: pb.Task) -> tuple[tuple[Any, ...], StepContext | N
 
 def run_sync(job: Job, task: pb.Task) -> Done | Suspended:
     """Run a job whose user code is sync (or a route); runs in a worker thread."""
-    if job.fn is None:
-        return Done(task.input_json, "", _walk(job, job.node, task.input_json, inclusive=True))
-    args, ctx = arguments(job, task)
     try:
-        value = job.fn(*args)
-    except StepSuspended as exc:
-        return _suspended(job, ctx, exc)
+        if job.fn is None:
+            return Done(task.input_json, "", _walk(job, job.node, task.input_json, inclusive=True))
+        args, ctx = arguments(job, task)
+        try:
+            value = job.fn(*args)
+        except StepSuspended as exc:
+            return _suspended(job, ctx, exc)
+        except BaseException:
+            if ctx is None or suspension_of(ctx) is None:
+                raise
+            return _suspended(job, ctx, None)
+        return _finish(job, value, ctx)
     except Exception:
-        if ctx is None or suspension_of(ctx) is None:
-            raise
-        return _suspended(job, ctx, None)
-    return _finish(job, value, ctx)
+        raise
+    except BaseException as exc:
+        raise outcome.StepBaseExceptionError(exc) from None
 
 
 async def run_async(job: Job, task: pb.Task) -> Done | Suspended:
     """Run a job whose user code is async; runs on the event loop."""
     assert job.fn is not None
-    args, ctx = arguments(job, task)
     try:
-        value = await job.fn(*args)
-    except StepSuspended as exc:
-        return _suspended(job, ctx, exc)
-    except Exception:
-        if ctx is None or suspension_of(ctx) is None:
-            raise
-        return _suspended(job, ctx, None)
-    return _finish(job, value, ctx)
+        args, ctx = arguments(job, task)
+        try:
+            value = await job.fn(*args)
+        except StepSuspended as exc:
+            return _suspended(job, ctx, exc)
+        except asyncio.CancelledError as exc:
+            if _cancelled_by_worker():
+                raise
+            if ctx is None or suspension_of(ctx) is None:
+                raise outcome.StepBaseExceptionError(exc) from None
+            return _suspended(job, ctx, None)
+        except BaseException:
+            if ctx is None or suspension_of(ctx) is None:
+                raise
+            return _suspended(job, ctx, None)
+        return _finish(job, value, ctx)
+    except (Exception, asyncio.CancelledError):
+        raise
+    except BaseException as exc:
+        raise outcome.StepBaseExceptionError(exc) from None
+
+
+def _cancelled_by_worker() -> bool:
+    """Whether the running task was cancelled (by the worker: a timeout, a lost lease, a stop).
+
+    A CancelledError that user code raised, or got from a future it awaited that was
+    cancelled, leaves the task uncancelled: that is the step's own failure.
+    """
+    current = asyncio.current_task()
+    return current is None or current.cancelling() > 0
 
 
 def _suspended(job: Job, ctx: StepContext | None, raised: StepSuspended | None) -> Suspended:
@@ -193,13 +226,22 @@ def _finish(job: Job, value: Any, ctx: StepContext | None) -> Done | Suspended:
 
 
 def _check_goto(job: Job, value: Goto) -> None:
+    """Refuse a goto the orchestrator could not follow.
+
+    A step's goto, or an into merge's (the group has ended: the walk goes on from the
+    group's place), stays in that sequence; a compensation cannot jump.
+    """
     what = f"{job.kind.value} {job.node!r}"
-    if job.kind is not TaskKind.STEP:
-        raise GotoError(f"{what} returned {value!r}: only a step can go to another node")
-    if not job.workflow.layout.same_sequence(job.node, value.target):
+    if job.kind is TaskKind.COMPENSATION:
         raise GotoError(
-            f"step {job.node!r} returned goto({value.target!r}), but the target must be a "
-            f"node of the step's own sequence: {_sequence_names(job)}"
+            f"{what} returned {value!r}: only a step or an into merge can go to another node"
+        )
+    if not job.workflow.layout.same_sequence(job.node, value.target):
+        own = "step's own sequence" if job.kind is TaskKind.STEP else "sequence of its group"
+        who = f"step {job.node!r}" if job.kind is TaskKind.STEP else f"into merge of {job.node!r}"
+        raise GotoError(
+            f"{who} returned goto({value.target!r}), but the target must be a "
+            f"node of the {own}: {_sequence_names(job)}"
         )
 
 

@@ -17,11 +17,14 @@ except ``StepTimeout`` (which follows the step's retry policy):
 | ``PayloadTooLarge`` | a result, child input or timeout value is over ``max_payload_bytes`` |
 | ``StepTimeout`` | the step ran past its timeout (reported with ``timed_out``) |
 | ``UnknownTaskKind`` | the task's kind is newer than this worker |
-| ``GotoError`` | a goto to a node outside the step's sequence, or by an into/compensation |
+| ``GotoError`` | a goto out of the step's (an into's: its group's) sequence, or by a compensation |
 | ``CallWorkflowOutsideStep`` | an into merge or a compensation called ``ctx.call_workflow`` |
 | ``WaitOutsideStep`` | an into merge or a compensation called ``ctx.sleep`` or ``ctx.wait_for_*`` |
 
 Any other failure is the step's own exception: its class name, message and traceback.
+That includes what is not an ``Exception``: a step that calls ``sys.exit()`` or raises
+``KeyboardInterrupt`` or ``GeneratorExit`` fails its attempt with that type (``SystemExit``,
+...), retried by its policy, and the worker goes on (see :class:`StepBaseExceptionError`).
 
 An evaluation (a branch key, a foreach item list) that failed is not a failure of the
 task: it is reported in the completion, as an error evaluation that fails its node.
@@ -46,6 +49,7 @@ __all__ = [
     "MAX_TRACEBACK_CHARS",
     "InputDecodeError",
     "Report",
+    "StepBaseExceptionError",
     "child_too_large_failure",
     "completion",
     "decode",
@@ -71,6 +75,27 @@ MAX_TRACEBACK_CHARS = 64 * 1024
 
 class InputDecodeError(ValueError):
     """The task's input JSON could not be decoded; running it again will not help."""
+
+
+class StepBaseExceptionError(Exception):
+    """User code raised a BaseException that is not an Exception: it fails the attempt only.
+
+    ``SystemExit`` (``sys.exit()``), ``KeyboardInterrupt``, ``GeneratorExit`` and the like
+    would otherwise stop the worker: out of a thread of the pool they reach the event loop,
+    whose task machinery re-raises ``SystemExit`` and ``KeyboardInterrupt``. The job runner
+    wraps them in this ordinary exception where the user code runs (see
+    :mod:`durable_worker.jobs`), and the failure is reported under the original's type.
+    The worker's own signals never arrive this way: the ``durable-worker`` command turns
+    SIGTERM and SIGINT into a drain (no ``KeyboardInterrupt`` is raised), and Python
+    delivers signals to the main thread only, never to a sync step's thread.
+
+    Attributes:
+        raised: What the user code raised.
+    """
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(f"{type(raised).__name__}: {raised}")
+        self.raised = raised
 
 
 def lease_of(task: pb.Task) -> pb.TaskLease:
@@ -209,8 +234,11 @@ def error_from_exception(exc: BaseException) -> common_pb2.ErrorInfo:
     """An exception raised by a step (or while decoding or encoding its data) as ErrorInfo.
 
     ``NonRetryableError``, ``JSONSerializationError`` and ``InputDecodeError`` are never
-    retried: the same code on the same data would fail the same way.
+    retried: the same code on the same data would fail the same way. A
+    :class:`StepBaseExceptionError` is reported as what it wraps, e.g. ``SystemExit``.
     """
+    if isinstance(exc, StepBaseExceptionError):
+        return _base_exception_error(exc.raised)
     trace = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
     message = str(exc)
     if len(message) > MAX_MESSAGE_CHARS:
@@ -225,3 +253,15 @@ def error_from_exception(exc: BaseException) -> common_pb2.ErrorInfo:
             exc, NonRetryableError | _serde.JSONSerializationError | InputDecodeError
         ),
     )
+
+
+def _base_exception_error(raised: BaseException) -> common_pb2.ErrorInfo:
+    """ErrorInfo of a SystemExit, KeyboardInterrupt, ... raised by user code; retryable."""
+    error = error_from_exception(raised)
+    if isinstance(raised, SystemExit):
+        what, detail = f"sys.exit({raised.code!r})", ""
+    else:
+        what, detail = type(raised).__name__, f": {error.message}" if error.message else ""
+    message = f"{what} in user code: it fails this attempt, not the worker{detail}"
+    error.message = message[:MAX_MESSAGE_CHARS]
+    return error

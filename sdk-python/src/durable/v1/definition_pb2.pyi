@@ -210,7 +210,8 @@ class Step(_message.Message):
     """Step is one unit of work run by a worker.
 
     A step may end with a goto instead of a plain result (TaskCompletion.goto_target):
-    execution continues at the named node of the same sequence, forward or back.
+    execution continues at the named node of the same sequence, forward or back. So may
+    the into merge of a Parallel or Foreach, within the group's own sequence.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -425,8 +425,9 @@ class TaskCompletion(_message.Message):
     result_json: _builtins.str
     """JSON within the payload profile (see common.proto)."""
     goto_target: _builtins.str
-    """Continue at this node of the same sequence instead of the next one (a step's
-    goto); result_json is its input. Empty means the next node.
+    """Continue at this node of the same sequence instead of the next one (the goto of
+    a step, or of an INTO task: the group's sequence); result_json is its input.
+    Empty means the next node. A COMPENSATION task cannot go to another node.
     """
     @_builtins.property
     def lease(self) -> Global___TaskLease: ...

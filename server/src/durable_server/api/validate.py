@@ -33,7 +33,7 @@ __all__ = [
     "naming_bad_json",
 ]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")  # the whole name (fullmatch)
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 MAX_KEY_LENGTH = 255
@@ -43,13 +43,13 @@ MAX_DURATION_SECS = 100 * 366 * 24 * 3600
 
 
 def check_name(field: str, value: str) -> str:
-    """A workflow, step or queue name."""
+    """A workflow, step, queue, event or input name (the SDK's ``check_name`` rule)."""
     if not value:
         raise InvalidArgumentError(f"{field} is required")
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise InvalidArgumentError(
-            f"{field} {value!r} is invalid: use 1-128 characters from letters, digits, '_', "
-            "'-', '.', starting with a letter or '_'"
+            f"{field} {value!r} is invalid: use 1-128 characters from ASCII letters, digits, "
+            "'_', '-', '.', starting with a letter or '_'"
         )
     return value
 

@@ -132,7 +132,9 @@ class Applier:
         else:
             await task_store.task_delete_many(self.conn, ids=removes)
         requeued = await task_store.task_requeue_many(self.conn, retries, now=self.now)
-        self.ready |= {q for (q, _), r in zip(requeued, retries, strict=True) if r.delay_secs == 0}
+        # A delayed retry too: polls parked with no due time must learn when it is due, or
+        # they sleep to their deadline (which may be long after the retry's backoff).
+        self.ready |= {q for q, _ in requeued}
 
     async def _enqueue(self, tasks: Sequence[EnqueueTask]) -> list[Effect]:
         """Insert tasks with fresh sequence numbers; over the step-run limit, fail instead."""
@@ -269,7 +271,8 @@ class Applier:
         group_id, total = started
         if total == 0:
             return await self._group_done(origin, lane, node, group_id)
-        return await self._start_lanes(origin, node, group_id, lane.path, 0, node.concurrency)
+        first = min(node.concurrency, total)  # never lanes past the last item
+        return await self._start_lanes(origin, node, group_id, lane.path, 0, first)
 
     async def _start_lanes(
         self, origin: Origin, node: ForeachDef, group_id: int, path: str, start: int, count: int

@@ -323,10 +323,14 @@ def decide_step_completed(
     elif kind == TaskKind.ROUTE:
         nxt = walk(definition, definition.node(task.step_name), result_json, evals, origin, lane)
     elif goto_target:
-        if kind != TaskKind.STEP or not definition.same_sequence(task.step_name, goto_target):
+        # A step's goto, or an into merge's (from its group's place: the group has ended).
+        what = "step" if kind == TaskKind.STEP else "into merge of"
+        if kind not in (TaskKind.STEP, TaskKind.INTO) or not definition.same_sequence(
+            task.step_name, goto_target
+        ):
             error = StepError(
                 "GotoError",
-                f"step {task.step_name!r} jumped to {goto_target!r}, which is not a node of "
+                f"{what} {task.step_name!r} jumped to {goto_target!r}, which is not a node of "
                 "the same sequence: a goto stays within its sequence (forward or back)",
             )
             nxt = (FailLane(origin, lane, error.to_json(step=task.step_name)),)
