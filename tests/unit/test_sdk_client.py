@@ -37,6 +37,7 @@ from durable.errors import DurableError
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
+from tests.helpers.fake_server import fake_server
 
 S = common_pb2
 
@@ -133,15 +134,9 @@ class FakeWorkflowService(pb_grpc.WorkflowServiceServicer):
 @contextlib.asynccontextmanager
 async def serving() -> AsyncIterator[tuple[FakeWorkflowService, str]]:
     """The fake service on 127.0.0.1:<port chosen by the OS>, and its address."""
-    server = grpc.aio.server()
     service = FakeWorkflowService()
-    pb_grpc.add_WorkflowServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield service, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with fake_server((pb_grpc.add_WorkflowServiceServicer_to_server, service)) as address:
+        yield service, address
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from durable.errors import DurableError
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
+from tests.helpers.fake_server import fake_server
 from tests.unit.test_sdk_client import FakeWorkflowService
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -132,15 +133,9 @@ class FakeWaitService(FakeWorkflowService):
 
 @contextlib.asynccontextmanager
 async def serving() -> AsyncIterator[tuple[FakeWaitService, str]]:
-    server = grpc.aio.server()
     service = FakeWaitService()
-    pb_grpc.add_WorkflowServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield service, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with fake_server((pb_grpc.add_WorkflowServiceServicer_to_server, service)) as address:
+        yield service, address
 
 
 @pytest.fixture

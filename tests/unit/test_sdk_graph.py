@@ -16,6 +16,7 @@ from durable._cli import main
 from durable._client import graph_request
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
+from tests.helpers.fake_server import fake_server
 
 
 class GraphService(pb_grpc.WorkflowServiceServicer):
@@ -38,15 +39,9 @@ class GraphService(pb_grpc.WorkflowServiceServicer):
 
 @contextlib.asynccontextmanager
 async def serving() -> AsyncIterator[tuple[GraphService, str]]:
-    server = grpc.aio.server()
     service = GraphService()
-    pb_grpc.add_WorkflowServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield service, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with fake_server((pb_grpc.add_WorkflowServiceServicer_to_server, service)) as address:
+        yield service, address
 
 
 @pytest.fixture

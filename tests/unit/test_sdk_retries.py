@@ -22,6 +22,7 @@ from durable import Client, ExecutionStatus, SyncClient, UnavailableError
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
+from tests.helpers.fake_server import fake_server
 
 Context = grpc.aio.ServicerContext[Any, Any]
 PUSHBACK = (("grpc-retry-pushback-ms", "1"),)
@@ -71,15 +72,9 @@ class OutageService(pb_grpc.WorkflowServiceServicer):
 
 @contextlib.asynccontextmanager
 async def serving() -> AsyncIterator[tuple[OutageService, str]]:
-    server = grpc.aio.server()
     service = OutageService()
-    pb_grpc.add_WorkflowServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield service, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with fake_server((pb_grpc.add_WorkflowServiceServicer_to_server, service)) as address:
+        yield service, address
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ from durable.v1 import schedule_service_pb2 as spb
 from durable.v1 import schedule_service_pb2_grpc as spb_grpc
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
+from tests.helpers.fake_server import fake_server
 from tests.unit.test_sdk_client import FakeWorkflowService
 
 T0 = datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
@@ -491,17 +492,13 @@ class FakeScheduleService(spb_grpc.ScheduleServiceServicer):
 @contextlib.asynccontextmanager
 async def serving() -> AsyncIterator[tuple[FakeScheduleService, FakeWorkflowService, str]]:
     """Both fake services on one server (as the orchestrator serves them), and its address."""
-    server = grpc.aio.server()
     schedules = FakeScheduleService()
     workflows = FakeWorkflowService()
-    spb_grpc.add_ScheduleServiceServicer_to_server(schedules, server)
-    pb_grpc.add_WorkflowServiceServicer_to_server(workflows, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield schedules, workflows, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with fake_server(
+        (spb_grpc.add_ScheduleServiceServicer_to_server, schedules),
+        (pb_grpc.add_WorkflowServiceServicer_to_server, workflows),
+    ) as address:
+        yield schedules, workflows, address
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from durable.v1 import worker_service_pb2 as pb
 from durable.v1 import worker_service_pb2_grpc as pb_grpc
 from durable_worker.reporter import Reporter, chunks, item_task_id
 from durable_worker.rpc import STALE_TRAILER
+from tests.helpers.fake_server import fake_server
 from tests.helpers.wait import wait_until
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -163,15 +164,9 @@ async def serving(
     service: FakeWorkerService | None = None,
 ) -> AsyncIterator[tuple[FakeWorkerService, str]]:
     """The fake service on 127.0.0.1:<port chosen by the OS>, and its address."""
-    server = grpc.aio.server()
     service = service or FakeWorkerService()
-    pb_grpc.add_WorkerServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield service, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with fake_server((pb_grpc.add_WorkerServiceServicer_to_server, service)) as address:
+        yield service, address
 
 
 @contextlib.asynccontextmanager
