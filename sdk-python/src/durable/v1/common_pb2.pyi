@@ -101,11 +101,14 @@ class _TaskKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskKind.Val
     """The step function named step_name, on input_json."""
     TASK_KIND_ROUTE: _TaskKind.ValueType  # 2
     """No user step: evaluate the control nodes from node step_name on (branch keys,
-    foreach items) for input_json, report them as evaluations, and complete with
-    input_json unchanged. Sent only when no worker could evaluate them earlier.
+    foreach items) for input_json, report them as evaluations (step_name's own
+    included), and complete with input_json unchanged. Sent only when no worker could
+    evaluate them earlier. One attempt, no retry.
     """
     TASK_KIND_INTO: _TaskKind.ValueType  # 3
-    """The into merge of the parallel or foreach named step_name."""
+    """The into merge of the parallel or foreach named step_name, on
+    {"data": group input, "results": outcomes}. One attempt, no retry.
+    """
     TASK_KIND_COMPENSATION: _TaskKind.ValueType  # 4
     """The compensation named step_name, on the compensated step's result."""
 
@@ -117,11 +120,14 @@ TASK_KIND_STEP: TaskKind.ValueType  # 1
 """The step function named step_name, on input_json."""
 TASK_KIND_ROUTE: TaskKind.ValueType  # 2
 """No user step: evaluate the control nodes from node step_name on (branch keys,
-foreach items) for input_json, report them as evaluations, and complete with
-input_json unchanged. Sent only when no worker could evaluate them earlier.
+foreach items) for input_json, report them as evaluations (step_name's own
+included), and complete with input_json unchanged. Sent only when no worker could
+evaluate them earlier. One attempt, no retry.
 """
 TASK_KIND_INTO: TaskKind.ValueType  # 3
-"""The into merge of the parallel or foreach named step_name."""
+"""The into merge of the parallel or foreach named step_name, on
+{"data": group input, "results": outcomes}. One attempt, no retry.
+"""
 TASK_KIND_COMPENSATION: TaskKind.ValueType  # 4
 """The compensation named step_name, on the compensated step's result."""
 Global___TaskKind: _TypeAlias = TaskKind  # noqa: Y015
@@ -371,7 +377,9 @@ class ErrorInfo(_message.Message):
     NON_RETRYABLE_FIELD_NUMBER: _builtins.int
     CAUSE_FIELD_NUMBER: _builtins.int
     type: _builtins.str
-    """The error's type, e.g. the exception class name ("ValueError")."""
+    """The error's type, e.g. the exception class name ("ValueError"); empty is stored as
+    "Error". RetryPolicy.non_retryable_errors matches it as exact text.
+    """
     message: _builtins.str
     traceback: _builtins.str
     """The formatted traceback, when the error came from an exception."""
@@ -381,6 +389,7 @@ class ErrorInfo(_message.Message):
     def cause(self) -> Global___ErrorInfo:
         """The error behind this one, when there is one: a fail-fast parallel or foreach group
         fails with ParallelFailed / ForeachFailed, and its cause is the failing lane's error.
+        Set by the orchestrator only: a worker's report does not carry it.
         """
 
     def __init__(
@@ -443,7 +452,7 @@ class LogLine(_message.Message):
     LOGGER_FIELD_NUMBER: _builtins.int
     level: _builtins.str
     """"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", or "PRINT" for what the step wrote
-    to stdout or stderr (logger "stdout" or "stderr").
+    to stdout or stderr (logger "stdout" or "stderr"). Free text, cut at 32 characters.
     """
     message: _builtins.str
     logger: _builtins.str

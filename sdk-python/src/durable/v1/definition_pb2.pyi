@@ -330,7 +330,9 @@ class BranchCase(_message.Message):
     NODES_FIELD_NUMBER: _builtins.int
     key_json: _builtins.str
     """The key as compact JSON: a string ("\\"invoice\\""), an integer ("3") or a
-    boolean ("true"). Keys are compared as this text.
+    boolean ("true"). Keys are compared as this text, byte for byte, with the
+    Evaluation.value_json a worker reports: use one writer for both (see
+    docs/protocol.md, "Branch keys", for the canonical form).
     """
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]: ...

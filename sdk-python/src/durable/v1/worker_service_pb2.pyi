@@ -31,7 +31,9 @@ class RegisterWorkflowsRequest(_message.Message):
     QUEUES_FIELD_NUMBER: _builtins.int
     ALLOW_TAKEOVER_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
-    """Stable for the worker process's life, e.g. "host-pid-random"."""
+    """Stable for the worker process's life and unique to it, e.g. "host-pid-random";
+    1-255 characters. A new process uses a new id.
+    """
     allow_takeover: _builtins.bool
     """A workflow name belongs to the queue it was first registered on: registering it
     with another queue is FAILED_PRECONDITION, unless this is set (a deploy that moves
@@ -123,7 +125,9 @@ class PollTasksRequest(_message.Message):
 
     @_builtins.property
     def wait_timeout(self) -> _duration_pb2.Duration:
-        """How long to wait for a task before returning none (default 30s, at most 60s)."""
+        """How long to wait for a task before returning none (default 30s, at most 60s; zero
+        returns at once). The call returns as soon as any task is leased.
+        """
 
     def __init__(
         self,
@@ -187,14 +191,25 @@ class Task(_message.Message):
     TRACEPARENT_FIELD_NUMBER: _builtins.int
     task_id: _builtins.int
     lease_token: _builtins.str
+    """A UUID; with task_id, the TaskLease every report and heartbeat names."""
     execution_id: _builtins.str
     workflow_name: _builtins.str
     workflow_version: _builtins.str
+    """The version the execution runs (as RegisteredWorkflow.version)."""
     step_name: _builtins.str
     sequence: _builtins.int
+    """The step run's number in the execution, from 1; the same for its retries and for
+    its runs after a wait.
+    """
     attempt: _builtins.int
+    """From 1; one more after each failure, timeout or lost lease. A run after a wait and
+    a released task keep the attempt.
+    """
     input_json: _builtins.str
-    """The step's input: the previous step's result, or the execution input for the first step."""
+    """The step's input: the previous step's result, or the execution input for the first step.
+    For an INTO task {"data": group input, "results": outcomes}; for a COMPENSATION the
+    compensated step's result; for a ROUTE the data arriving at node step_name.
+    """
     execution_input_json: _builtins.str
     """The execution's original input."""
     kind: _common_pb2.TaskKind.ValueType
@@ -207,20 +222,30 @@ class Task(_message.Message):
     """For a compensation: the step it undoes."""
     memo_json: _builtins.str
     """The outcomes of this step run's earlier waits, by wait index, as a JSON object:
-    {"0": {"ok": true, "value": ...} | {"ok": false, "error": {...}}}. A step that
-    suspends runs again from the top; each wait it already passed returns its outcome.
+    {"0": {"ok": true, "value": ...} | {"ok": false, "error": {"type": ..., "message":
+    ...}}}; a wait's timeout value comes as {"ok": true, "value": ..., "timed_out": true}.
+    Error types: ChildWorkflowFailed, ChildTimeout, ChildWorkflowMissing, EventTimeout,
+    InputTimeout. Empty on a first run. A step that suspends runs again from the top;
+    each wait it already passed returns its outcome.
     """
     traceparent: _builtins.str
     """W3C trace context (traceparent) of the execution: the attempt's span is its child."""
     @_builtins.property
-    def lease_expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def lease_expires_at(self) -> _timestamp_pb2.Timestamp:
+        """The lease lasts the orchestrator's lease length (30 s by default) but never beyond
+        the step's timeout + 5 s from when it was granted; heartbeats extend it to the same cap.
+        """
+
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
-        """The step's per-attempt timeout, if any."""
+        """The step's per-run timeout, if any. The worker enforces it: past it, it reports a
+        TaskFailure with timed_out and error type "StepTimeout", within 5 s (after that the
+        lease runs out and the orchestrator records the same timeout itself).
+        """
 
     @_builtins.property
     def heartbeat_interval(self) -> _duration_pb2.Duration:
-        """Heartbeat at least this often to keep the lease."""
+        """Heartbeat at least this often to keep the lease (a third of the lease length)."""
 
     def __init__(
         self,
@@ -268,7 +293,9 @@ class ChildStart(_message.Message):
     QUEUE_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     index: _builtins.int
-    """Position of the call among the step run's waits and child starts, from 0."""
+    """Position of the call among the step run's waits and child starts, from 0 (one
+    counter for all of them, in call order).
+    """
     workflow_name: _builtins.str
     input_json: _builtins.str
     """JSON within the payload profile (see common.proto)."""
@@ -436,7 +463,8 @@ class TaskCompletion(_message.Message):
         """The control nodes the worker evaluated on the way to the next step, by node
         name: each branch key or foreach item list met walking from the node after this
         one (from step_name itself for a ROUTE task) with result_json as input. The
-        orchestrator asks with a ROUTE task for any it still needs.
+        orchestrator asks with a ROUTE task for any it still needs, so a ROUTE completion
+        must include step_name's own evaluation. See docs/walk.md.
         """
 
     @_builtins.property
@@ -476,7 +504,9 @@ class Evaluation(_message.Message):
     VALUE_JSON_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     value_json: _builtins.str
-    """A branch's key (compact JSON) or a foreach's item list (a JSON array).
+    """A branch's key or a foreach's item list (a JSON array). A key selects the case
+    whose BranchCase.key_json is the same text, byte for byte: write it as the
+    definition wrote it.
     Within the JSON payload profile (see common.proto).
     """
     @_builtins.property
@@ -555,7 +585,9 @@ class TaskFailure(_message.Message):
     TIMED_OUT_FIELD_NUMBER: _builtins.int
     LOGS_FIELD_NUMBER: _builtins.int
     timed_out: _builtins.bool
-    """The attempt ran past its timeout."""
+    """The attempt ran past its timeout: recorded as timed out instead of failed; the
+    retry policy applies all the same.
+    """
     @_builtins.property
     def lease(self) -> Global___TaskLease: ...
     @_builtins.property
@@ -862,7 +894,11 @@ class HeartbeatRequest(_message.Message):
     LEASES_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     @_builtins.property
-    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskLease]: ...
+    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskLease]:
+        """Every lease held: running steps, and finished steps whose reports are not
+        acknowledged yet (at most 5000 per call).
+        """
+
     def __init__(
         self,
         *,

@@ -27,12 +27,16 @@ if _version_not_supported:
 
 class WorkerServiceStub:
     """WorkerService is how workers register workflows, take step tasks and report results.
+    docs/protocol.md is the full reference for writing a worker in any language.
 
     A task is leased to one worker with a lease token; only that token can complete,
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
-    the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again. A worker
+    the stale task ids in the trailing metadata key "durable-stale-task-ids" (decimal
+    ids, comma-separated, no spaces, e.g. "1042,1077") so the caller can drop them and
+    send the rest again. A call may carry at most 5000 items and must not name a task
+    twice (INVALID_ARGUMENT). UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED mean "send the
+    same call again after a backoff"; a report must not be dropped for them. A worker
     token limited to queues may touch only tasks of those queues: a call naming a task of
     another queue is PERMISSION_DENIED and changes nothing.
     """
@@ -82,18 +86,25 @@ class WorkerServiceStub:
 
 class WorkerServiceServicer:
     """WorkerService is how workers register workflows, take step tasks and report results.
+    docs/protocol.md is the full reference for writing a worker in any language.
 
     A task is leased to one worker with a lease token; only that token can complete,
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
-    the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again. A worker
+    the stale task ids in the trailing metadata key "durable-stale-task-ids" (decimal
+    ids, comma-separated, no spaces, e.g. "1042,1077") so the caller can drop them and
+    send the rest again. A call may carry at most 5000 items and must not name a task
+    twice (INVALID_ARGUMENT). UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED mean "send the
+    same call again after a backoff"; a report must not be dropped for them. A worker
     token limited to queues may touch only tasks of those queues: a call naming a task of
     another queue is PERMISSION_DENIED and changes nothing.
     """
 
     def RegisterWorkflows(self, request, context):
         """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+        The versions of the worker's latest call are the only ones it is given tasks of: a
+        call replaces the worker's whole set, so register every workflow in one call. Each
+        version registered becomes the latest of its name (new executions start on it).
         A worker token limited to queues may register only workflows (and schedules) on them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -102,6 +113,11 @@ class WorkerServiceServicer:
 
     def PollTasks(self, request, context):
         """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them.
+        Tasks are leased before the response is sent: a call the client cuts short (its
+        deadline, a cancel) may have leased tasks nobody receives, which run again only when
+        their leases expire (as lost attempts). Give the call a deadline beyond wait_timeout.
+        A worker the orchestrator does not know (never registered, or forgotten) gets
+        FAILED_PRECONDITION with "unknown" in the message: register again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,6 +139,8 @@ class WorkerServiceServicer:
 
     def ReleaseTasks(self, request, context):
         """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt.
+        The tasks are ready at once: stop polling, and wait for the poll in flight to end,
+        before releasing, or that poll may lease them again and lose them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,7 +155,8 @@ class WorkerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Heartbeat(self, request, context):
-        """Heartbeat extends the leases of running tasks and reports which are lost.
+        """Heartbeat extends the leases of running tasks and reports which are lost. Each held
+        lease becomes min(now + lease length, leased time + step timeout + 5 s).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,12 +210,16 @@ def add_WorkerServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class WorkerService:
     """WorkerService is how workers register workflows, take step tasks and report results.
+    docs/protocol.md is the full reference for writing a worker in any language.
 
     A task is leased to one worker with a lease token; only that token can complete,
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
-    the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again. A worker
+    the stale task ids in the trailing metadata key "durable-stale-task-ids" (decimal
+    ids, comma-separated, no spaces, e.g. "1042,1077") so the caller can drop them and
+    send the rest again. A call may carry at most 5000 items and must not name a task
+    twice (INVALID_ARGUMENT). UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED mean "send the
+    same call again after a backoff"; a report must not be dropped for them. A worker
     token limited to queues may touch only tasks of those queues: a call naming a task of
     another queue is PERMISSION_DENIED and changes nothing.
     """

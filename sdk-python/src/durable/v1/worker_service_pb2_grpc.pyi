@@ -28,12 +28,16 @@ GRPC_VERSION: str
 
 class WorkerServiceStub:
     """WorkerService is how workers register workflows, take step tasks and report results.
+    docs/protocol.md is the full reference for writing a worker in any language.
 
     A task is leased to one worker with a lease token; only that token can complete,
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
-    the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again. A worker
+    the stale task ids in the trailing metadata key "durable-stale-task-ids" (decimal
+    ids, comma-separated, no spaces, e.g. "1042,1077") so the caller can drop them and
+    send the rest again. A call may carry at most 5000 items and must not name a task
+    twice (INVALID_ARGUMENT). UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED mean "send the
+    same call again after a backoff"; a report must not be dropped for them. A worker
     token limited to queues may touch only tasks of those queues: a call naming a task of
     another queue is PERMISSION_DENIED and changes nothing.
     """
@@ -44,32 +48,50 @@ class WorkerServiceStub:
     def __new__(cls, channel: _aio.Channel) -> WorkerServiceAsyncStub: ...
     RegisterWorkflows: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.RegisterWorkflowsRequest, _worker_service_pb2.RegisterWorkflowsResponse]
     """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+    The versions of the worker's latest call are the only ones it is given tasks of: a
+    call replaces the worker's whole set, so register every workflow in one call. Each
+    version registered becomes the latest of its name (new executions start on it).
     A worker token limited to queues may register only workflows (and schedules) on them.
     """
     PollTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.PollTasksRequest, _worker_service_pb2.PollTasksResponse]
-    """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them."""
+    """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them.
+    Tasks are leased before the response is sent: a call the client cuts short (its
+    deadline, a cancel) may have leased tasks nobody receives, which run again only when
+    their leases expire (as lost attempts). Give the call a deadline beyond wait_timeout.
+    A worker the orchestrator does not know (never registered, or forgotten) gets
+    FAILED_PRECONDITION with "unknown" in the message: register again.
+    """
     CompleteTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.CompleteTasksRequest, _worker_service_pb2.CompleteTasksResponse]
     """CompleteTasks records step results."""
     FailTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.FailTasksRequest, _worker_service_pb2.FailTasksResponse]
     """FailTasks records step failures; each is retried per the step's policy."""
     ReleaseTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReleaseTasksRequest, _worker_service_pb2.ReleaseTasksResponse]
-    """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt."""
+    """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt.
+    The tasks are ready at once: stop polling, and wait for the poll in flight to end,
+    before releasing, or that poll may lease them again and lose them.
+    """
     SuspendTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.SuspendTasksRequest, _worker_service_pb2.SuspendTasksResponse]
     """SuspendTasks parks leased tasks on a wait (such as a child workflow): the task holds
     no worker until the wait is over, then runs again with the wait's outcome in memo_json.
     """
     Heartbeat: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.HeartbeatRequest, _worker_service_pb2.HeartbeatResponse]
-    """Heartbeat extends the leases of running tasks and reports which are lost."""
+    """Heartbeat extends the leases of running tasks and reports which are lost. Each held
+    lease becomes min(now + lease length, leased time + step timeout + 5 s).
+    """
 
 @_typing.type_check_only
 class WorkerServiceAsyncStub(WorkerServiceStub):
     """WorkerService is how workers register workflows, take step tasks and report results.
+    docs/protocol.md is the full reference for writing a worker in any language.
 
     A task is leased to one worker with a lease token; only that token can complete,
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
-    the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again. A worker
+    the stale task ids in the trailing metadata key "durable-stale-task-ids" (decimal
+    ids, comma-separated, no spaces, e.g. "1042,1077") so the caller can drop them and
+    send the rest again. A call may carry at most 5000 items and must not name a task
+    twice (INVALID_ARGUMENT). UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED mean "send the
+    same call again after a backoff"; a report must not be dropped for them. A worker
     token limited to queues may touch only tasks of those queues: a call naming a task of
     another queue is PERMISSION_DENIED and changes nothing.
     """
@@ -77,31 +99,49 @@ class WorkerServiceAsyncStub(WorkerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RegisterWorkflows: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.RegisterWorkflowsRequest, _worker_service_pb2.RegisterWorkflowsResponse]  # type: ignore[assignment]
     """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+    The versions of the worker's latest call are the only ones it is given tasks of: a
+    call replaces the worker's whole set, so register every workflow in one call. Each
+    version registered becomes the latest of its name (new executions start on it).
     A worker token limited to queues may register only workflows (and schedules) on them.
     """
     PollTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.PollTasksRequest, _worker_service_pb2.PollTasksResponse]  # type: ignore[assignment]
-    """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them."""
+    """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them.
+    Tasks are leased before the response is sent: a call the client cuts short (its
+    deadline, a cancel) may have leased tasks nobody receives, which run again only when
+    their leases expire (as lost attempts). Give the call a deadline beyond wait_timeout.
+    A worker the orchestrator does not know (never registered, or forgotten) gets
+    FAILED_PRECONDITION with "unknown" in the message: register again.
+    """
     CompleteTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.CompleteTasksRequest, _worker_service_pb2.CompleteTasksResponse]  # type: ignore[assignment]
     """CompleteTasks records step results."""
     FailTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.FailTasksRequest, _worker_service_pb2.FailTasksResponse]  # type: ignore[assignment]
     """FailTasks records step failures; each is retried per the step's policy."""
     ReleaseTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReleaseTasksRequest, _worker_service_pb2.ReleaseTasksResponse]  # type: ignore[assignment]
-    """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt."""
+    """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt.
+    The tasks are ready at once: stop polling, and wait for the poll in flight to end,
+    before releasing, or that poll may lease them again and lose them.
+    """
     SuspendTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.SuspendTasksRequest, _worker_service_pb2.SuspendTasksResponse]  # type: ignore[assignment]
     """SuspendTasks parks leased tasks on a wait (such as a child workflow): the task holds
     no worker until the wait is over, then runs again with the wait's outcome in memo_json.
     """
     Heartbeat: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.HeartbeatRequest, _worker_service_pb2.HeartbeatResponse]  # type: ignore[assignment]
-    """Heartbeat extends the leases of running tasks and reports which are lost."""
+    """Heartbeat extends the leases of running tasks and reports which are lost. Each held
+    lease becomes min(now + lease length, leased time + step timeout + 5 s).
+    """
 
 class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     """WorkerService is how workers register workflows, take step tasks and report results.
+    docs/protocol.md is the full reference for writing a worker in any language.
 
     A task is leased to one worker with a lease token; only that token can complete,
     fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
     lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
-    the stale task ids in the trailing metadata key "durable-stale-task-ids"
-    (comma-separated) so the caller can drop them and send the rest again. A worker
+    the stale task ids in the trailing metadata key "durable-stale-task-ids" (decimal
+    ids, comma-separated, no spaces, e.g. "1042,1077") so the caller can drop them and
+    send the rest again. A call may carry at most 5000 items and must not name a task
+    twice (INVALID_ARGUMENT). UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED mean "send the
+    same call again after a backoff"; a report must not be dropped for them. A worker
     token limited to queues may touch only tasks of those queues: a call naming a task of
     another queue is PERMISSION_DENIED and changes nothing.
     """
@@ -113,6 +153,9 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.RegisterWorkflowsResponse, _abc.Awaitable[_worker_service_pb2.RegisterWorkflowsResponse]]:
         """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+        The versions of the worker's latest call are the only ones it is given tasks of: a
+        call replaces the worker's whole set, so register every workflow in one call. Each
+        version registered becomes the latest of its name (new executions start on it).
         A worker token limited to queues may register only workflows (and schedules) on them.
         """
 
@@ -122,7 +165,13 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _worker_service_pb2.PollTasksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.PollTasksResponse, _abc.Awaitable[_worker_service_pb2.PollTasksResponse]]:
-        """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them."""
+        """PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them.
+        Tasks are leased before the response is sent: a call the client cuts short (its
+        deadline, a cancel) may have leased tasks nobody receives, which run again only when
+        their leases expire (as lost attempts). Give the call a deadline beyond wait_timeout.
+        A worker the orchestrator does not know (never registered, or forgotten) gets
+        FAILED_PRECONDITION with "unknown" in the message: register again.
+        """
 
     @_abc_1.abstractmethod
     def CompleteTasks(
@@ -146,7 +195,10 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _worker_service_pb2.ReleaseTasksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.ReleaseTasksResponse, _abc.Awaitable[_worker_service_pb2.ReleaseTasksResponse]]:
-        """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt."""
+        """ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt.
+        The tasks are ready at once: stop polling, and wait for the poll in flight to end,
+        before releasing, or that poll may lease them again and lose them.
+        """
 
     @_abc_1.abstractmethod
     def SuspendTasks(
@@ -164,6 +216,8 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _worker_service_pb2.HeartbeatRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.HeartbeatResponse, _abc.Awaitable[_worker_service_pb2.HeartbeatResponse]]:
-        """Heartbeat extends the leases of running tasks and reports which are lost."""
+        """Heartbeat extends the leases of running tasks and reports which are lost. Each held
+        lease becomes min(now + lease length, leased time + step timeout + 5 s).
+        """
 
 def add_WorkerServiceServicer_to_server(servicer: WorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
