@@ -203,11 +203,11 @@ def mermaid(
 EXECUTION_DIAGRAM = mermaid(
     EXECUTION_TRANSITIONS,  # type: ignore[arg-type]
     frozenset({ExecutionStatus.PENDING}),
-    TERMINAL_STATUSES,  # type: ignore[arg-type]
+    TERMINAL_STATUSES,
 )
 TASK_DIAGRAM = mermaid(
     TASK_TRANSITIONS,  # type: ignore[arg-type]
-    TASK_INITIAL_STATUSES,  # type: ignore[arg-type]
+    TASK_INITIAL_STATUSES,
     frozenset(TaskStatus),
     final_label="deleted",
 )
