@@ -88,12 +88,13 @@ bench-check: install ## Run the suite and fail when a figure drops >20% against 
 	$(PY) -m bench.check
 
 .PHONY: bench-more
-bench-more: install ## The single-purpose benchmarks (throughput, foreach, waiting, floods of unauthenticated calls)
+bench-more: install ## The single-purpose benchmarks (throughput, foreach, waiting, floods of unauthenticated calls, cron slot search)
 	$(PY) -m bench.throughput
 	$(PY) -m bench.foreach
 	$(PY) -m bench.waiting
 	$(PY) -m bench.unauth_flood
 	$(PY) -m bench.token_flood
+	$(PY) -m bench.cron_slots
 
 PEERS_VENV ?= .venv-peers
 

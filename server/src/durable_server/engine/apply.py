@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from durable_server.engine.definitions import Definition, ForeachDef, ParallelDef
-from durable_server.engine.states import ExecutionStatus, TaskKind, allowed_from
+from durable_server.engine.states import (
+    ACTIVE_STATUS_VALUES,
+    ExecutionStatus,
+    TaskKind,
+    allowed_from,
+)
 from durable_server.engine.transitions import (
     ROOT,
     CompensationDone,
@@ -452,7 +457,9 @@ class Applier:
 
     async def _cancel_descendants(self, execution_ids: list[str]) -> None:
         """Cancel the unfinished children (and theirs) of cancelled executions."""
-        below = await ex_store.execution_descendants_active(self.conn, execution_ids=execution_ids)
+        below = await ex_store.execution_descendants_active(
+            self.conn, execution_ids=execution_ids, active=ACTIVE_STATUS_VALUES
+        )
         error = StepError("Cancelled", "cancelled with its parent execution").to_json()
         await self.finish(
             [FinishExecution(e, ExecutionStatus.CANCELLED, error_json=error) for e in below]
@@ -464,7 +471,9 @@ class Applier:
         if not waits:
             return
         children = sorted({w.child_id for w in waits if w.child_id})
-        outcomes = await wait_store.wait_child_outcomes(self.conn, child_ids=children)
+        outcomes = await wait_store.wait_child_outcomes(
+            self.conn, child_ids=children, active=ACTIVE_STATUS_VALUES
+        )
         await self.wake(
             [(w.task_id, w.wait_index, outcomes[w.child_id] or "null") for w in waits if w.child_id]
         )

@@ -25,7 +25,7 @@ from durable_server.clock import Clock
 from durable_server.engine.apply import Applier, FinishNotice
 from durable_server.engine.cron import CronError, CronSchedule
 from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
-from durable_server.engine.states import ExecutionStatus, TaskKind
+from durable_server.engine.states import ACTIVE_STATUS_VALUES, ExecutionStatus, TaskKind
 from durable_server.engine.transitions import FinishExecution, StepError
 from durable_server.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from durable_server.ids import new_execution_id
@@ -132,7 +132,9 @@ class Scheduler:
         if (
             previous
             and s.overlap != "allow"
-            and await ex_store.execution_active(conn, execution_id=previous)
+            and await ex_store.execution_active(
+                conn, execution_id=previous, active=ACTIVE_STATUS_VALUES
+            )
         ):
             if s.overlap == "skip":
                 await schedule_store.schedule_fire_insert(

@@ -21,7 +21,11 @@ from durable_server.clock import Clock
 from durable_server.engine.apply import Applier
 from durable_server.engine.children import ChildWaitSpec
 from durable_server.engine.inputs import check_answer, check_spec
-from durable_server.engine.states import TERMINAL_STATUSES, ExecutionStatus
+from durable_server.engine.states import (
+    ACTIVE_STATUS_VALUES,
+    TERMINAL_STATUSES,
+    ExecutionStatus,
+)
 from durable_server.engine.transitions import StepError
 from durable_server.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from durable_server.ids import child_execution_id
@@ -160,7 +164,9 @@ async def park(
     new: NewWait
     if isinstance(wait, ChildWaitSpec):
         child_id = child_execution_id(task.execution_id, task.sequence, wait.index)
-        outcomes = await wait_store.wait_child_outcomes(conn, child_ids=[child_id])
+        outcomes = await wait_store.wait_child_outcomes(
+            conn, child_ids=[child_id], active=ACTIVE_STATUS_VALUES
+        )
         if child_id not in outcomes:
             message = (
                 f"step {task.step_name!r} waits for child {wait.index}, which it never started"

@@ -312,15 +312,17 @@ async def execution_running_mark_many(conn: Conn, *, execution_ids: list[str]) -
         await conn.execute(Q["execution_running_mark_many"], execution_ids)
 
 
-async def execution_descendants_active(conn: Conn, *, execution_ids: list[str]) -> list[str]:
-    """The unfinished descendants of these executions."""
-    rows = await conn.fetch(Q["execution_descendants_active"], execution_ids)
+async def execution_descendants_active(
+    conn: Conn, *, execution_ids: list[str], active: list[str]
+) -> list[str]:
+    """The unfinished descendants (status in ``active``) of these executions."""
+    rows = await conn.fetch(Q["execution_descendants_active"], execution_ids, active)
     return [str(r["id"]) for r in rows]
 
 
-async def execution_active(conn: Conn, *, execution_id: str) -> bool:
-    """Whether the execution exists and is unfinished."""
-    return bool(await conn.fetchval(Q["execution_active"], execution_id))
+async def execution_active(conn: Conn, *, execution_id: str, active: list[str]) -> bool:
+    """Whether the execution exists and is unfinished (its status is in ``active``)."""
+    return bool(await conn.fetchval(Q["execution_active"], execution_id, active))
 
 
 async def execution_delete_finished_before(conn: Conn, *, before: datetime, limit: int) -> int:

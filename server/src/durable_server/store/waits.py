@@ -68,9 +68,11 @@ async def wait_take(conn: Conn, *, wait_id: int) -> WaitRow | None:
     return WaitRow.from_record(row) if row else None
 
 
-async def wait_child_outcomes(conn: Conn, *, child_ids: list[str]) -> dict[str, str | None]:
-    """{child id: outcome JSON, or None while it runs}, locking the children's rows."""
-    rows = await conn.fetch(Q["wait_child_outcomes"], child_ids)
+async def wait_child_outcomes(
+    conn: Conn, *, child_ids: list[str], active: list[str]
+) -> dict[str, str | None]:
+    """{child id: outcome JSON, or None while its status is in ``active``}, locking the rows."""
+    rows = await conn.fetch(Q["wait_child_outcomes"], child_ids, active)
     return {str(r["id"]): r["outcome"] for r in rows}
 
 

@@ -205,17 +205,17 @@ WHERE e.id = ANY($1::uuid[]) AND (e.status || '') = 'running'
 UPDATE executions SET status = 'running' WHERE id = ANY($1::uuid[]) AND (status || '') = 'waiting';
 
 -- name: execution_descendants_active
--- The unfinished executions below these ones (children, their children, ...).
+-- The unfinished executions (status in $2) below these ones (children, their children, ...).
 WITH RECURSIVE d AS (
     SELECT c.id, c.status FROM executions c WHERE c.parent_id = ANY($1::uuid[])
     UNION
     SELECT c.id, c.status FROM executions c JOIN d ON c.parent_id = d.id
 )
-SELECT id FROM d WHERE status IN ('pending', 'running', 'waiting', 'compensating');
+SELECT id FROM d WHERE status = ANY($2::text[]);
 
 -- name: execution_active
--- Whether an execution is still unfinished.
-SELECT status IN ('pending', 'running', 'waiting', 'compensating') FROM executions WHERE id = $1;
+-- Whether an execution is still unfinished (its status is one of $2).
+SELECT status = ANY($2::text[]) FROM executions WHERE id = $1;
 
 -- name: execution_delete_finished_before
 -- Delete up to $2 executions that finished before $1, with their history (cascading); returns how many.

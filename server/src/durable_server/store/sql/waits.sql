@@ -28,10 +28,10 @@ RETURNING id, execution_id, task_id, wait_index, kind, child_id, timeout_value::
           input_name;
 
 -- name: wait_child_outcomes
--- The outcome of ended children, as a wait records it; NULL for a child still running.
+-- The outcome of ended children, as a wait records it; NULL for a child still running (status in $2).
 SELECT e.id,
        CASE WHEN e.status = 'completed' THEN jsonb_build_object('ok', true, 'value', e.result)
-            WHEN e.status IN ('pending', 'running', 'waiting', 'compensating') THEN NULL
+            WHEN e.status = ANY($2::text[]) THEN NULL
             ELSE jsonb_build_object('ok', false, 'error', jsonb_build_object(
                 'type', 'ChildWorkflowFailed',
                 'message', format('child execution %s (%s) ended %s: %s', e.id, e.workflow_name,
