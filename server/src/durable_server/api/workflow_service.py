@@ -11,8 +11,8 @@ from typing import Any
 import grpc
 from opentelemetry.trace import SpanKind, Tracer
 
-from durable._tracing import context_from_metadata, traceparent_of
-from durable._tracing import tracer as durable_tracer
+from durable._shared import context_from_metadata, traceparent_of
+from durable._shared import tracer as durable_tracer
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 from durable_server.api import convert, validate
