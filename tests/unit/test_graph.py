@@ -1,4 +1,4 @@
-"""Execution graphs (engine/graph.py): layout, Mermaid and DOT text, and the state overlay.
+"""Execution graphs (views/graph.py and graph_text.py): layout, Mermaid, DOT, state overlay.
 
 The layout of a workflow with every construct is compared with the checked texts in
 ``graph_expected/``: the bare definition, and two executions of it (one running, one
@@ -19,16 +19,9 @@ from durable import RetryPolicy, Workflow, branch, goto, parallel, step
 from durable._definition import to_definition
 from durable.v1 import definition_pb2
 from durable_server.engine.definitions import Definition
-from durable_server.engine.graph import (
-    Key,
-    NodeState,
-    PendingWait,
-    build_graph,
-    compute_states,
-    render_dot,
-    render_mermaid,
-)
 from durable_server.store.rows import RunningStep, StepAttemptRow
+from durable_server.views.graph import Key, NodeState, PendingWait, build_graph, compute_states
+from durable_server.views.graph_text import render_dot, render_mermaid
 
 EXPECTED = Path(__file__).parent / "graph_expected"
 AT = datetime(2030, 1, 2, 9, 30, tzinfo=UTC)

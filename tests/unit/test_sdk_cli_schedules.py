@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from durable._cli import format_schedules, main
-from durable._models import SchedulePage, schedule_from_proto
+from durable._converters import schedule_from_proto
+from durable._models import SchedulePage
 from durable.v1 import common_pb2
 from durable.v1 import schedule_service_pb2 as spb
 from durable.v1 import workflow_service_pb2 as pb

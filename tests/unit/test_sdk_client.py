@@ -25,14 +25,8 @@ from durable import (
     UnavailableError,
     Workflow,
 )
-from durable._client import (
-    LONG_POLL_SECS,
-    MAX_POLL_INTERVAL,
-    WaitDeadline,
-    children_request,
-    list_request,
-    start_request,
-)
+from durable._requests import children_request, list_request, start_request
+from durable._waiting import LONG_POLL_SECS, MAX_POLL_INTERVAL, WaitDeadline
 from durable.errors import DurableError
 from durable.v1 import common_pb2
 from durable.v1 import workflow_service_pb2 as pb

@@ -29,14 +29,14 @@ from durable import (
     Workflow,
 )
 from durable._cli import main
-from durable._client import pending_events_request, pending_inputs_request, send_event_request
-from durable._models import (
+from durable._converters import (
     event_wait_mode_from_proto,
     event_wait_mode_to_proto,
     execution_from_proto,
     input_kind_from_proto,
     input_kind_to_proto,
 )
+from durable._requests import pending_events_request, pending_inputs_request, send_event_request
 from durable._serde import JSONSerializationError
 from durable.errors import DurableError
 from durable.v1 import common_pb2

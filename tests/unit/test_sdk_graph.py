@@ -13,7 +13,7 @@ import pytest
 
 from durable import Client, NotFoundError, SyncClient, Workflow
 from durable._cli import main
-from durable._client import graph_request
+from durable._requests import graph_request
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 from tests.helpers.fake_server import fake_server

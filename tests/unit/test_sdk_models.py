@@ -8,7 +8,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from durable import ErrorInfo, Execution, ExecutionStatus, LogLine, StepAttemptStatus, TaskKind
-from durable._models import (
+from durable._converters import (
     execution_from_proto,
     execution_page_from_proto,
     execution_status_from_proto,

@@ -25,8 +25,8 @@ from durable import (
     SyncClient,
 )
 from durable._cli import format_findings, format_queues, main
-from durable._client import diagnose_request
-from durable._models import finding_from_proto, queue_info_from_proto
+from durable._converters import finding_from_proto, queue_info_from_proto
+from durable._requests import diagnose_request
 from durable.v1 import operations_service_pb2 as opb
 from durable.v1 import operations_service_pb2_grpc as opb_grpc
 

@@ -28,9 +28,7 @@ from durable import (
     SyncClient,
     Workflow,
 )
-from durable._client import UNSET, list_request, update_schedule_request
-from durable._definition import definition_hash, to_definition
-from durable._models import (
+from durable._converters import (
     catch_up_from_proto,
     catch_up_to_proto,
     execution_from_proto,
@@ -38,6 +36,8 @@ from durable._models import (
     overlap_to_proto,
     schedule_from_proto,
 )
+from durable._definition import definition_hash, to_definition
+from durable._requests import UNSET, list_request, update_schedule_request
 from durable._serde import JSONSerializationError
 from durable.v1 import common_pb2, definition_pb2
 from durable.v1 import schedule_service_pb2 as spb

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from durable._channel import connection_from_env
-from durable._client import DEFAULT_ADDRESS, UNSET
+from durable._client import DEFAULT_ADDRESS
 from durable._models import (
     CatchUp,
     ExecutionPage,
@@ -56,6 +56,7 @@ from durable._models import (
     QueueInfo,
     SchedulePage,
 )
+from durable._requests import UNSET
 from durable._sync_client import SyncClient
 from durable.errors import DurableError
 

@@ -19,27 +19,23 @@ Example::
         execution = await client.wait(execution_id)
         await client.create_schedule("nightly", process_order, "0 2 * * *", tz="Europe/Paris")
 
-The request builders and :class:`WaitDeadline` here are shared with
+It shares the request builders (:mod:`durable._requests`), the waiting policy
+(:mod:`durable._waiting`) and the conversions (:mod:`durable._converters`) with
 :class:`~durable.SyncClient`, so both clients send the same requests and return the same
-values (conversions live in :mod:`durable._models`).
+values.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 import grpc
 import grpc.aio
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from durable import _serde
 from durable._channel import (
     CLIENT_CHANNEL_OPTIONS,
     TLSConfig,
@@ -47,6 +43,17 @@ from durable._channel import (
     auth_metadata,
     check_token,
     resolve_tls,
+)
+from durable._converters import (
+    execution_from_proto,
+    execution_page_from_proto,
+    finding_from_proto,
+    pending_event_page_from_proto,
+    pending_input_page_from_proto,
+    queue_info_from_proto,
+    schedule_from_proto,
+    schedule_page_from_proto,
+    start_result_from_proto,
 )
 from durable._dsl import Workflow
 from durable._models import (
@@ -64,21 +71,31 @@ from durable._models import (
     Schedule,
     SchedulePage,
     StartResult,
-    catch_up_to_proto,
-    execution_from_proto,
-    execution_page_from_proto,
-    execution_status_to_proto,
-    finding_from_proto,
-    overlap_to_proto,
-    pending_event_page_from_proto,
-    pending_input_page_from_proto,
-    queue_info_from_proto,
-    schedule_from_proto,
-    schedule_page_from_proto,
-    start_result_from_proto,
 )
-from durable._nodes import check_name
+from durable._requests import (
+    UNSET,
+    GraphFormatName,
+    ScheduleChanges,
+    cancel_request,
+    children_request,
+    create_schedule_request,
+    diagnose_request,
+    get_request,
+    graph_request,
+    list_request,
+    list_schedules_request,
+    pending_events_request,
+    pending_inputs_request,
+    provide_input_request,
+    send_event_request,
+    start_many_requests,
+    start_request,
+    trigger_schedule_request,
+    update_schedule_request,
+    wait_request,
+)
 from durable._tracing import metadata_for_current_context
+from durable._waiting import WaitDeadline, is_unimplemented
 from durable.errors import (
     DeadlineExceededError,
     DurableError,
@@ -89,485 +106,14 @@ from durable.v1 import operations_service_pb2 as opb
 from durable.v1 import operations_service_pb2_grpc as opb_grpc
 from durable.v1 import schedule_service_pb2 as spb
 from durable.v1 import schedule_service_pb2_grpc as spb_grpc
-from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 
-__all__ = [
-    "DEFAULT_ADDRESS",
-    "UNSET",
-    "Client",
-    "GraphFormatName",
-    "ScheduleChanges",
-    "WaitDeadline",
-]
+__all__ = ["DEFAULT_ADDRESS", "Client"]
 
 DEFAULT_ADDRESS = "127.0.0.1:7411"
-MAX_POLL_INTERVAL = 1.0
-# The longest a WaitExecution call parks on the orchestrator before the client asks again.
-LONG_POLL_SECS = 60.0
-"""The longest pause between two polls of :meth:`Client.wait`, in seconds."""
 
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
-
-
-def _timestamp(name: str, value: datetime | None) -> Timestamp | None:
-    """A Timestamp for an aware datetime; ValueError for a naive one (its zone is unknown)."""
-    if value is None:
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _workflow_name(workflow: str | Workflow) -> str:
-    return workflow.name if isinstance(workflow, Workflow) else workflow
-
-
-class _Unset(enum.Enum):
-    UNSET = "UNSET"
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = _Unset.UNSET
-"""The default of an argument that was not given (``trigger_schedule``'s ``input``)."""
-
-
-class ScheduleChanges(TypedDict, total=False):
-    """The keyword arguments of ``update_schedule``: the fields to change, and their values.
-
-    ``queue=None`` (or ``""``) goes back to the workflow's queue.
-    """
-
-    workflow: str | Workflow
-    cron: str
-    timezone: str
-    input: Any
-    queue: str | None
-    priority: int
-    enabled: bool
-    catch_up: CatchUp | CatchUpName
-    catch_up_limit: int
-    overlap: Overlap | OverlapName
-    max_failures: int
-
-
-# update_schedule's keyword -> (the Schedule field it sets, how its value is written there)
-_SCHEDULE_CHANGES: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "workflow": ("workflow_name", _workflow_name),
-    "cron": ("cron", lambda v: v),
-    "timezone": ("timezone", lambda v: v),
-    "input": ("input_json", _serde.dumps),
-    "queue": ("queue", lambda v: v or ""),
-    "priority": ("priority", lambda v: v),
-    "enabled": ("enabled", lambda v: v),
-    "catch_up": ("catch_up", catch_up_to_proto),
-    "catch_up_limit": ("catch_up_limit", lambda v: v),
-    "overlap": ("overlap", overlap_to_proto),
-    "max_failures": ("max_failures", lambda v: v),
-}
-
-
-def start_request(
-    workflow: str | Workflow,
-    input: Any,
-    *,
-    queue: str | None,
-    priority: int,
-    scheduled_at: datetime | None,
-    idempotency_key: str | None,
-) -> pb.StartWorkflowRequest:
-    """The StartWorkflow request; the input is encoded as JSON here."""
-    return pb.StartWorkflowRequest(
-        workflow_name=_workflow_name(workflow),
-        input_json=_serde.dumps(input),
-        queue=queue or "",
-        priority=priority,
-        scheduled_at=_timestamp("scheduled_at", scheduled_at),
-        idempotency_key=idempotency_key or "",
-    )
-
-
-MAX_STARTS_PER_CALL = 1000
-"""Starts per StartWorkflows call; ``start_many`` splits longer lists."""
-
-
-def start_many_requests(
-    workflow: str | Workflow,
-    inputs: Sequence[Any],
-    *,
-    queue: str | None,
-    priority: int,
-    idempotency_keys: Sequence[str] | None,
-) -> list[pb.StartWorkflowsRequest]:
-    """The StartWorkflows requests for ``inputs``, at most ``MAX_STARTS_PER_CALL`` each."""
-    if idempotency_keys is not None and len(idempotency_keys) != len(inputs):
-        raise ValueError(
-            f"idempotency_keys has {len(idempotency_keys)} keys for {len(inputs)} inputs"
-        )
-    one = [
-        start_request(
-            workflow,
-            data,
-            queue=queue,
-            priority=priority,
-            scheduled_at=None,
-            idempotency_key=idempotency_keys[i] if idempotency_keys is not None else None,
-        )
-        for i, data in enumerate(inputs)
-    ]
-    return [
-        pb.StartWorkflowsRequest(requests=one[i : i + MAX_STARTS_PER_CALL])
-        for i in range(0, len(one), MAX_STARTS_PER_CALL)
-    ]
-
-
-def get_request(
-    execution_id: str, *, include_steps: bool, include_logs: bool
-) -> pb.GetExecutionRequest:
-    """The GetExecution request."""
-    return pb.GetExecutionRequest(
-        execution_id=execution_id, include_steps=include_steps, include_logs=include_logs
-    )
-
-
-def list_request(
-    *,
-    workflow: str | Workflow | None,
-    statuses: Iterable[ExecutionStatus | str] | None,
-    queue: str | None,
-    parent_execution_id: str | None,
-    top_level_only: bool,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    page_size: int,
-    page_token: str | None,
-    schedule: str | None = None,
-) -> pb.ListExecutionsRequest:
-    """The ListExecutions request; ValueError for an unknown status name."""
-    if isinstance(statuses, str):  # a lone "running" would otherwise iterate its letters
-        statuses = [statuses]
-    return pb.ListExecutionsRequest(
-        workflow_name=_workflow_name(workflow) if workflow is not None else "",
-        statuses=[execution_status_to_proto(s) for s in statuses or ()],
-        queue=queue or "",
-        parent_execution_id=parent_execution_id or "",
-        top_level_only=top_level_only,
-        created_after=_timestamp("created_after", created_after),
-        created_before=_timestamp("created_before", created_before),
-        page_size=page_size,
-        page_token=page_token or "",
-        schedule_name=schedule or "",
-    )
-
-
-def children_request(
-    parent_execution_id: str,
-    *,
-    statuses: Iterable[ExecutionStatus | str] | None,
-    page_size: int,
-    page_token: str | None,
-) -> pb.ListChildrenRequest:
-    """The ListChildren request; ValueError for an unknown status name."""
-    if isinstance(statuses, str):  # a lone "running" would otherwise iterate its letters
-        statuses = [statuses]
-    return pb.ListChildrenRequest(
-        parent_execution_id=parent_execution_id,
-        statuses=[execution_status_to_proto(s) for s in statuses or ()],
-        page_size=page_size,
-        page_token=page_token or "",
-    )
-
-
-def cancel_request(execution_id: str, *, reason: str) -> pb.CancelExecutionRequest:
-    """The CancelExecution request."""
-    return pb.CancelExecutionRequest(execution_id=execution_id, reason=reason)
-
-
-def wait_request(execution_id: str, wait_secs: float) -> pb.WaitExecutionRequest:
-    """The WaitExecution request: park up to ``wait_secs`` for the execution to finish."""
-    request = pb.WaitExecutionRequest(execution_id=execution_id)
-    request.timeout.FromTimedelta(timedelta(seconds=wait_secs))
-    return request
-
-
-def is_unimplemented(error: DurableError) -> bool:
-    """Whether ``error`` says the orchestrator lacks the RPC (an older version)."""
-    return getattr(error, "code", None) == grpc.StatusCode.UNIMPLEMENTED
-
-
-def send_event_request(
-    execution_id: str, name: str, payload: Any, event_id: str | None = None
-) -> pb.SendEventRequest:
-    """The SendEvent request; the payload is encoded as JSON here.
-
-    Raises:
-        ValueError: ``name`` breaks the rule of names (the orchestrator's rule, checked
-            here so the call is not made).
-    """
-    return pb.SendEventRequest(
-        execution_id=execution_id,
-        name=check_name("event", name),
-        payload_json=_serde.dumps(payload),
-        event_id=event_id or "",
-    )
-
-
-def provide_input_request(execution_id: str, name: str, value: Any) -> pb.ProvideInputRequest:
-    """The ProvideInput request; the value is encoded as JSON here.
-
-    Raises:
-        ValueError: ``name`` breaks the rule of names.
-    """
-    return pb.ProvideInputRequest(
-        execution_id=execution_id,
-        name=check_name("input", name),
-        value_json=_serde.dumps(value),
-    )
-
-
-def pending_inputs_request(
-    *,
-    execution_id: str | None,
-    workflow: str | Workflow | None,
-    name: str | None,
-    page_size: int,
-    page_token: str | None,
-) -> pb.ListPendingInputsRequest:
-    """The ListPendingInputs request."""
-    return pb.ListPendingInputsRequest(
-        execution_id=execution_id or "",
-        workflow_name=_workflow_name(workflow) if workflow is not None else "",
-        name=name or "",
-        page_size=page_size,
-        page_token=page_token or "",
-    )
-
-
-def pending_events_request(
-    *,
-    execution_id: str | None,
-    workflow: str | Workflow | None,
-    name: str | None,
-    page_size: int,
-    page_token: str | None,
-) -> pb.ListPendingEventsRequest:
-    """The ListPendingEvents request."""
-    return pb.ListPendingEventsRequest(
-        execution_id=execution_id or "",
-        workflow_name=_workflow_name(workflow) if workflow is not None else "",
-        name=name or "",
-        page_size=page_size,
-        page_token=page_token or "",
-    )
-
-
-GraphFormatName = Literal["mermaid", "dot"]
-"""A graph's text format: a Mermaid flowchart or Graphviz DOT."""
-
-_GRAPH_FORMATS: dict[str, pb.GraphFormat.ValueType] = {
-    "mermaid": pb.GRAPH_FORMAT_MERMAID,
-    "dot": pb.GRAPH_FORMAT_DOT,
-}
-
-
-def graph_request(
-    execution_id: str | None, *, workflow: str | Workflow | None, format: str
-) -> pb.GetExecutionGraphRequest:
-    """The GetExecutionGraph request; ValueError unless exactly one of the two is given."""
-    if (execution_id is None) == (workflow is None):
-        raise ValueError("give an execution_id or a workflow (not both)")
-    if format not in _GRAPH_FORMATS:
-        raise ValueError(f"format must be one of {sorted(_GRAPH_FORMATS)}, got {format!r}")
-    return pb.GetExecutionGraphRequest(
-        execution_id=execution_id or "",
-        workflow_name=_workflow_name(workflow) if workflow is not None else "",
-        format=_GRAPH_FORMATS[format],
-    )
-
-
-def create_schedule_request(
-    name: str,
-    workflow: str | Workflow,
-    cron: str,
-    *,
-    timezone: str,
-    input: Any,
-    queue: str | None,
-    priority: int,
-    enabled: bool,
-    catch_up: CatchUp | CatchUpName,
-    catch_up_limit: int,
-    overlap: Overlap | OverlapName,
-    max_failures: int,
-) -> spb.CreateScheduleRequest:
-    """The CreateSchedule request; ValueError for an unknown catch-up or overlap name."""
-    return spb.CreateScheduleRequest(
-        schedule=spb.Schedule(
-            name=name,
-            workflow_name=_workflow_name(workflow),
-            cron=cron,
-            timezone=timezone,
-            input_json=_serde.dumps(input),
-            queue=queue or "",
-            priority=priority,
-            enabled=enabled,
-            catch_up=catch_up_to_proto(catch_up),
-            catch_up_limit=catch_up_limit,
-            overlap=overlap_to_proto(overlap),
-            max_failures=max_failures,
-        )
-    )
-
-
-def list_schedules_request(
-    *,
-    enabled: bool | None,
-    workflow: str | Workflow | None,
-    queue: str | None,
-    page_size: int,
-    page_token: str | None,
-) -> spb.ListSchedulesRequest:
-    """The ListSchedules request."""
-    request = spb.ListSchedulesRequest(
-        workflow_name=_workflow_name(workflow) if workflow is not None else "",
-        queue=queue or "",
-        page_size=page_size,
-        page_token=page_token or "",
-    )
-    if enabled is not None:
-        request.enabled = enabled
-    return request
-
-
-def update_schedule_request(name: str, changes: ScheduleChanges) -> spb.UpdateScheduleRequest:
-    """The UpdateSchedule request: the given fields, and the mask naming them.
-
-    Raises:
-        TypeError: A keyword that is not a field one can change.
-        ValueError: No change at all, or an unknown catch-up or overlap name.
-    """
-    unknown = sorted(set(changes) - set(_SCHEDULE_CHANGES))
-    if unknown:
-        raise TypeError(
-            f"update_schedule() got unexpected keyword argument(s) {', '.join(unknown)}; "
-            f"it changes {', '.join(_SCHEDULE_CHANGES)}"
-        )
-    if not changes:
-        raise ValueError(
-            f"update_schedule() needs something to change: {', '.join(_SCHEDULE_CHANGES)}"
-        )
-    schedule = spb.Schedule(name=name)
-    mask = []
-    for key, value in changes.items():
-        field, write = _SCHEDULE_CHANGES[key]
-        setattr(schedule, field, write(value))
-        mask.append(field)
-    return spb.UpdateScheduleRequest(schedule=schedule, update_mask=mask)
-
-
-def trigger_schedule_request(name: str, input: Any) -> spb.TriggerScheduleRequest:
-    """The TriggerSchedule request; ``input`` :data:`UNSET` means the schedule's input."""
-    return spb.TriggerScheduleRequest(
-        name=name, input_json="" if input is UNSET else _serde.dumps(input)
-    )
-
-
-def diagnose_request(*, limit: int, worker_alive_within: timedelta | None) -> opb.DiagnoseRequest:
-    """The Diagnose request; ValueError for a negative limit or a non-positive duration."""
-    if limit < 0:
-        raise ValueError(f"limit must not be negative, got {limit}")
-    request = opb.DiagnoseRequest(limit=limit)
-    if worker_alive_within is not None:
-        if worker_alive_within <= timedelta(0):
-            raise ValueError(f"worker_alive_within must be positive, got {worker_alive_within}")
-        duration = Duration()
-        duration.FromTimedelta(worker_alive_within)
-        request.worker_alive_within.CopyFrom(duration)
-    return request
-
-
-class WaitDeadline:
-    """The deadline of one ``wait`` call, and how long each call in it may take.
-
-    ``wait`` long-polls WaitExecution, each call parked on the orchestrator for up to
-    :data:`LONG_POLL_SECS` (:meth:`server_wait`). Against an orchestrator without it,
-    ``wait`` polls GetExecution: polls start ``poll_interval`` apart and grow by half
-    each time up to :data:`MAX_POLL_INTERVAL`, so a long wait does not hammer it.
-
-    Args:
-        execution_id: The execution waited for (named in the error).
-        timeout: Seconds to wait in all; ``None`` waits forever.
-        poll_interval: Seconds between the first polls.
-        now: A monotonic clock, injectable for tests.
-    """
-
-    def __init__(
-        self,
-        execution_id: str,
-        timeout: float | None,
-        poll_interval: float,
-        *,
-        now: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must not be negative, got {timeout}")
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
-        self._execution_id = execution_id
-        self._timeout = timeout
-        self._now = now
-        self._deadline = None if timeout is None else now() + timeout
-        self._interval = poll_interval
-        self._max_interval = max(poll_interval, MAX_POLL_INTERVAL)
-
-    def expired(self) -> DeadlineExceededError:
-        """The error to raise when the wait is over."""
-        return DeadlineExceededError(
-            f"execution {self._execution_id} did not finish within {self._timeout}s"
-        )
-
-    def is_over(self) -> bool:
-        """True once the deadline has passed."""
-        return self._deadline is not None and self._now() >= self._deadline
-
-    def server_wait(self) -> float:
-        """Seconds the next WaitExecution may park: the time left, at most LONG_POLL_SECS."""
-        if self._deadline is None:
-            return LONG_POLL_SECS
-        return max(min(LONG_POLL_SECS, self._deadline - self._now()), 0.0)
-
-    def asks_again_after(self, exc: DurableError) -> bool:
-        """Whether ``wait`` asks again after its WaitExecution failed with ``exc``.
-
-        It does after UNAVAILABLE (the orchestrator or its database is down, and the
-        channel's own retries, at most 5 in about 8 s, ran out) and DEADLINE_EXCEEDED (a
-        long poll retried by the channel parks past its gRPC deadline), until the wait's
-        own deadline: an outage longer than the channel rides out must not end a wait
-        that may last minutes, so this is one loop gRPC's retry policy cannot replace.
-        """
-        return isinstance(exc, UnavailableError | DeadlineExceededError) and not self.is_over()
-
-    def rpc_timeout(self, default: float) -> float:
-        """The deadline of the next poll: the client's own, cut to the time left."""
-        if self._deadline is None:
-            return default
-        return max(min(default, self._deadline - self._now()), 0.001)
-
-    def next_delay(self) -> float:
-        """Seconds to pause before the next poll; raises DeadlineExceededError when time is up."""
-        delay = self._interval
-        if self._deadline is not None:
-            remaining = self._deadline - self._now()
-            if remaining <= 0:
-                raise self.expired()
-            delay = min(delay, remaining)
-        self._interval = min(self._interval * 1.5, self._max_interval)
-        return delay
 
 
 class Client:

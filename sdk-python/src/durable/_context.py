@@ -60,17 +60,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NoReturn, TypeAlias, TypeVar, overload
 
 from durable import _serde
+from durable._converters import event_wait_mode_to_proto, input_field_to_proto, input_kind_to_proto
 from durable._dsl import Workflow
-from durable._models import (
-    INPUT_FIELD_TYPES,
-    EventWaitMode,
-    InputField,
-    InputKind,
-    TaskKind,
-    event_wait_mode_to_proto,
-    input_field_to_proto,
-    input_kind_to_proto,
-)
+from durable._models import INPUT_FIELD_TYPES, EventWaitMode, InputField, InputKind, TaskKind
 from durable._nodes import check_name
 from durable.errors import ChildWorkflowError, NonRetryableError, WaitError, WaitTimeoutError
 from durable.secrets import mark_secret

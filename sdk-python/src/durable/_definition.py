@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from durable._converters import catch_up_to_proto, overlap_to_proto
 from durable._dsl import Workflow
-from durable._models import catch_up_to_proto, overlap_to_proto
 from durable._nodes import Branch, ErrorMode, Foreach, Node, Parallel, StepSpec
 from durable._schedules import Cron
 from durable.v1 import definition_pb2

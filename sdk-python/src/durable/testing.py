@@ -26,7 +26,8 @@ by side on one database.
 
 **An optional part of the SDK**: it needs the orchestrator and the worker, the
 ``durable-server`` and ``durable-worker`` packages, installed next to ``durable``
-(importing this module without them raises ImportError).
+(``pip install durable[testing]``). This module imports without them; creating a
+:class:`WorkflowTestEnv` without them raises ImportError, naming what to install.
 
 What "suspended" means here: nothing of the execution (or of the children it started)
 can run at the clock's current time. No step is running, none is ready to run, and no
@@ -60,25 +61,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from durable._client import Client
 from durable._dsl import Workflow
 from durable._models import Execution, StepAttempt
 
-try:
-    import asyncpg
-
+if TYPE_CHECKING:
     from durable_server.app import Orchestrator
-    from durable_server.clock import ManualClock
-    from durable_server.config import Settings
-    from durable_server.embedded import embedded_database_url
     from durable_worker import Worker
-except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "durable.testing runs an orchestrator and a worker in your tests: install the "
-        f"durable-server and durable-worker packages next to durable ({exc})"
-    ) from exc
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -377,6 +368,20 @@ class WorkflowRun:
         return WorkflowSuspendedError(message, execution, waits)
 
 
+def _require_extras() -> None:
+    """ImportError, naming the packages to install, unless the orchestrator and worker are."""
+    try:
+        import asyncpg  # noqa: F401
+
+        import durable_server.app  # noqa: F401
+        import durable_worker  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "durable.testing runs an orchestrator and a worker in your tests: install the "
+            f"durable-server and durable-worker packages next to durable ({exc})"
+        ) from exc
+
+
 class WorkflowTestEnv:
     """An orchestrator, a worker and a client for a test, on a manual clock.
 
@@ -422,6 +427,9 @@ class WorkflowTestEnv:
         settings: Mapping[str, Any] | None = None,
         keep_schema: bool = False,
     ) -> None:
+        _require_extras()
+        from durable_server.clock import ManualClock
+
         if not workflows:
             raise ValueError("WorkflowTestEnv needs at least one workflow to run")
         if settle_timeout <= 0:
@@ -481,6 +489,12 @@ class WorkflowTestEnv:
 
     async def open(self) -> WorkflowTestEnv:
         """Start the orchestrator (migrating the fresh schema), the worker and the client."""
+        import asyncpg
+
+        from durable_server.app import Orchestrator
+        from durable_server.config import Settings
+        from durable_worker import Worker
+
         if self._opened:
             raise RuntimeError("this WorkflowTestEnv was opened already")
         self._opened = True
@@ -555,9 +569,13 @@ class WorkflowTestEnv:
             return from_env
         data_dir = self._data_dir or os.environ.get("DURABLE_DATA_DIR") or ".durable"
         log.info("no %s: starting an embedded PostgreSQL in %s", DATABASE_URL_ENV, data_dir)
+        from durable_server.embedded import embedded_database_url
+
         return await asyncio.to_thread(embedded_database_url, data_dir)
 
     async def _drop_schema(self) -> None:
+        import asyncpg
+
         conn = await asyncpg.connect(self.database_url)
         try:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')

@@ -12,10 +12,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from durable._tracing import configure_from_env
+from durable._shared import configure_from_env
 from durable_server.app import Orchestrator, run_migrations
 from durable_server.config import Settings, parse_queue_limits
-from durable_server.embedded import embedded_database_url
+from durable_server.embedded import resolve_database_url
 from durable_server.tls import TLSConfigError
 from durable_server.token_cli import add_token_commands, run_token_command
 
@@ -67,16 +67,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         metrics_listen=getattr(args, "metrics_listen", None),
         queue_limits=parse_queue_limits(queue_limits) if queue_limits else None,
     )
-
-
-def resolve_database_url(settings: Settings) -> str:
-    """The configured URL, or an embedded PostgreSQL's when none is set."""
-    if settings.database_url:
-        return settings.database_url
-    logging.getLogger("durable_server").warning(
-        "DURABLE_DATABASE_URL is not set: using an embedded PostgreSQL in %s", settings.data_dir
-    )
-    return embedded_database_url(settings.data_dir)
 
 
 async def serve(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import TracerProvider
 
-from durable._tracing import tracer
+from durable._shared import tracer
 from durable.v1 import (
     operations_service_pb2,
     operations_service_pb2_grpc,

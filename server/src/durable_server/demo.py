@@ -16,9 +16,9 @@ import sys
 from dataclasses import replace
 
 from durable import Client
-from durable_server.__main__ import resolve_database_url
 from durable_server.app import Orchestrator
 from durable_server.config import Settings
+from durable_server.embedded import resolve_database_url
 
 __all__ = ["run_demo"]
 

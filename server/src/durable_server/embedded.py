@@ -7,9 +7,21 @@ import logging
 import os
 from pathlib import Path
 
-__all__ = ["embedded_database_url"]
+from durable_server.config import Settings
+
+__all__ = ["embedded_database_url", "resolve_database_url"]
 
 log = logging.getLogger(__name__)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured URL, or an embedded PostgreSQL's when none is set."""
+    if settings.database_url:
+        return settings.database_url
+    logging.getLogger("durable_server").warning(
+        "DURABLE_DATABASE_URL is not set: using an embedded PostgreSQL in %s", settings.data_dir
+    )
+    return embedded_database_url(settings.data_dir)
 
 
 def embedded_database_url(data_dir: str) -> str:

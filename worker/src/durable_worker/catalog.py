@@ -6,9 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from durable._dsl import Workflow
-from durable._models import TaskKind, task_kind_from_proto
-from durable._nodes import Foreach, Parallel
+from durable import TaskKind, Workflow
+from durable._shared import Foreach, Parallel, task_kind_from_proto
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker import outcome
 

@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from durable._tracing import configure_from_env
+from durable._shared import configure_from_env
 from durable.errors import DurableError
 from durable_worker import shutdown
 from durable_worker.config import (

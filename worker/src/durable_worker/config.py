@@ -22,7 +22,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from durable._channel import TLSConfig, connection_from_env
+from durable import TLSConfig
+from durable._shared import connection_from_env
 
 __all__ = [
     "DEFAULT_ADDRESS",

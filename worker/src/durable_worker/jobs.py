@@ -17,7 +17,7 @@ Child workflows and waits: the user function's StepContext records the children 
 starts; they go with the result (:attr:`Done.children`). A step whose wait
 (``ctx.call_workflow``, ``ctx.sleep``, ``ctx.sleep_until``, ``ctx.wait_for_event``,
 ``wait_for_any``, ``wait_for_all``, ``wait_for_input``) raised
-:class:`~durable._context.StepSuspended` ends as :class:`Suspended` instead, with the
+:class:`~durable._shared.StepSuspended` ends as :class:`Suspended` instead, with the
 wait and the starts recorded so far, no result and no evaluations, even when the step
 caught the suspension and went on.
 
@@ -36,11 +36,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from durable import _serde
-from durable._context import StepContext, StepSuspended, Wait, recorded_children, suspension_of
-from durable._models import TaskKind
-from durable._nodes import Goto
-from durable._walk import Evaluation, evaluate, needs_evaluation
+from durable import Goto, StepContext, TaskKind
+from durable._shared import (
+    Evaluation,
+    StepSuspended,
+    Wait,
+    dumps_json,
+    evaluate,
+    needs_evaluation,
+    recorded_children,
+    suspension_of,
+)
 from durable.errors import NonRetryableError
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker import outcome
@@ -216,10 +222,10 @@ def _finish(job: Job, value: Any, ctx: StepContext | None) -> Done | Suspended:
     children = recorded_children(ctx) if ctx is not None else ()
     if isinstance(value, Goto):
         _check_goto(job, value)
-        result_json = _serde.dumps(value.data)
+        result_json = dumps_json(value.data)
         walked = _walk(job, value.target, result_json, True)
         return Done(result_json, value.target, walked, children)
-    result_json = _serde.dumps(value)
+    result_json = dumps_json(value)
     if job.kind is TaskKind.COMPENSATION:
         return Done(result_json, children=children)
     return Done(result_json, "", _walk(job, job.node, result_json, inclusive=False), children)

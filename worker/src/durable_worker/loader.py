@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from durable._dsl import Workflow
+from durable import Workflow
 
 __all__ = ["LoaderError", "load_workflows", "workflows_in"]
 

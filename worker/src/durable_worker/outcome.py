@@ -37,9 +37,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from durable import _serde
-from durable._context import Wait, wait_kind
-from durable._walk import Evaluation
+from durable._shared import Evaluation, JSONSerializationError, Wait, loads_json, wait_kind
 from durable.errors import NonRetryableError
 from durable.v1 import common_pb2
 from durable.v1 import worker_service_pb2 as pb
@@ -106,7 +104,7 @@ def lease_of(task: pb.Task) -> pb.TaskLease:
 def decode(text: str, what: str) -> Any:
     """Decode one JSON field of a task; InputDecodeError when it is not JSON."""
     try:
-        return _serde.loads(text)
+        return loads_json(text)
     except ValueError as exc:
         raise InputDecodeError(f"the task's {what} is not valid JSON: {exc}") from exc
     except RecursionError as exc:
@@ -250,7 +248,7 @@ def error_from_exception(exc: BaseException) -> common_pb2.ErrorInfo:
         message=message,
         traceback=trace,
         non_retryable=isinstance(
-            exc, NonRetryableError | _serde.JSONSerializationError | InputDecodeError
+            exc, NonRetryableError | JSONSerializationError | InputDecodeError
         ),
     )
 

@@ -31,9 +31,8 @@ from typing import Any, Literal, Protocol
 
 from opentelemetry.trace import Tracer
 
-from durable._dsl import Workflow
-from durable._models import TaskKind
-from durable._tracing import tracer as durable_tracer
+from durable import TaskKind, Workflow
+from durable._shared import tracer as durable_tracer
 from durable.v1 import worker_service_pb2 as pb
 from durable_worker import capture, outcome
 from durable_worker.catalog import Job, StepCatalog

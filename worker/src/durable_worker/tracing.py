@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from durable._tracing import context_from_traceparent
+from durable._shared import context_from_traceparent
 from durable.v1 import common_pb2
 from durable.v1 import worker_service_pb2 as pb
 

@@ -18,17 +18,17 @@ import grpc
 import grpc.aio
 from opentelemetry.trace import TracerProvider
 
-from durable._channel import (
+from durable import TLSConfig, Workflow
+from durable._shared import (
     CHANNEL_OPTIONS,
     BearerTokenInterceptor,
-    TLSConfig,
     aio_channel,
     check_token,
+    definition_hash,
     resolve_tls,
+    to_definition,
 )
-from durable._definition import definition_hash, to_definition
-from durable._dsl import Workflow
-from durable._tracing import tracer as durable_tracer
+from durable._shared import tracer as durable_tracer
 from durable.errors import from_rpc_error
 from durable.v1 import worker_service_pb2 as pb
 from durable.v1 import worker_service_pb2_grpc as pb_grpc

@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from durable._models import (
+from durable._shared import (
     catch_up_from_proto,
     catch_up_to_proto,
     overlap_from_proto,

@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from durable._json_profile import problem as json_problem
+from durable._shared import json_problem
 from durable.v1 import common_pb2, definition_pb2
 from durable_server.errors import InvalidArgumentError, InvalidJsonError
 

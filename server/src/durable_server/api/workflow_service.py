@@ -11,13 +11,12 @@ from typing import Any
 import grpc
 from opentelemetry.trace import SpanKind, Tracer
 
-from durable._tracing import context_from_metadata, traceparent_of
-from durable._tracing import tracer as durable_tracer
+from durable._shared import context_from_metadata, traceparent_of
+from durable._shared import tracer as durable_tracer
 from durable.v1 import workflow_service_pb2 as pb
 from durable.v1 import workflow_service_pb2_grpc as pb_grpc
 from durable_server.api import convert, validate
 from durable_server.config import Settings
-from durable_server.engine import graph
 from durable_server.engine.definitions import Definition
 from durable_server.engine.engine import Engine, StartRequest
 from durable_server.engine.reads import Reads
@@ -25,6 +24,7 @@ from durable_server.engine.registry import Registry
 from durable_server.engine.states import TERMINAL_STATUSES
 from durable_server.errors import DurableError, FailedPreconditionError, InvalidArgumentError
 from durable_server.store.executions import ExecutionFilter
+from durable_server.views import graph, graph_text
 from durable_server.watch import RECHECK_SECS, FinishWatch
 
 MAX_BULK_STARTS = 1000
@@ -332,10 +332,10 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             laid_out = graph.build_graph(await self.registry.latest(name))
         if request.format == pb.GRAPH_FORMAT_DOT:
             return pb.GetExecutionGraphResponse(
-                text=graph.render_dot(laid_out), format=pb.GRAPH_FORMAT_DOT
+                text=graph_text.render_dot(laid_out), format=pb.GRAPH_FORMAT_DOT
             )
         return pb.GetExecutionGraphResponse(
-            text=graph.render_mermaid(laid_out), format=pb.GRAPH_FORMAT_MERMAID
+            text=graph_text.render_mermaid(laid_out), format=pb.GRAPH_FORMAT_MERMAID
         )
 
     async def CancelExecution(

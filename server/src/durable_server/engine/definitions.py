@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from durable._definition import definition_hash
-from durable._retry import NO_RETRY, RetryPolicy
+from durable import RetryPolicy
+from durable._shared import NO_RETRY, definition_hash
 from durable.v1 import definition_pb2
 
 __all__ = [

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from durable._models import catch_up_from_proto, overlap_from_proto
+from durable._shared import catch_up_from_proto, overlap_from_proto
 from durable.v1 import definition_pb2
 from durable_server.clock import Clock
 from durable_server.engine.apply import Applier, FinishNotice

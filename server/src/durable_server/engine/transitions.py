@@ -13,7 +13,8 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from durable._retry import NO_RETRY, RetryPolicy, retry_delay
+from durable import RetryPolicy
+from durable._shared import NO_RETRY, retry_delay
 from durable_server.engine.definitions import (
     BranchDef,
     Definition,
