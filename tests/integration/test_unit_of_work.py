@@ -61,11 +61,15 @@ async def test_a_unit_rolled_back_notifies_and_wakes_nothing(
     listener = await asyncpg.connect(database_url)
     try:
         await listener.add_listener(ctx.notify_channel, lambda *args: notified.append(args[-1]))
-        with pytest.raises(Boom):
+
+        async def fails() -> None:
             async with ctx.unit() as uow:
                 uow.ready(["a"])
                 uow.wake_timers()
                 raise Boom
+
+        with pytest.raises(Boom):
+            await fails()
         # A NOTIFY sent after the rolled-back one is heard first if that one was sent.
         async with ctx.unit() as uow:
             uow.ready(["after"])
