@@ -8,13 +8,13 @@ import pytest
 
 from durable_server.clock import ManualClock
 from durable_server.config import Settings
-from durable_server.engine.engine import RETRIES, Engine
+from durable_server.engine.context import RETRIES, EngineContext
 from durable_server.errors import AbortedError
 
 
-def _engine() -> Engine:
+def _context() -> EngineContext:
     settings = Settings(database_url="postgresql://unused")
-    return Engine(None, ManualClock(), settings, None, on_ready=lambda _: None, rand=lambda: 0.0)  # type: ignore[arg-type]
+    return EngineContext(None, ManualClock(), settings, None, rand=lambda: 0.0)  # type: ignore[arg-type]
 
 
 async def test_an_aborted_transaction_runs_again_until_it_commits() -> None:
@@ -26,7 +26,7 @@ async def test_an_aborted_transaction_runs_again_until_it_commits() -> None:
             raise AbortedError("deadlock detected")
         return value * 2
 
-    assert await _engine()._retrying(once, 21) == 42
+    assert await _context().retrying(once, 21) == 42
     assert calls == [21] * RETRIES
 
 
@@ -38,5 +38,5 @@ async def test_it_gives_up_after_the_last_try() -> None:
         raise AbortedError("deadlock detected")
 
     with pytest.raises(AbortedError):
-        await _engine()._retrying(once)
+        await _context().retrying(once)
     assert len(calls) == RETRIES

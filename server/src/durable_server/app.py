@@ -36,6 +36,7 @@ from durable_server.auth.verifier import TokenRecord, TokenVerifier
 from durable_server.clock import Clock, SystemClock
 from durable_server.config import Settings, is_loopback
 from durable_server.dispatcher import Dispatcher, Listener
+from durable_server.engine.context import EngineContext, Hooks
 from durable_server.engine.definitions import DefinitionCache
 from durable_server.engine.engine import Engine
 from durable_server.engine.operations import Operations
@@ -130,56 +131,45 @@ class Orchestrator:
                 return await wf_store.workflow_version_get(conn, version=version)
 
         definitions = DefinitionCache(load_definition)
-        dispatcher_ref: list[Dispatcher] = []
         watch = self.watch
-        self.engine = engine = Engine(
+        # Who hears of committed changes exist before what changes things.
+        self.dispatcher = dispatcher = Dispatcher(self.clock)  # parked polls
+        timer_wake = asyncio.Event()  # new timers: the timer loop looks again
+        ctx = EngineContext(
             db,
             self.clock,
             s,
             definitions,
-            on_ready=lambda qs: dispatcher_ref[0].notify(qs),
             metrics=self.metrics,
-            on_finished=watch.finished,
+            hooks=Hooks(
+                on_ready=dispatcher.notify, on_timer=timer_wake.set, on_finished=watch.finished
+            ),
         )
-        self.dispatcher = dispatcher = Dispatcher(engine, self.clock)
-        dispatcher_ref.append(dispatcher)
-        self.scheduler = scheduler = Scheduler(
-            db,
-            self.clock,
-            definitions,
-            notify_channel=engine.notify_channel,
-            on_ready=lambda qs: dispatcher_ref[0].notify(qs),
-            max_step_runs=s.max_step_runs,
-            metrics=self.metrics,
-            finish_notice=engine.finish_notice,
-        )
-        registry = Registry(db, definitions, self.clock, scheduler)
-        operations = Operations(
-            db,
-            self.clock,
-            definitions,
-            queue_limits=dict(s.queue_limits),
-            max_step_runs=s.max_step_runs,
-            notify_channel=engine.notify_channel,
-            on_ready=lambda qs: dispatcher_ref[0].notify(qs),
-        )
+        self.engine = engine = Engine(ctx)
+        self.scheduler = scheduler = Scheduler(ctx)
+        registry = Registry(ctx, scheduler)
+        operations = Operations(ctx)
         self._listener = Listener(
             self.dsn,
-            engine.notify_channel,
+            ctx.notify_channel,
             dispatcher,
-            engine.finish_notice.channel,
+            ctx.finish_notice.channel,
             watch,
             db.reachability,
         )
         self._listener.start()
         interval = timedelta(seconds=s.loop_interval_secs)
         self.timer_loop = DueLoop(
-            "timer-loop", self.clock, engine.fire_timers, engine.next_timer_due, interval
+            "timer-loop",
+            self.clock,
+            engine.fire_timers,
+            engine.next_timer_due,
+            interval,
+            wake=timer_wake,
         )
         self.reclaimer = DueLoop(
             "reclaimer", self.clock, engine.reclaim_expired, engine.next_lease_expiry, interval
         )
-        engine.on_timer = self.timer_loop.wake.set
         self.schedule_loop = DueLoop(
             "scheduler", self.clock, scheduler.fire_due, scheduler.next_due, interval
         )

@@ -11,29 +11,30 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from durable_server.clock import Clock
-from durable_server.engine.engine import Engine
 from durable_server.store.reachability import Reachability
 from durable_server.store.rows import ClaimedTask
 from durable_server.watch import FinishWatch
 
-__all__ = ["Dispatcher", "Listener"]
+__all__ = ["Claim", "Dispatcher", "Listener"]
 
 log = logging.getLogger(__name__)
 
 _FAR = timedelta(days=365)
 
+# (worker id, queues, max tasks) -> (tasks leased, when delayed work is next ready)
+Claim = Callable[[str, Sequence[str], int], Awaitable[tuple[list[ClaimedTask], datetime | None]]]
+
 
 class Dispatcher:
     """Parked long-polls, by queue."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
-        self.engine = engine
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._closed = False
@@ -56,7 +57,12 @@ class Dispatcher:
         self.notify_all()
 
     async def poll(
-        self, worker_id: str, queues: Sequence[str], max_tasks: int, wait: timedelta
+        self,
+        claim: Claim,
+        worker_id: str,
+        queues: Sequence[str],
+        max_tasks: int,
+        wait: timedelta,
     ) -> list[ClaimedTask]:
         """Claim up to ``max_tasks`` tasks, waiting up to ``wait`` (real time) for some."""
         loop = asyncio.get_running_loop()
@@ -67,7 +73,7 @@ class Dispatcher:
         try:
             while True:
                 event.clear()  # before claiming, so a commit during the claim is not missed
-                tasks, next_due = await self.engine.claim(worker_id, queues, max_tasks)
+                tasks, next_due = await claim(worker_id, queues, max_tasks)
                 remaining = deadline - loop.time()
                 if tasks or remaining <= 0 or self._closed:
                     return tasks

@@ -30,13 +30,14 @@ class DueLoop:
         fire: Callable[[], Awaitable[int]],
         next_due: Callable[[], Awaitable[datetime | None]],
         interval: timedelta,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
         self._fire = fire
         self._next_due = next_due
         self.interval = interval
-        self.wake = asyncio.Event()
+        self.wake = wake or asyncio.Event()  # set: fire now (new rows were committed)
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> int:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from durable_server.engine.definitions import DefinitionCache, StepDef
-from durable_server.engine.states import TaskKind
+from durable_server.engine.definitions import DefinitionCache
+from durable_server.engine.starts import new_execution
 from durable_server.engine.transitions import StepError
 from durable_server.ids import child_execution_id
 from durable_server.metrics import Metrics
@@ -82,20 +82,25 @@ async def start_children(
                     non_retryable=True,
                 )
             )
-        first = definition.first
-        is_step = isinstance(first, StepDef)
+        new = new_execution(
+            definition,
+            execution_id=child_execution_id(task.execution_id, task.sequence, start.index),
+            queue=start.queue,
+            priority=start.priority,
+            input_json=start.input_json,
+        )
         children.append(
             ex_store.NewChild(
-                id=child_execution_id(task.execution_id, task.sequence, start.index),
-                workflow_name=definition.name,
-                workflow_version=definition.version,
-                queue=start.queue or definition.queue or "default",
-                priority=start.priority,
-                input_json=start.input_json,
-                timeout_secs=definition.timeout_secs,
-                first_step=first.name,
-                first_step_timeout_secs=first.timeout_secs if isinstance(first, StepDef) else None,
-                first_task_kind=TaskKind.STEP if is_step else TaskKind.ROUTE,
+                id=new.id,
+                workflow_name=new.workflow_name,
+                workflow_version=new.workflow_version,
+                queue=new.queue,
+                priority=new.priority,
+                input_json=new.input_json,
+                timeout_secs=new.timeout_secs,
+                first_step=new.first_step,
+                first_step_timeout_secs=new.first_step_timeout_secs,
+                first_task_kind=new.first_task_kind,
             )
         )
     created = set(

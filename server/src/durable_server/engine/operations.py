@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from durable_server.clock import Clock
-from durable_server.engine.apply import Applier
-from durable_server.engine.definitions import DefinitionCache, StepDef
+from durable_server.engine.context import EngineContext
+from durable_server.engine.definitions import StepDef
 from durable_server.engine.states import REOPENABLE, TaskKind
 from durable_server.engine.transitions import ROOT, EnqueueTask, Origin
 from durable_server.errors import FailedPreconditionError, NotFoundError
 from durable_server.store import executions as ex_store
 from durable_server.store import operations as ops_store
 from durable_server.store import step_attempts as attempt_store
-from durable_server.store import tasks as task_store
-from durable_server.store.db import Database
 
 __all__ = ["Finding", "Operations", "QueueStats"]
 
@@ -64,40 +60,24 @@ class Finding:
 class Operations:
     """Queue states, queue statistics, RetryExecution and Diagnose."""
 
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        definitions: DefinitionCache,
-        *,
-        queue_limits: dict[str, int],
-        max_step_runs: int,
-        notify_channel: str,
-        on_ready: Callable[[Iterable[str]], None],
-    ) -> None:
-        self.db = db
-        self.clock = clock
-        self.definitions = definitions
-        self.queue_limits = queue_limits
-        self.max_step_runs = max_step_runs
-        self.notify_channel = notify_channel
-        self._on_ready = on_ready
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.clock = ctx.clock
+        self.definitions = ctx.definitions
+        self.queue_limits = dict(ctx.settings.queue_limits)
 
     async def set_queue_state(self, queue: str, state: str, reason: str) -> QueueStats:
         """Pause, drain (``state``) or resume ("active") a queue; returns its stats."""
-        async with self.db.transaction() as conn:
+        async with self.ctx.unit() as uow:
             if state == "active":
-                await ops_store.queue_state_clear(conn, name=queue)
+                await ops_store.queue_state_clear(uow.conn, name=queue)
             else:
                 await ops_store.queue_state_set(
-                    conn, name=queue, state=state, reason=reason, now=self.clock.db_now()
+                    uow.conn, name=queue, state=state, reason=reason, now=self.clock.db_now()
                 )
             if state != "paused":
-                await task_store.task_notify_ready(
-                    conn, channel=self.notify_channel, queues=[queue]
-                )
-        if state != "paused":
-            self._on_ready([queue])  # parked polls take its work again
+                uow.ready([queue])  # parked polls take its work again
         return next(q for q in await self.queue_stats(also=queue) if q.name == queue)
 
     async def queue_stats(self, also: str | None = None) -> list[QueueStats]:
@@ -129,7 +109,8 @@ class Operations:
 
     async def retry_execution(self, execution_id: str) -> str:
         """Run a failed execution again from its failed top-level step; returns the step."""
-        async with self.db.transaction() as conn:
+        async with self.ctx.unit() as uow:
+            conn = uow.conn
             status = await ex_store.execution_status_get(conn, execution_id=execution_id)
             if status is None:
                 raise NotFoundError(f"execution {execution_id} does not exist")
@@ -157,20 +138,13 @@ class Operations:
                 timeout_secs=definition.timeout_secs,
                 now=self.clock.db_now(),
             )
-            applier = Applier(
-                conn,
-                {definition.version: definition},
-                now=self.clock.db_now(),
-                max_step_runs=self.max_step_runs,
-            )
+            applier = uow.applier
+            applier.definitions[definition.version] = definition
             origin = Origin(execution_id, row.queue, row.priority, row.workflow_version)
             await applier.apply(
                 [EnqueueTask(origin, ROOT, TaskKind(kind), step_name, input_json, timeout)]
             )
-            await task_store.task_notify_ready(
-                conn, channel=self.notify_channel, queues=[row.queue]
-            )
-        self._on_ready([row.queue])
+            uow.ready([row.queue])
         return step_name
 
     async def diagnose(self, *, limit: int, alive_within: timedelta) -> list[Finding]:

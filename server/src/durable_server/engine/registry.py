@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from durable.v1 import definition_pb2
-from durable_server.clock import Clock
-from durable_server.engine.definitions import Definition, DefinitionCache
+from durable_server.engine.context import EngineContext
+from durable_server.engine.definitions import Definition
 from durable_server.engine.scheduler import Scheduler
 from durable_server.errors import FailedPreconditionError, NotFoundError, PermissionDeniedError
 from durable_server.store import workers as worker_store
 from durable_server.store import workflows as wf_store
-from durable_server.store.db import Conn, Database
+from durable_server.store.db import Conn
 
 __all__ = ["FORGET_WORKERS_AFTER", "LATEST_TTL_SECS", "Registered", "Registry", "Takeover"]
 
@@ -56,16 +56,11 @@ class Takeover:
 class Registry:
     """Definitions by name and version."""
 
-    def __init__(
-        self,
-        db: Database,
-        definitions: DefinitionCache,
-        clock: Clock,
-        scheduler: Scheduler | None = None,
-    ) -> None:
-        self.db = db
-        self.definitions = definitions
-        self.clock = clock
+    def __init__(self, ctx: EngineContext, scheduler: Scheduler | None = None) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.definitions = ctx.definitions
+        self.clock = ctx.clock
         self.scheduler = scheduler
         self._latest: dict[str, tuple[str, float]] = {}  # name -> (version, valid until)
 
@@ -87,7 +82,8 @@ class Registry:
         takeover = takeover or Takeover()
         parsed = [Definition.from_proto(p) for p in protos]
         out: list[Registered] = []
-        async with self.db.transaction() as conn:
+        async with self.ctx.unit() as uow:
+            conn = uow.conn
             for d in sorted(parsed, key=lambda d: d.name):  # a fixed order avoids deadlocks
                 created = await wf_store.workflow_version_insert(
                     conn,

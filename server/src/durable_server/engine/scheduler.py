@@ -15,26 +15,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from durable._shared import catch_up_from_proto, overlap_from_proto
 from durable.v1 import definition_pb2
-from durable_server.clock import Clock
-from durable_server.engine.apply import Applier, FinishNotice
+from durable_server.engine.context import EngineContext, UnitOfWork
 from durable_server.engine.cron import CronError, CronSchedule
-from durable_server.engine.definitions import Definition, DefinitionCache, StepDef
-from durable_server.engine.states import ACTIVE_STATUS_VALUES, ExecutionStatus, TaskKind
+from durable_server.engine.definitions import Definition
+from durable_server.engine.starts import insert_scheduled, new_execution
+from durable_server.engine.states import ACTIVE_STATUS_VALUES, ExecutionStatus
 from durable_server.engine.transitions import FinishExecution, StepError
 from durable_server.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from durable_server.ids import new_execution_id
-from durable_server.metrics import Metrics
 from durable_server.store import executions as ex_store
 from durable_server.store import schedules as schedule_store
-from durable_server.store import tasks as task_store
 from durable_server.store import workflows as wf_store
-from durable_server.store.db import Conn, Database
+from durable_server.store.db import Conn
 from durable_server.store.schedules import ScheduleRow
 
 __all__ = ["ON_TIME", "Scheduler", "parse_cron"]
@@ -56,41 +53,24 @@ def parse_cron(expression: str, timezone: str, *, what: str = "cron") -> CronSch
 class Scheduler:
     """Fires due schedule slots, and creates, changes and triggers schedules."""
 
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        definitions: DefinitionCache,
-        *,
-        notify_channel: str,
-        on_ready: Callable[[Iterable[str]], None],
-        max_step_runs: int,
-        metrics: Metrics | None = None,
-        finish_notice: FinishNotice | None = None,
-    ) -> None:
-        self.metrics = metrics or Metrics()
-        self.finish_notice = finish_notice
-        self.db = db
-        self.clock = clock
-        self.definitions = definitions
-        self.notify_channel = notify_channel
-        self._on_ready = on_ready
-        self._max_step_runs = max_step_runs
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.clock = ctx.clock
+        self.definitions = ctx.definitions
+        self.metrics = ctx.metrics
 
     # -- firing ------------------------------------------------------------------------
 
     async def fire_due(self, limit: int = BATCH) -> int:
         """Fire the slots of due schedules; returns how many schedules were handled."""
         now = self.clock.now()
-        async with self.db.transaction() as conn:
-            due = await schedule_store.schedule_lock_due(conn, now=self.clock.db_now(), limit=limit)
-            ready: set[str] = set()
-            for schedule in due:
-                ready |= await self._fire(conn, schedule, now)
-            await task_store.task_notify_ready(
-                conn, channel=self.notify_channel, queues=sorted(ready)
+        async with self.ctx.unit() as uow:
+            due = await schedule_store.schedule_lock_due(
+                uow.conn, now=self.clock.db_now(), limit=limit
             )
-        self._on_ready(sorted(ready))
+            for schedule in due:
+                await self._fire(uow, schedule, now)
         return len(due)
 
     async def next_due(self) -> datetime | None:
@@ -98,13 +78,14 @@ class Scheduler:
         async with self.db.connection() as conn:
             return await schedule_store.schedule_next_due(conn)
 
-    async def _fire(self, conn: Conn, s: ScheduleRow, now: datetime) -> set[str]:
+    async def _fire(self, uow: UnitOfWork, s: ScheduleRow, now: datetime) -> None:
         assert s.next_fire_at is not None
+        conn = uow.conn
         try:
             cron = CronSchedule.parse(s.cron, s.timezone)
         except CronError as exc:  # stored before a stricter parser: stop, and say why
             await self._save(conn, s, enabled=False, disabled_reason=f"invalid cron: {exc}")
-            return set()
+            return
         # Only the latest slots can run (whatever the policy), so never list a year of them.
         keep = (s.catch_up_limit or 10) if s.catch_up == "all" else 1
         slots = [s.next_fire_at, *cron.slots(s.next_fire_at, now, limit=keep)][-keep:]
@@ -115,19 +96,15 @@ class Scheduler:
             chosen = on_time[-1:]
         else:
             chosen = slots[-1:]
-        ready: set[str] = set()
         for slot in chosen:
-            s, queues = await self._fire_slot(conn, s, slot)
-            ready |= queues
+            s = await self._fire_slot(uow, s, slot)
             if not s.enabled:
                 break
         await self._save(conn, s, next_fire_at=cron.next_after(max(now, slots[-1])))
-        return ready
 
-    async def _fire_slot(
-        self, conn: Conn, s: ScheduleRow, slot: datetime
-    ) -> tuple[ScheduleRow, set[str]]:
+    async def _fire_slot(self, uow: UnitOfWork, s: ScheduleRow, slot: datetime) -> ScheduleRow:
         """Start the run of one slot (or record why not); the schedule as it is after."""
+        conn = uow.conn
         previous = s.last_execution_id
         if (
             previous
@@ -146,8 +123,8 @@ class Scheduler:
                     now=self.clock.db_now(),
                 )
                 log.info("schedule %s: slot %s skipped, %s still runs", s.name, slot, previous)
-                return s, set()
-            await self._cancel(conn, previous, s.name)
+                return s
+            await self._cancel(uow, previous, s.name)
         definition = await self._latest(conn, s.workflow_name)
         if definition is None:
             claimed = await schedule_store.schedule_fire_insert(
@@ -159,26 +136,25 @@ class Scheduler:
                 now=self.clock.db_now(),
             )
             if not claimed:
-                return s, set()
+                return s
             return self._failed(
                 s, f"workflow {s.workflow_name!r} is not registered: start a worker that has it"
-            ), set()
+            )
         execution_id = new_execution_id()
         claimed = await schedule_store.schedule_fire_insert(
             conn, name=s.name, slot=slot, outcome="started", execution_id=execution_id,
             now=self.clock.db_now(),
         )  # fmt: skip
         if not claimed:  # fired already: another replica, or before a restart
-            return s, set()
-        queue = await self._start(conn, s, definition, execution_id, s.input_json, slot)
-        s = dataclasses.replace(
+            return s
+        await self._start(uow, s, definition, execution_id, s.input_json, slot)
+        return dataclasses.replace(
             s,
             last_fire_at=slot,
             last_execution_id=execution_id,
             consecutive_failures=0,
             last_error=None,
         )
-        return s, {queue}
 
     def _failed(self, s: ScheduleRow, error: str) -> ScheduleRow:
         failures = s.consecutive_failures + 1
@@ -194,19 +170,11 @@ class Scheduler:
             )
         return dataclasses.replace(s, consecutive_failures=failures, last_error=error)
 
-    async def _cancel(self, conn: Conn, execution_id: str, schedule: str) -> None:
+    async def _cancel(self, uow: UnitOfWork, execution_id: str, schedule: str) -> None:
         error = StepError(
             "Cancelled", f"cancelled by schedule {schedule!r}: its next slot started"
         ).to_json()
-        applier = Applier(
-            conn,
-            {},
-            now=self.clock.db_now(),
-            max_step_runs=self._max_step_runs,
-            metrics=self.metrics,
-            finish_notice=self.finish_notice,
-        )
-        await applier.finish(
+        await uow.applier.finish(
             [FinishExecution(execution_id, ExecutionStatus.CANCELLED, error_json=error)]
         )
 
@@ -216,38 +184,23 @@ class Scheduler:
 
     async def _start(
         self,
-        conn: Conn,
+        uow: UnitOfWork,
         s: ScheduleRow,
         definition: Definition,
         execution_id: str,
         input_json: str,
         slot: datetime,
-    ) -> str:
-        first = definition.first
-        is_step = isinstance(first, StepDef)
-        queue = s.queue or definition.queue or "default"
-        await ex_store.execution_insert(
-            conn,
-            ex_store.NewExecution(
-                id=execution_id,
-                workflow_name=definition.name,
-                workflow_version=definition.version,
-                queue=queue,
-                priority=s.priority,
-                input_json=input_json,
-                idempotency_key=None,
-                scheduled_at=None,
-                timeout_secs=definition.timeout_secs,
-                first_step=first.name,
-                first_step_timeout_secs=first.timeout_secs if isinstance(first, StepDef) else None,
-                first_task_kind=TaskKind.STEP if is_step else TaskKind.ROUTE,
-                schedule_name=s.name,
-                schedule_slot=slot,
-            ),
-            now=self.clock.db_now(),
+    ) -> None:
+        new = new_execution(
+            definition,
+            execution_id=execution_id,
+            queue=s.queue,
+            priority=s.priority,
+            input_json=input_json,
+            schedule_name=s.name,
+            schedule_slot=slot,
         )
-        self.metrics.count_started([definition.name])
-        return queue
+        await insert_scheduled(uow, new)
 
     async def _save(self, conn: Conn, s: ScheduleRow, **changes: Any) -> ScheduleRow:
         return await schedule_store.schedule_save(
@@ -261,7 +214,8 @@ class Scheduler:
     async def create(self, s: ScheduleRow) -> ScheduleRow:
         """Create a schedule; ALREADY_EXISTS, NOT_FOUND (workflow) or INVALID_ARGUMENT."""
         cron = parse_cron(s.cron, s.timezone)
-        async with self.db.transaction() as conn:
+        async with self.ctx.unit() as uow:
+            conn = uow.conn
             if await wf_store.workflow_latest_get(conn, name=s.workflow_name) is None:
                 raise NotFoundError(
                     f"workflow {s.workflow_name!r} is not registered: start a worker whose "
@@ -275,7 +229,8 @@ class Scheduler:
 
     async def update(self, name: str, changes: dict[str, Any]) -> ScheduleRow:
         """Change some settings; the next slot is recomputed from now."""
-        async with self.db.transaction() as conn:
+        async with self.ctx.unit() as uow:
+            conn = uow.conn
             current = await self._locked(conn, name)
             row = dataclasses.replace(current, **changes)
             if (
@@ -293,28 +248,26 @@ class Scheduler:
 
     async def delete(self, name: str) -> None:
         """Delete a schedule; NOT_FOUND when there is none."""
-        async with self.db.transaction() as conn:
-            if not await schedule_store.schedule_delete(conn, name=name):
+        async with self.ctx.unit() as uow:
+            if not await schedule_store.schedule_delete(uow.conn, name=name):
                 raise NotFoundError(f"schedule {name!r} does not exist")
 
     async def trigger(self, name: str, input_json: str | None) -> str:
         """Start one run now (not a slot: the schedule's slots are unchanged)."""
-        async with self.db.transaction() as conn:
-            s = await self._locked(conn, name)
-            definition = await self._latest(conn, s.workflow_name)
+        async with self.ctx.unit() as uow:
+            s = await self._locked(uow.conn, name)
+            definition = await self._latest(uow.conn, s.workflow_name)
             if definition is None:
                 raise NotFoundError(f"workflow {s.workflow_name!r} is not registered")
             execution_id = new_execution_id()
-            queue = await self._start(
-                conn,
+            await self._start(
+                uow,
                 s,
                 definition,
                 execution_id,
                 input_json if input_json is not None else s.input_json,
                 self.clock.now(),
             )
-            await task_store.task_notify_ready(conn, channel=self.notify_channel, queues=[queue])
-        self._on_ready([queue])
         return execution_id
 
     async def _locked(self, conn: Conn, name: str) -> ScheduleRow:
