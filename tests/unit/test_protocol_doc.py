@@ -13,6 +13,7 @@ from pathlib import Path
 from durable import _context, _json_profile
 from durable.v1 import common_pb2, worker_service_pb2
 from durable_server import ids
+from durable_server.api import reports as server_reports
 from durable_server.api import validate
 from durable_server.api import worker_service as server_worker_service
 from durable_server.config import Settings
@@ -147,7 +148,7 @@ def test_quoted_numbers_match_the_code() -> None:
         (settings.max_poll_wait_secs == 60, "cut to 60 s"),
         (poller.POLL_DEADLINE_MARGIN == 10, "`wait_timeout + 10 s`"),
         (server_worker_service.MAX_TASKS == 1000, "1..1000"),
-        (server_worker_service.MAX_BATCH == 5000, "up to 5,000"),
+        (server_reports.MAX_BATCH == 5000, "up to 5,000"),
         (heartbeat.MAX_LEASES_PER_CALL == 5000, "up to 5,000 leases"),
         (reporter.MAX_ITEMS_PER_CALL == 1000, "1,000 items per call"),
         (validate.MAX_QUEUES == 100, "at most 100"),
