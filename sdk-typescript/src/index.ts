@@ -1,0 +1,1 @@
+export * from "./gen/durable/v1/common_pb.js";
