@@ -1,1 +1,5 @@
-export * from "./gen/durable/v1/common_pb.js";
+export * from "./client.js";
+export * from "./errors.js";
+export type { Json } from "./json.js";
+export * from "./models.js";
+export type { ConnectionOptions, TlsOptions } from "./transport.js";
