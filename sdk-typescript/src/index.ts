@@ -3,3 +3,6 @@ export * from "./errors.js";
 export type { Json } from "./json.js";
 export * from "./models.js";
 export type { ConnectionOptions, TlsOptions } from "./transport.js";
+export type { StepContext, StepLogger } from "./context.js";
+export * from "./workflow.js";
+export * from "./worker.js";
