@@ -139,6 +139,24 @@ function delay(ms: number, abort?: AbortSignal): Promise<void> {
   });
 }
 
+/** Resolves when `abort` is aborted. */
+function abortPromise(abort: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (abort.aborted) resolve();
+    else abort.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/** Await `promise` for at most `ms` (or until `cut` resolves), leaving no timer behind. */
+async function within(promise: Promise<unknown>, ms: number, cut?: Promise<void>): Promise<void> {
+  const timer = new AbortController();
+  try {
+    await Promise.race([promise, delay(ms, timer.signal), ...(cut ? [cut] : [])]);
+  } finally {
+    timer.abort();
+  }
+}
+
 class StepTimeout extends Error {}
 
 /** Runs the steps of `workflows` for the orchestrator at `address`. */
@@ -300,7 +318,7 @@ export class Worker {
         const idle = (async () => {
           while (this.running.size > 0) await this.changed.promise;
         })();
-        await Promise.race([idle, delay(timeoutMs), this.forced.promise]);
+        await within(idle, timeoutMs, this.forced.promise);
         // 3. Give back what still runs, unrun as far as the orchestrator knows.
         const left = [...this.running.values()].filter((r) => !r.abandoned);
         for (const r of left) {
@@ -313,7 +331,7 @@ export class Worker {
         const flushed = (async () => {
           while (this.pending.length > 0 || this.inFlight.size > 0) await this.changed.promise;
         })();
-        await Promise.race([flushed, delay(Math.max(timeoutMs, FLUSH_GRACE_MS))]);
+        await within(flushed, Math.max(timeoutMs, FLUSH_GRACE_MS));
         if (this.pending.length + this.inFlight.size > 0) {
           this.log.warn(`drain: ${this.pending.length + this.inFlight.size} report(s) not acknowledged in time`);
         }
@@ -361,10 +379,11 @@ export class Worker {
   private async pollLoop(): Promise<void> {
     const backoff = new Backoff();
     const stop = this.stopPolling.signal;
+    const stopped = abortPromise(stop);
     while (!stop.aborted) {
       const free = this.concurrency - this.running.size;
       if (free <= 0) {
-        await Promise.race([this.changed.promise, delay(60_000, stop)]);
+        await within(this.changed.promise, 60_000, stopped);
         continue;
       }
       try {
@@ -526,12 +545,13 @@ export class Worker {
 
   private async heartbeatLoop(): Promise<void> {
     const stop = this.stopBackground.signal;
+    const stopped = abortPromise(stop);
     const backoff = new Backoff();
     let last = Date.now();
     while (!stop.aborted) {
       const due = last + this.heartbeatMs - Date.now();
       if (due > 0) {
-        await Promise.race([delay(due, stop), this.changed.promise]);
+        await within(this.changed.promise, due, stopped);
         continue;
       }
       last = Date.now();
