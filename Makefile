@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PROTO_FILES := $(wildcard proto/durable/v1/*.proto)
 GEN_DIR := sdk-python/src
+TS_DIR := sdk-typescript
+TS_GEN_DIR := $(TS_DIR)/src/gen
+BUF := $(abspath $(BIN))/buf
 
 .PHONY: help
 help: ## Show the targets
@@ -19,17 +22,26 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 INSTALLED := $(VENV)/.installed
+NODE_INSTALLED := $(TS_DIR)/node_modules/.installed
 
 $(INSTALLED): $(BIN)/python constraints.txt requirements-dev.txt sdk-python/pyproject.toml server/pyproject.toml worker/pyproject.toml
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ./sdk-python -e ./server -e ./worker
 	touch $@
 
+$(NODE_INSTALLED): $(TS_DIR)/package.json $(TS_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null \
+		|| { echo "the TypeScript SDK needs Node.js 20+ and npm on PATH: install them (e.g. apt-get install nodejs npm)"; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+		|| { echo "the TypeScript SDK needs Node.js 20 or newer, found $$(node --version)"; exit 1; }
+	cd $(TS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 .PHONY: install
-install: $(INSTALLED) ## Create .venv and install the packages and tools (pinned by constraints.txt)
+install: $(INSTALLED) $(NODE_INSTALLED) ## Create .venv and install the packages and tools (pinned by constraints.txt), and npm ci the TypeScript SDK
 
 .PHONY: proto
-proto: install ## Generate the Python code for proto/ into sdk-python/src/durable/v1
+proto: install proto-ts ## Generate the Python and TypeScript code for proto/ (sdk-python/src/durable/v1, sdk-typescript/src/gen)
 	$(PY) -m grpc_tools.protoc -I proto \
 		--python_out=$(GEN_DIR) --mypy_out=$(GEN_DIR) \
 		--grpc_python_out=$(GEN_DIR) --mypy_grpc_out=$(GEN_DIR) \
@@ -37,8 +49,12 @@ proto: install ## Generate the Python code for proto/ into sdk-python/src/durabl
 		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
 		$(PROTO_FILES)
 
+.PHONY: proto-ts
+proto-ts: install ## Generate the TypeScript code for proto/ into sdk-typescript/src/gen (buf, protoc-gen-es)
+	cd $(TS_DIR) && $(BUF) generate --template buf.gen.yaml
+
 .PHONY: proto-check
-proto-check: install ## Fail when the committed generated code differs from a fresh generation
+proto-check: install ## Fail when the committed generated code (Python and TypeScript) differs from a fresh generation
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PY) -m grpc_tools.protoc -I proto \
 		--python_out=$$tmp --mypy_out=$$tmp --grpc_python_out=$$tmp --mypy_grpc_out=$$tmp \
@@ -48,13 +64,22 @@ proto-check: install ## Fail when the committed generated code differs from a fr
 	diff -r -x __init__.py -x __pycache__ -x py.typed $$tmp/durable/v1 $(GEN_DIR)/durable/v1 \
 		&& echo "generated code is current" \
 		|| { echo "generated code is stale: run 'make proto' and commit"; exit 1; }
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd $(TS_DIR) && $(BUF) generate --template buf.gen.yaml -o "$$tmp"); \
+	diff -r $$tmp/src/gen $(TS_GEN_DIR) \
+		&& echo "generated TypeScript code is current" \
+		|| { echo "generated TypeScript code is stale: run 'make proto' and commit"; exit 1; }
 
 .PHONY: buf-lint
 buf-lint: install ## buf lint (STANDARD)
 	$(BIN)/buf lint
 
+.PHONY: ts-build
+ts-build: install ## Type-check and build the TypeScript SDK (tsc, strict), its tests included
+	cd $(TS_DIR) && npm run --silent build && npx --no-install tsc -p tsconfig.test.json --noEmit
+
 .PHONY: lint
-lint: install buf-lint ## ruff, ruff format --check, mypy, buf lint
+lint: install buf-lint ts-build ## ruff, ruff format --check, mypy, buf lint, tsc
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -1,0 +1,8 @@
+export * from "./client.js";
+export * from "./errors.js";
+export type { Json } from "./json.js";
+export * from "./models.js";
+export type { ConnectionOptions, TlsOptions } from "./transport.js";
+export type { StepContext, StepLogger } from "./context.js";
+export * from "./workflow.js";
+export * from "./worker.js";
