@@ -83,7 +83,8 @@ export const RetryPolicySchema: GenMessage<RetryPolicy> = /*@__PURE__*/
  */
 export type ErrorInfo = Message<"durable.v1.ErrorInfo"> & {
   /**
-   * The error's type, e.g. the exception class name ("ValueError").
+   * The error's type, e.g. the exception class name ("ValueError"); empty is stored as
+   * "Error". RetryPolicy.non_retryable_errors matches it as exact text.
    *
    * @generated from field: string type = 1;
    */
@@ -111,6 +112,7 @@ export type ErrorInfo = Message<"durable.v1.ErrorInfo"> & {
   /**
    * The error behind this one, when there is one: a fail-fast parallel or foreach group
    * fails with ParallelFailed / ForeachFailed, and its cause is the failing lane's error.
+   * Set by the orchestrator only: a worker's report does not carry it.
    *
    * @generated from field: durable.v1.ErrorInfo cause = 5;
    */
@@ -173,7 +175,7 @@ export type LogLine = Message<"durable.v1.LogLine"> & {
 
   /**
    * "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", or "PRINT" for what the step wrote
-   * to stdout or stderr (logger "stdout" or "stderr").
+   * to stdout or stderr (logger "stdout" or "stderr"). Free text, cut at 32 characters.
    *
    * @generated from field: string level = 2;
    */
@@ -310,15 +312,17 @@ export enum TaskKind {
 
   /**
    * No user step: evaluate the control nodes from node step_name on (branch keys,
-   * foreach items) for input_json, report them as evaluations, and complete with
-   * input_json unchanged. Sent only when no worker could evaluate them earlier.
+   * foreach items) for input_json, report them as evaluations (step_name's own
+   * included), and complete with input_json unchanged. Sent only when no worker could
+   * evaluate them earlier. One attempt, no retry.
    *
    * @generated from enum value: TASK_KIND_ROUTE = 2;
    */
   ROUTE = 2,
 
   /**
-   * The into merge of the parallel or foreach named step_name.
+   * The into merge of the parallel or foreach named step_name, on
+   * {"data": group input, "results": outcomes}. One attempt, no retry.
    *
    * @generated from enum value: TASK_KIND_INTO = 3;
    */

@@ -324,7 +324,9 @@ export const BranchSchema: GenMessage<Branch> = /*@__PURE__*/
 export type BranchCase = Message<"durable.v1.BranchCase"> & {
   /**
    * The key as compact JSON: a string ("\"invoice\""), an integer ("3") or a
-   * boolean ("true"). Keys are compared as this text.
+   * boolean ("true"). Keys are compared as this text, byte for byte, with the
+   * Evaluation.value_json a worker reports: use one writer for both (see
+   * docs/protocol.md, "Branch keys", for the canonical form).
    *
    * @generated from field: string key_json = 1;
    */

@@ -23,7 +23,8 @@ export const file_durable_v1_worker_service: GenFile = /*@__PURE__*/
  */
 export type RegisterWorkflowsRequest = Message<"durable.v1.RegisterWorkflowsRequest"> & {
   /**
-   * Stable for the worker process's life, e.g. "host-pid-random".
+   * Stable for the worker process's life and unique to it, e.g. "host-pid-random";
+   * 1-255 characters. A new process uses a new id.
    *
    * @generated from field: string worker_id = 1;
    */
@@ -130,7 +131,8 @@ export type PollTasksRequest = Message<"durable.v1.PollTasksRequest"> & {
   maxTasks: number;
 
   /**
-   * How long to wait for a task before returning none (default 30s, at most 60s).
+   * How long to wait for a task before returning none (default 30s, at most 60s; zero
+   * returns at once). The call returns as soon as any task is leased.
    *
    * @generated from field: google.protobuf.Duration wait_timeout = 4;
    */
@@ -173,11 +175,16 @@ export type Task = Message<"durable.v1.Task"> & {
   taskId: bigint;
 
   /**
+   * A UUID; with task_id, the TaskLease every report and heartbeat names.
+   *
    * @generated from field: string lease_token = 2;
    */
   leaseToken: string;
 
   /**
+   * The lease lasts the orchestrator's lease length (30 s by default) but never beyond
+   * the step's timeout + 5 s from when it was granted; heartbeats extend it to the same cap.
+   *
    * @generated from field: google.protobuf.Timestamp lease_expires_at = 3;
    */
   leaseExpiresAt?: Timestamp | undefined;
@@ -193,6 +200,8 @@ export type Task = Message<"durable.v1.Task"> & {
   workflowName: string;
 
   /**
+   * The version the execution runs (as RegisteredWorkflow.version).
+   *
    * @generated from field: string workflow_version = 6;
    */
   workflowVersion: string;
@@ -203,17 +212,25 @@ export type Task = Message<"durable.v1.Task"> & {
   stepName: string;
 
   /**
+   * The step run's number in the execution, from 1; the same for its retries and for
+   * its runs after a wait.
+   *
    * @generated from field: int32 sequence = 8;
    */
   sequence: number;
 
   /**
+   * From 1; one more after each failure, timeout or lost lease. A run after a wait and
+   * a released task keep the attempt.
+   *
    * @generated from field: int32 attempt = 9;
    */
   attempt: number;
 
   /**
    * The step's input: the previous step's result, or the execution input for the first step.
+   * For an INTO task {"data": group input, "results": outcomes}; for a COMPENSATION the
+   * compensated step's result; for a ROUTE the data arriving at node step_name.
    *
    * @generated from field: string input_json = 10;
    */
@@ -227,14 +244,16 @@ export type Task = Message<"durable.v1.Task"> & {
   executionInputJson: string;
 
   /**
-   * The step's per-attempt timeout, if any.
+   * The step's per-run timeout, if any. The worker enforces it: past it, it reports a
+   * TaskFailure with timed_out and error type "StepTimeout", within 5 s (after that the
+   * lease runs out and the orchestrator records the same timeout itself).
    *
    * @generated from field: google.protobuf.Duration timeout = 12;
    */
   timeout?: Duration | undefined;
 
   /**
-   * Heartbeat at least this often to keep the lease.
+   * Heartbeat at least this often to keep the lease (a third of the lease length).
    *
    * @generated from field: google.protobuf.Duration heartbeat_interval = 13;
    */
@@ -264,8 +283,11 @@ export type Task = Message<"durable.v1.Task"> & {
 
   /**
    * The outcomes of this step run's earlier waits, by wait index, as a JSON object:
-   * {"0": {"ok": true, "value": ...} | {"ok": false, "error": {...}}}. A step that
-   * suspends runs again from the top; each wait it already passed returns its outcome.
+   * {"0": {"ok": true, "value": ...} | {"ok": false, "error": {"type": ..., "message":
+   * ...}}}; a wait's timeout value comes as {"ok": true, "value": ..., "timed_out": true}.
+   * Error types: ChildWorkflowFailed, ChildTimeout, ChildWorkflowMissing, EventTimeout,
+   * InputTimeout. Empty on a first run. A step that suspends runs again from the top;
+   * each wait it already passed returns its outcome.
    *
    * @generated from field: string memo_json = 17;
    */
@@ -296,7 +318,8 @@ export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
  */
 export type ChildStart = Message<"durable.v1.ChildStart"> & {
   /**
-   * Position of the call among the step run's waits and child starts, from 0.
+   * Position of the call among the step run's waits and child starts, from 0 (one
+   * counter for all of them, in call order).
    *
    * @generated from field: int32 index = 1;
    */
@@ -465,7 +488,8 @@ export type TaskCompletion = Message<"durable.v1.TaskCompletion"> & {
    * The control nodes the worker evaluated on the way to the next step, by node
    * name: each branch key or foreach item list met walking from the node after this
    * one (from step_name itself for a ROUTE task) with result_json as input. The
-   * orchestrator asks with a ROUTE task for any it still needs.
+   * orchestrator asks with a ROUTE task for any it still needs, so a ROUTE completion
+   * must include step_name's own evaluation. See docs/walk.md.
    *
    * @generated from field: map<string, durable.v1.Evaluation> evaluations = 4;
    */
@@ -505,7 +529,9 @@ export type Evaluation = Message<"durable.v1.Evaluation"> & {
    */
   outcome: {
     /**
-     * A branch's key (compact JSON) or a foreach's item list (a JSON array).
+     * A branch's key or a foreach's item list (a JSON array). A key selects the case
+     * whose BranchCase.key_json is the same text, byte for byte: write it as the
+     * definition wrote it.
      * Within the JSON payload profile (see common.proto).
      *
      * @generated from field: string value_json = 1;
@@ -587,7 +613,8 @@ export type TaskFailure = Message<"durable.v1.TaskFailure"> & {
   error?: ErrorInfo | undefined;
 
   /**
-   * The attempt ran past its timeout.
+   * The attempt ran past its timeout: recorded as timed out instead of failed; the
+   * retry policy applies all the same.
    *
    * @generated from field: bool timed_out = 3;
    */
@@ -915,6 +942,9 @@ export type HeartbeatRequest = Message<"durable.v1.HeartbeatRequest"> & {
   workerId: string;
 
   /**
+   * Every lease held: running steps, and finished steps whose reports are not
+   * acknowledged yet (at most 5000 per call).
+   *
    * @generated from field: repeated durable.v1.TaskLease leases = 2;
    */
   leases: TaskLease[];
@@ -955,12 +985,16 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
 
 /**
  * WorkerService is how workers register workflows, take step tasks and report results.
+ * docs/protocol.md is the full reference for writing a worker in any language.
  *
  * A task is leased to one worker with a lease token; only that token can complete,
  * fail, release or heartbeat it. Batched calls are all-or-nothing: if any item's
  * lease is stale the call fails with FAILED_PRECONDITION, changes nothing, and lists
- * the stale task ids in the trailing metadata key "durable-stale-task-ids"
- * (comma-separated) so the caller can drop them and send the rest again. A worker
+ * the stale task ids in the trailing metadata key "durable-stale-task-ids" (decimal
+ * ids, comma-separated, no spaces, e.g. "1042,1077") so the caller can drop them and
+ * send the rest again. A call may carry at most 5000 items and must not name a task
+ * twice (INVALID_ARGUMENT). UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED mean "send the
+ * same call again after a backoff"; a report must not be dropped for them. A worker
  * token limited to queues may touch only tasks of those queues: a call naming a task of
  * another queue is PERMISSION_DENIED and changes nothing.
  *
@@ -969,6 +1003,9 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
 export const WorkerService: GenService<{
   /**
    * RegisterWorkflows stores the worker's workflow definitions and returns their versions.
+   * The versions of the worker's latest call are the only ones it is given tasks of: a
+   * call replaces the worker's whole set, so register every workflow in one call. Each
+   * version registered becomes the latest of its name (new executions start on it).
    * A worker token limited to queues may register only workflows (and schedules) on them.
    *
    * @generated from rpc durable.v1.WorkerService.RegisterWorkflows
@@ -980,6 +1017,11 @@ export const WorkerService: GenService<{
   },
   /**
    * PollTasks waits up to wait_timeout for ready tasks and leases up to max_tasks of them.
+   * Tasks are leased before the response is sent: a call the client cuts short (its
+   * deadline, a cancel) may have leased tasks nobody receives, which run again only when
+   * their leases expire (as lost attempts). Give the call a deadline beyond wait_timeout.
+   * A worker the orchestrator does not know (never registered, or forgotten) gets
+   * FAILED_PRECONDITION with "unknown" in the message: register again.
    *
    * @generated from rpc durable.v1.WorkerService.PollTasks
    */
@@ -1010,6 +1052,8 @@ export const WorkerService: GenService<{
   },
   /**
    * ReleaseTasks gives leased tasks back unrun (a draining worker), without using an attempt.
+   * The tasks are ready at once: stop polling, and wait for the poll in flight to end,
+   * before releasing, or that poll may lease them again and lose them.
    *
    * @generated from rpc durable.v1.WorkerService.ReleaseTasks
    */
@@ -1030,7 +1074,8 @@ export const WorkerService: GenService<{
     output: typeof SuspendTasksResponseSchema;
   },
   /**
-   * Heartbeat extends the leases of running tasks and reports which are lost.
+   * Heartbeat extends the leases of running tasks and reports which are lost. Each held
+   * lease becomes min(now + lease length, leased time + step timeout + 5 s).
    *
    * @generated from rpc durable.v1.WorkerService.Heartbeat
    */
