@@ -4,7 +4,7 @@ long-polls and version pinning."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -124,6 +124,40 @@ async def test_a_parked_poll_wakes_when_the_clock_reaches_a_scheduled_start(
     manual_clock.advance(timedelta(hours=1))
     [task] = await poll
     assert task.execution_id == execution_id
+
+
+class TickingClock(ManualClock):
+    """A manual clock that, once started, moves on by ``tick`` each time SQL asks for the time."""
+
+    tick: timedelta | None = None
+
+    def db_now(self) -> datetime | None:
+        now = super().db_now()
+        if self.tick is not None:
+            self.advance(self.tick)
+        return now
+
+
+async def test_delayed_work_that_becomes_due_during_a_claim_is_not_slept_past(
+    database_url: str,
+) -> None:
+    # A poll that claims nothing asks when delayed work is next due, and parks until then.
+    # Work that became due between the claim and that question (a retry's short backoff
+    # ending) was neither claimed nor due "later": the poll slept its whole wait.
+    clock = TickingClock()
+    async with (
+        running_orchestrator(database_url, clock=clock) as orch,
+        grpc.aio.insecure_channel(orch.address) as ch,
+    ):
+        raw = RawClient(ch)
+        await raw.register(single)
+        due = clock.now() + timedelta(milliseconds=5)
+        await raw.start("single", scheduled_at=timestamp(due))
+        clock.tick = timedelta(milliseconds=10)  # the claim sees T, the question T + 10 ms
+        tasks, next_due = await orch.engine.claim(raw.worker_id, ["default"], 1)
+        clock.tick = None
+    assert tasks == []
+    assert next_due == due  # already past: the parked poll claims again at once
 
 
 async def test_a_queue_limit_caps_leased_tasks(

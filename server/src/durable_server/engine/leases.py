@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -35,13 +36,20 @@ class Leases:
         ctx = self.ctx
         self.presence.seen(worker_id)
         limited = any(q in ctx.settings.queue_limits for q in queues)
+        now, began = ctx.clock.db_now(), time.monotonic()
         async with ctx.unit(transaction=limited) as uow:
-            claimed = await self._claim_from(uow.conn, worker_id, queues, max_tasks)
+            claimed = await self._claim_from(uow.conn, worker_id, queues, max_tasks, now)
         if claimed:
             return claimed, None
+        # Delayed work that became due after the claim began (a retry's backoff ending)
+        # counts as next: the poll then claims again at once instead of sleeping past it.
         async with ctx.db.connection() as conn:
             known, next_due = await task_store.task_poll_idle(
-                conn, worker_id=worker_id, queues=list(queues), now=ctx.clock.db_now()
+                conn,
+                worker_id=worker_id,
+                queues=list(queues),
+                claimed_at=now,
+                claimed_secs_ago=time.monotonic() - began,
             )
         if not known:
             raise FailedPreconditionError(
@@ -50,10 +58,14 @@ class Leases:
         return [], next_due
 
     async def _claim_from(
-        self, conn: Conn, worker_id: str, queues: Sequence[str], max_tasks: int
+        self,
+        conn: Conn,
+        worker_id: str,
+        queues: Sequence[str],
+        max_tasks: int,
+        now: datetime | None,
     ) -> list[ClaimedTask]:
         settings, metrics = self.ctx.settings, self.ctx.metrics
-        now = self.ctx.clock.db_now()
         if len(queues) > 1:  # claim only from the queues with work: one query finds them
             queues = await task_store.task_ready_queues(conn, queues=list(queues), now=now)
         claimed: list[ClaimedTask] = []

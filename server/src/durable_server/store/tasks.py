@@ -122,10 +122,19 @@ async def task_queue_leased_count(conn: Conn, *, queue: str) -> int:
 
 
 async def task_poll_idle(
-    conn: Conn, *, worker_id: str, queues: list[str], now: datetime | None
+    conn: Conn,
+    *,
+    worker_id: str,
+    queues: list[str],
+    claimed_at: datetime | None,
+    claimed_secs_ago: float,
 ) -> tuple[bool, datetime | None]:
-    """(whether ``worker_id`` is registered, when delayed work of ``queues`` is next ready)."""
-    row = await conn.fetchrow(Q["task_poll_idle"], queues, now, worker_id)
+    """(whether ``worker_id`` is registered, when delayed work of ``queues`` is next ready).
+
+    Delayed work is what was not available when the claim ran: at ``claimed_at`` (the
+    test clock's time), or with the database's clock ``claimed_secs_ago`` seconds ago.
+    """
+    row = await conn.fetchrow(Q["task_poll_idle"], queues, claimed_at, worker_id, claimed_secs_ago)
     return bool(row["known"]), row["next_available_at"]
 
 

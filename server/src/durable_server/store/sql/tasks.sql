@@ -100,11 +100,11 @@ SELECT pg_advisory_xact_lock(hashtext('durable.queue.' || $1));
 SELECT count(*) AS leased FROM tasks WHERE queue = $1 AND status = 'leased';
 
 -- name: task_poll_idle
--- For a poll that claimed nothing: whether worker $3 is registered, and when the next not-yet-available ready task of these queues becomes available.
+-- For a poll that claimed nothing: whether worker $3 is registered, and when the next ready task of these queues that was not available when the claim ran ($2, or with the database's clock $4 s ago) becomes available. One that became available since is in the past: the poll claims again at once.
 SELECT EXISTS (SELECT 1 FROM workers WHERE id = $3) AS known,
        (SELECT min(available_at) FROM tasks
         WHERE status = 'ready' AND queue = ANY($1::text[])
-          AND available_at > coalesce($2, now())) AS next_available_at;
+          AND available_at > coalesce($2, now() - make_interval(secs => $4::float8))) AS next_available_at;
 
 -- name: task_lock_leased_many
 -- Lock the leased tasks whose (id, lease token) match; the ones missing are stale.
