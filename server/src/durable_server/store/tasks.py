@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from durable_server.engine.transitions import EnqueueTask, RetryTask
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, Record
 from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import ClaimedTask, LeasedTask, RunningStep
 
@@ -63,7 +62,7 @@ async def task_insert_many(
     return [_claimed(r) for r in rows]
 
 
-def _claimed(r: Any) -> ClaimedTask:
+def _claimed(r: Record) -> ClaimedTask:
     return ClaimedTask(
         id=r["id"],
         lease_token=r["lease_token"],
@@ -118,6 +117,7 @@ async def task_queue_lock(conn: Conn, *, queue: str) -> None:
 async def task_queue_leased_count(conn: Conn, *, queue: str) -> int:
     """Leased tasks of ``queue``; call after :func:`task_queue_lock`."""
     row = await conn.fetchrow(Q["task_queue_leased_count"], queue)
+    assert row is not None  # an aggregate: always one row
     return int(row["leased"])
 
 
@@ -126,6 +126,7 @@ async def task_poll_idle(
 ) -> tuple[bool, datetime | None]:
     """(whether ``worker_id`` is registered, when delayed work of ``queues`` is next ready)."""
     row = await conn.fetchrow(Q["task_poll_idle"], queues, now, worker_id)
+    assert row is not None  # subqueries only: always one row
     return bool(row["known"]), row["next_available_at"]
 
 
