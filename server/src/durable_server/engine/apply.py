@@ -427,15 +427,11 @@ class Applier:
             return done
         if notice is not None:
             after_commit(lambda: notice.local(done))
-
-        def having(flag: str) -> list[str]:
-            return [e.id for e in ended if getattr(e, flag)]
-
-        if groups := having("has_groups"):
+        if groups := [e.id for e in ended if e.has_groups]:
             await group_store.group_delete_for_executions(self.conn, execution_ids=groups)
-        if tasks := having("has_tasks"):
+        if tasks := [e.id for e in ended if e.has_tasks]:
             await task_store.task_delete_for_executions(self.conn, execution_ids=tasks)
-        if timers := having("has_timers"):
+        if timers := [e.id for e in ended if e.has_timers]:
             await timer_store.timer_delete_for_executions(self.conn, execution_ids=timers)
         self.finished |= set(done)
         parents = {e.id for e in ended if e.has_children}
@@ -446,7 +442,7 @@ class Applier:
         ]
         if cancelled:
             await self._cancel_descendants(cancelled)
-        if children := having("has_parent"):
+        if children := [e.id for e in ended if e.has_parent]:
             await self._wake_parents(children)
         return done
 

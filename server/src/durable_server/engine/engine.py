@@ -37,6 +37,7 @@ from durable_server.engine.transitions import (
     decide_lease_expired,
     decide_step_completed,
     decide_step_failed,
+    workflow_version_of,
 )
 from durable_server.engine.waits import (
     EventSent,
@@ -702,16 +703,8 @@ class Engine:
     ) -> Applier:
         """Apply every effect in this transaction; the applier says what became ready."""
         effects = [e for d in decisions for e in d.effects]
-        versions = {getattr(e, "origin", None) for e in effects}
-        definitions = {
-            o.workflow_version: await self._definition(o.workflow_version)
-            for o in versions
-            if o is not None
-        }
-        for e in effects:
-            task = getattr(e, "task", None)
-            if task is not None and task.workflow_version not in definitions:
-                definitions[task.workflow_version] = await self._definition(task.workflow_version)
+        versions = {v for e in effects if (v := workflow_version_of(e)) is not None}
+        definitions = {v: await self._definition(v) for v in versions}
         applier = self._applier(conn, definitions, next_tasks)
         applier.ready |= set(also_ready)
         await applier.apply(effects)
