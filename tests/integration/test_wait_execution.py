@@ -18,7 +18,6 @@ from durable_server.app import Orchestrator
 from durable_server.clock import ManualClock
 from durable_server.engine.states import ExecutionStatus as Status
 from durable_server.engine.states import allowed_from
-from durable_server.engine.transitions import FinishExecution
 from durable_server.store import executions as ex_store
 from durable_server.watch import RECHECK_SECS
 from tests.helpers.orchestrator import running_orchestrator
@@ -214,7 +213,7 @@ async def test_a_statement_finishing_hundreds_notifies_every_id_in_payloads_unde
         async with orch.engine.db.transaction() as conn:
             finished = await ex_store.execution_finish_many(
                 conn,
-                [FinishExecution(i, Status.CANCELLED) for i in ids],
+                [ex_store.ExecutionFinish(i, Status.CANCELLED.value) for i in ids],
                 allowed_from=allowed_from(Status.CANCELLED),
                 now=None,
                 notify_channel="finish_test",

@@ -117,7 +117,7 @@ def suspensions_from_proto(
         wait = convert.wait_from_proto(task_id, x)
         if wait.index < 0:
             raise InvalidArgumentError(f"task {task_id}: a wait's index must be >= 0")
-        timeout_value = getattr(wait, "timeout_value_json", None)
+        timeout_value = wait.timeout_value_json
         if timeout_value is not None:
             validate.check_payload(
                 f"timeout_value_json of task {task_id}", timeout_value, max_bytes
@@ -134,7 +134,7 @@ def suspension_payloads(suspensions: Sequence[Suspension]) -> dict[str, str]:
         for c in x.children
     }
     for parked in suspensions:
-        value = getattr(parked.wait, "timeout_value_json", None)
+        value = parked.wait.timeout_value_json
         if value is not None:
             payloads[f"timeout_value_json of task {parked.task_id}"] = value
     return payloads

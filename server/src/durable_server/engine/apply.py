@@ -132,11 +132,13 @@ class Applier:
         removes = [e.task_id for e in effects if isinstance(e, RemoveTask)]
         if records:  # one statement records them and deletes the finished tasks
             await attempt_store.step_attempt_insert_many(
-                self.conn, records, now=self.now, remove_task_ids=removes
+                self.conn, [_new_attempt(r) for r in records], now=self.now, remove_task_ids=removes
             )
         else:
             await task_store.task_delete_many(self.conn, ids=removes)
-        requeued = await task_store.task_requeue_many(self.conn, retries, now=self.now)
+        requeued = await task_store.task_requeue_many(
+            self.conn, [_task_retry(r) for r in retries], now=self.now
+        )
         # A delayed retry too: polls parked with no due time must learn when it is due, or
         # they sleep to their deadline (which may be long after the retry's backoff).
         self.ready |= {q for q, _ in requeued}
@@ -174,18 +176,16 @@ class Applier:
             insert.append(t)
             sequences.append(seq)
         self.enqueued |= {t.origin.execution_id for t in insert}
-        lease = [self._hand_back(t) for t in insert]
+        rows = [
+            _new_task(t, seq, self._hand_back(t)) for t, seq in zip(insert, sequences, strict=True)
+        ]
         leased = await task_store.task_insert_many(
-            self.conn, insert, sequences, now=self.now, lease=lease, handback=self.handback
+            self.conn, rows, now=self.now, handback=self.handback
         )
         self.leased += leased
-        self.handback_room += sum(lease) - len(leased)  # a paused queue leased none
+        self.handback_room += sum(r.lease for r in rows) - len(leased)  # a paused queue leased none
         taken = {(c.execution_id, c.sequence) for c in leased}
-        self.ready |= {
-            t.origin.queue
-            for t, seq in zip(insert, sequences, strict=True)
-            if (t.origin.execution_id, seq) not in taken
-        }
+        self.ready |= {r.queue for r in rows if (r.execution_id, r.sequence) not in taken}
         return failed
 
     def _hand_back(self, task: EnqueueTask) -> bool:
@@ -419,7 +419,7 @@ class Applier:
             group = [f for f in finishes if f.status == status]
             changed = await ex_store.execution_finish_many(
                 self.conn,
-                group,
+                [_execution_finish(f) for f in group],
                 allowed_from=allowed_from(status),
                 now=self.now,
                 notify_channel=notice.channel if notice else None,
@@ -432,15 +432,11 @@ class Applier:
             return done
         if notice is not None:
             after_commit(lambda: notice.local(done))
-
-        def having(flag: str) -> list[str]:
-            return [e.id for e in ended if getattr(e, flag)]
-
-        if groups := having("has_groups"):
+        if groups := [e.id for e in ended if e.has_groups]:
             await group_store.group_delete_for_executions(self.conn, execution_ids=groups)
-        if tasks := having("has_tasks"):
+        if tasks := [e.id for e in ended if e.has_tasks]:
             await task_store.task_delete_for_executions(self.conn, execution_ids=tasks)
-        if timers := having("has_timers"):
+        if timers := [e.id for e in ended if e.has_timers]:
             await timer_store.timer_delete_for_executions(self.conn, execution_ids=timers)
         self.finished |= set(done)
         parents = {e.id for e in ended if e.has_children}
@@ -451,7 +447,7 @@ class Applier:
         ]
         if cancelled:
             await self._cancel_descendants(cancelled)
-        if children := having("has_parent"):
+        if children := [e.id for e in ended if e.has_parent]:
             await self._wake_parents(children)
         return done
 
@@ -485,6 +481,60 @@ class Applier:
             self.conn, execution_ids=sorted({e for _, e in woken})
         )
         self.ready |= {q for q, _ in woken}
+
+
+# -- effects as the rows the store writes ----------------------------------------------------
+
+
+def _new_task(task: EnqueueTask, sequence: int, lease: bool) -> task_store.NewTask:
+    origin, lane = task.origin, task.lane
+    return task_store.NewTask(
+        origin.execution_id,
+        sequence,
+        task.name,
+        origin.queue,
+        origin.priority,
+        origin.workflow_version,
+        task.timeout_secs,
+        task.input_json,
+        task.kind.value,
+        lane.group_id,
+        lane.index,
+        lane.path,
+        task.compensated_step,
+        task.compensated_sequence,
+        lease,
+    )
+
+
+def _new_attempt(record: RecordAttempt) -> attempt_store.NewAttempt:
+    task = record.task
+    return attempt_store.NewAttempt(
+        task.execution_id,
+        task.sequence,
+        task.attempt,
+        task.step_name,
+        record.status.value,
+        record.result_json,
+        record.error_json,
+        task.worker_id,
+        task.leased_at,
+        record.retry_delay_secs,
+        task.kind,
+        task.lane_path,
+        task.id,
+        record.final,
+    )
+
+
+def _task_retry(retry: RetryTask) -> task_store.TaskRetry:
+    return task_store.TaskRetry(retry.task_id, retry.delay_secs, retry.failure, retry.loss)
+
+
+def _execution_finish(finish: FinishExecution) -> ex_store.ExecutionFinish:
+    return ex_store.ExecutionFinish(
+        finish.execution_id, finish.status.value, finish.result_json, finish.error_json
+    )
 
 
 def _join(*parts: str) -> str:

@@ -28,7 +28,7 @@ from durable_server.clock import Clock
 from durable_server.config import Settings
 from durable_server.engine.apply import Applier, FinishNotice
 from durable_server.engine.definitions import Definition, DefinitionCache
-from durable_server.engine.transitions import Decision
+from durable_server.engine.transitions import Decision, workflow_version_of
 from durable_server.errors import AbortedError, FailedPreconditionError, NotFoundError
 from durable_server.metrics import Metrics
 from durable_server.store import tasks as task_store
@@ -199,13 +199,9 @@ class UnitOfWork:
         applier = self.applier
         known = applier.definitions
         for e in effects:
-            origin = getattr(e, "origin", None)
-            if origin is not None and origin.workflow_version not in known:
-                known[origin.workflow_version] = await self.ctx.definition(origin.workflow_version)
-        for e in effects:
-            task = getattr(e, "task", None)
-            if task is not None and task.workflow_version not in known:
-                known[task.workflow_version] = await self.ctx.definition(task.workflow_version)
+            version = workflow_version_of(e)
+            if version is not None and version not in known:
+                known[version] = await self.ctx.definition(version)
         await applier.apply(effects)
         return applier
 

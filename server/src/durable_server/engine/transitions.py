@@ -48,6 +48,7 @@ __all__ = [
     "decide_step_failed",
     "lane_start",
     "walk",
+    "workflow_version_of",
 ]
 
 
@@ -220,6 +221,15 @@ Effect = (
     | CompensationDone
     | FinishExecution
 )
+
+
+def workflow_version_of(effect: Effect) -> str | None:
+    """The workflow version whose definition applying ``effect`` needs (None: none)."""
+    if isinstance(effect, RecordAttempt):
+        return effect.task.workflow_version
+    if isinstance(effect, RetryTask | RemoveTask | FinishExecution):
+        return None
+    return effect.origin.workflow_version
 
 
 @dataclass(frozen=True)

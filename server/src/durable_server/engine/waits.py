@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from durable_server.clock import Clock
 from durable_server.engine.apply import Applier
@@ -57,6 +58,8 @@ class SleepSpec:
     index: int
     duration_secs: float | None
     until: datetime | None
+    # A sleep ends by itself: it has no timeout, so no value to return on one.
+    timeout_value_json: ClassVar[None] = None
 
 
 @dataclass(frozen=True)

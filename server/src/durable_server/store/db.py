@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -25,11 +26,57 @@ from durable_server.errors import (
 from durable_server.store.migrate import quote_ident
 from durable_server.store.reachability import Reachability, describe
 
-__all__ = ["Conn", "Database", "after_commit", "is_unreachable", "translate_errors"]
+__all__ = [
+    "Conn",
+    "Database",
+    "Record",
+    "after_commit",
+    "is_unreachable",
+    "translate_errors",
+]
 
 log = logging.getLogger(__name__)
 
-Conn = Any  # asyncpg.Connection or a pool proxy of one; asyncpg ships no usable types
+
+class Record(Protocol):
+    """A row as asyncpg returns it: its columns by name (or position)."""
+
+    def __getitem__(self, key: str | int, /) -> Any:
+        """The value of a column."""
+        ...
+
+    def get(self, key: str, default: Any = None, /) -> Any:
+        """The value of a column, or ``default`` when the row has no such column."""
+        ...
+
+
+class Conn(Protocol):
+    """What the store uses of a connection: an ``asyncpg.Connection`` or a pool's proxy of one.
+
+    asyncpg ships no type information; this names the part of its API the store calls,
+    with what each returns, so that every store function is checked against it.
+    """
+
+    async def execute(self, query: str, *args: object) -> str:
+        """Run a statement; its status tag (such as ``DELETE 3``)."""
+        ...
+
+    async def fetch(self, query: str, *args: object) -> list[Record]:
+        """Run a query; every row."""
+        ...
+
+    async def fetchrow(self, query: str, *args: object) -> Record | None:
+        """Run a query; its first row, or None."""
+        ...
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        """Run a query; its first row's first column, or None."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[object]:
+        """A transaction (a savepoint inside one) for ``async with``."""
+        ...
+
 
 # The callbacks to run when the current Database.transaction() commits (None: none open).
 _AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from durable_server.engine.transitions import FinishExecution
 from durable_server.store.db import Conn
 from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import ExecutionRow
@@ -188,9 +188,18 @@ class Finished:
     has_children: bool
 
 
+class ExecutionFinish(NamedTuple):
+    """An execution to end (:func:`execution_finish_many`); ``error_json`` None keeps its error."""
+
+    execution_id: str
+    status: str
+    result_json: str | None = None
+    error_json: str | None = None
+
+
 async def execution_finish_many(
     conn: Conn,
-    finishes: Sequence[FinishExecution],
+    finishes: Sequence[ExecutionFinish],
     *,
     allowed_from: list[str],
     now: datetime | None,
@@ -205,7 +214,7 @@ async def execution_finish_many(
     rows = await conn.fetch(
         Q["execution_finish_many"],
         [f.execution_id for f in finishes],
-        [f.status.value for f in finishes],
+        [f.status for f in finishes],
         [f.result_json for f in finishes],
         [f.error_json for f in finishes],
         now,

@@ -93,6 +93,7 @@ async def group_lane_finish(
 async def group_output(conn: Conn, *, group_id: int) -> tuple[str, str]:
     """(input, output) of a finished group, as JSON text."""
     row = await conn.fetchrow(Q["group_output"], group_id)
+    assert row is not None  # the caller holds the group, finished in this transaction
     return row["input"], row["output"]
 
 

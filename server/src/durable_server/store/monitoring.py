@@ -36,6 +36,7 @@ async def monitoring_backlog(
 ) -> Backlog:
     """Waiting executions, the oldest due timer's lag, and the recently seen workers."""
     r = await conn.fetchrow(Q["monitoring_backlog"], now, active_within_secs)
+    assert r is not None  # aggregates: always one row
     return Backlog(
         waiting_executions=int(r["waiting_executions"]),
         timer_lag_secs=max(float(r["timer_lag_secs"]), 0.0),

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, Record
 from durable_server.store.queries import QUERIES as Q
 
 
@@ -27,14 +26,14 @@ async def queue_state_get(conn: Conn, *, name: str) -> tuple[str, str] | None:
     return (row["state"], row["reason"]) if row else None
 
 
-async def queue_stats(conn: Conn, *, now: datetime | None) -> list[Any]:
+async def queue_stats(conn: Conn, *, now: datetime | None) -> list[Record]:
     """Every queue with tasks or a state (records)."""
     return list(await conn.fetch(Q["queue_stats"], now))
 
 
 async def execution_stuck_list(
     conn: Conn, *, now: datetime | None, alive_secs: float, limit: int
-) -> list[Any]:
+) -> list[Record]:
     """Unfinished executions nothing can move forward (records with ``problem``)."""
     return list(await conn.fetch(Q["execution_stuck_list"], now, alive_secs, limit))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from durable_server.store.db import Record
 
 __all__ = [
     "ClaimedTask",
@@ -42,7 +43,7 @@ class LeasedTask:
     compensated_sequence: int | None = None
 
     @classmethod
-    def from_record(cls, r: Any) -> LeasedTask:
+    def from_record(cls, r: Record) -> LeasedTask:
         """Build from a record with the task columns."""
         return cls(
             id=r["id"],
@@ -117,7 +118,7 @@ class ExecutionRow:
     schedule_slot: datetime | None = None
 
     @classmethod
-    def from_record(cls, r: Any) -> ExecutionRow:
+    def from_record(cls, r: Record) -> ExecutionRow:
         """Build from an ``executions`` record plus ``current_step``."""
         return cls(
             id=str(r["id"]),
@@ -160,7 +161,7 @@ class StepAttemptRow:
     lane_path: str = ""
 
     @classmethod
-    def from_record(cls, r: Any) -> StepAttemptRow:
+    def from_record(cls, r: Record) -> StepAttemptRow:
         """Build from a ``step_attempts`` record."""
         return cls(
             step_name=r["step_name"],
@@ -213,7 +214,7 @@ class GroupState:
     changed: bool
 
     @classmethod
-    def from_record(cls, r: Any) -> GroupState:
+    def from_record(cls, r: Record) -> GroupState:
         """Build from a ``groups`` record plus ``changed``."""
         return cls(
             id=r["id"],
@@ -247,7 +248,7 @@ class WaitRow:
     timeout_value_json: str | None
 
     @classmethod
-    def from_record(cls, r: Any) -> WaitRow:
+    def from_record(cls, r: Record) -> WaitRow:
         """Build from a ``waits`` record."""
         return cls(
             id=r["id"],

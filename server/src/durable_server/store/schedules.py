@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, Record
 from durable_server.store.queries import QUERIES as Q
 
 
@@ -37,7 +36,7 @@ class ScheduleRow:
     updated_at: datetime | None = None
 
     @classmethod
-    def from_record(cls, r: Any) -> ScheduleRow:
+    def from_record(cls, r: Record) -> ScheduleRow:
         """Build from a ``schedules`` record."""
         return cls(
             name=r["name"],
@@ -139,6 +138,7 @@ async def schedule_save(conn: Conn, s: ScheduleRow, *, now: datetime | None) -> 
         s.disabled_reason,
         now,
     )
+    assert row is not None  # an upsert RETURNING its row
     return ScheduleRow.from_record(row)
 
 

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from durable_server.engine.transitions import RecordAttempt
 from durable_server.store.db import Conn
 from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import StepAttemptRow
 
 
+class NewAttempt(NamedTuple):
+    """A finished attempt for :func:`step_attempt_insert_many`, in the statement's column order.
+
+    A named tuple rather than a frozen dataclass: one is built for every report, and
+    ``zip(*records)`` turns a batch into the statement's columns.
+    """
+
+    execution_id: str
+    sequence: int
+    attempt: int
+    step_name: str
+    status: str
+    result_json: str | None
+    error_json: str | None
+    worker_id: str | None
+    started_at: datetime | None
+    retry_delay_secs: float | None  # set when a retry follows: retry_at is now + this
+    kind: str
+    lane_path: str
+    task_id: int
+    final: bool  # the step is given up: keep its task's input
+
+
 async def step_attempt_insert_many(
     conn: Conn,
-    records: Sequence[RecordAttempt],
+    records: Sequence[NewAttempt],
     *,
     now: datetime | None,
     remove_task_ids: Sequence[int] = (),
@@ -21,23 +44,39 @@ async def step_attempt_insert_many(
     """Record finished attempts, and delete the tasks that will not run again, at once."""
     if not records:
         return
+    (
+        execution_ids,
+        sequences,
+        attempts,
+        step_names,
+        statuses,
+        results,
+        errors,
+        worker_ids,
+        started_ats,
+        retry_delays,
+        kinds,
+        lane_paths,
+        task_ids,
+        finals,
+    ) = [list(column) for column in zip(*records, strict=True)]
     await conn.execute(
         Q["step_attempt_insert_many"],
-        [r.task.execution_id for r in records],
-        [r.task.sequence for r in records],
-        [r.task.attempt for r in records],
-        [r.task.step_name for r in records],
-        [r.status.value for r in records],
-        [r.result_json for r in records],
-        [r.error_json for r in records],
-        [r.task.worker_id for r in records],
-        [r.task.leased_at for r in records],
-        [r.retry_delay_secs for r in records],
+        execution_ids,
+        sequences,
+        attempts,
+        step_names,
+        statuses,
+        results,
+        errors,
+        worker_ids,
+        started_ats,
+        retry_delays,
         now,
-        [r.task.kind for r in records],
-        [r.task.lane_path for r in records],
-        [r.task.id for r in records],
-        [r.final for r in records],
+        kinds,
+        lane_paths,
+        task_ids,
+        finals,
         list(remove_task_ids),
     )
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
-from durable_server.engine.transitions import EnqueueTask, RetryTask
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, Record
 from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import ClaimedTask, LeasedTask, RunningStep
 
@@ -22,40 +21,79 @@ class Handback:
     timeout_grace_secs: float
 
 
+class NewTask(NamedTuple):
+    """One task run for :func:`task_insert_many`, its fields in the statement's column order.
+
+    A named tuple rather than a frozen dataclass: one is built for every task a report
+    makes ready, and ``zip(*tasks)`` turns a batch into the statement's columns.
+    """
+
+    execution_id: str
+    sequence: int
+    step_name: str
+    queue: str
+    priority: int
+    workflow_version: str
+    timeout_secs: float | None
+    input_json: str | None  # None: the lane's own input (a foreach item)
+    kind: str
+    group_id: int | None
+    lane: int | None
+    lane_path: str
+    compensated_step: str | None
+    compensated_sequence: int | None
+    lease: bool  # lease it to the handback's worker at once
+
+
 async def task_insert_many(
     conn: Conn,
-    tasks: Sequence[EnqueueTask],
-    sequences: Sequence[int],
+    tasks: Sequence[NewTask],
     *,
     now: datetime | None,
-    lease: Sequence[bool] = (),
     handback: Handback | None = None,
 ) -> list[ClaimedTask]:
-    """Enqueue task runs (each with its sequence number), ready now.
+    """Enqueue task runs, ready now.
 
-    Those flagged in ``lease`` are leased to ``handback``'s worker instead (unless their
-    queue is paused) and returned.
+    Those flagged ``lease`` are leased to ``handback``'s worker instead (unless their queue
+    is paused) and returned.
     """
     if not tasks:
         return []
+    (
+        execution_ids,
+        sequences,
+        step_names,
+        queues,
+        priorities,
+        workflow_versions,
+        timeouts,
+        inputs,
+        kinds,
+        group_ids,
+        lanes,
+        lane_paths,
+        compensated_steps,
+        compensated_sequences,
+        leases,
+    ) = [list(column) for column in zip(*tasks, strict=True)]
     rows = await conn.fetch(
         Q["task_insert_many"],
-        [t.origin.execution_id for t in tasks],
-        list(sequences),
-        [t.name for t in tasks],
-        [t.origin.queue for t in tasks],
-        [t.origin.priority for t in tasks],
-        [t.origin.workflow_version for t in tasks],
-        [t.timeout_secs for t in tasks],
-        [t.input_json for t in tasks],
-        [t.kind.value for t in tasks],
-        [t.lane.group_id for t in tasks],
-        [t.lane.index for t in tasks],
-        [t.lane.path for t in tasks],
-        [t.compensated_step for t in tasks],
-        [t.compensated_sequence for t in tasks],
+        execution_ids,
+        sequences,
+        step_names,
+        queues,
+        priorities,
+        workflow_versions,
+        timeouts,
+        inputs,
+        kinds,
+        group_ids,
+        lanes,
+        lane_paths,
+        compensated_steps,
+        compensated_sequences,
         now,
-        list(lease) if handback is not None and lease else [False] * len(tasks),
+        leases if handback is not None else [False] * len(tasks),
         handback.worker_id if handback else None,
         handback.lease_secs if handback else 0.0,
         handback.timeout_grace_secs if handback else 0.0,
@@ -63,7 +101,7 @@ async def task_insert_many(
     return [_claimed(r) for r in rows]
 
 
-def _claimed(r: Any) -> ClaimedTask:
+def _claimed(r: Record) -> ClaimedTask:
     return ClaimedTask(
         id=r["id"],
         lease_token=r["lease_token"],
@@ -118,6 +156,7 @@ async def task_queue_lock(conn: Conn, *, queue: str) -> None:
 async def task_queue_leased_count(conn: Conn, *, queue: str) -> int:
     """Leased tasks of ``queue``; call after :func:`task_queue_lock`."""
     row = await conn.fetchrow(Q["task_queue_leased_count"], queue)
+    assert row is not None  # an aggregate: always one row
     return int(row["leased"])
 
 
@@ -135,6 +174,7 @@ async def task_poll_idle(
     test clock's time), or with the database's clock ``claimed_secs_ago`` seconds ago.
     """
     row = await conn.fetchrow(Q["task_poll_idle"], queues, claimed_at, worker_id, claimed_secs_ago)
+    assert row is not None  # subqueries only: always one row
     return bool(row["known"]), row["next_available_at"]
 
 
@@ -166,8 +206,17 @@ async def task_delete_for_executions(conn: Conn, *, execution_ids: list[str]) ->
     return len(rows)
 
 
+class TaskRetry(NamedTuple):
+    """A leased task to make ready again as its next attempt (:func:`task_requeue_many`)."""
+
+    task_id: int
+    delay_secs: float
+    failure: bool  # counts as a failure
+    loss: bool  # counts as a loss
+
+
 async def task_requeue_many(
-    conn: Conn, retries: Sequence[RetryTask], *, now: datetime | None
+    conn: Conn, retries: Sequence[TaskRetry], *, now: datetime | None
 ) -> list[tuple[str, datetime]]:
     """Make tasks ready again as their next attempt; returns (queue, available_at) of each."""
     if not retries:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, Record
 from durable_server.store.queries import QUERIES as Q
 
 
@@ -27,12 +26,12 @@ async def token_insert(
     )
 
 
-async def token_get_many(conn: Conn, *, token_ids: Sequence[str]) -> list[Any]:
+async def token_get_many(conn: Conn, *, token_ids: Sequence[str]) -> list[Record]:
     """The records (with ``secret_hash``) of those of ``token_ids`` that exist."""
     return list(await conn.fetch(Q["token_get_many"], list(token_ids)))
 
 
-async def token_list(conn: Conn) -> list[Any]:
+async def token_list(conn: Conn) -> list[Record]:
     """Every token (records without hashes), newest first."""
     return list(await conn.fetch(Q["token_list"]))
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, Record
 from durable_server.store.queries import QUERIES as Q
 from durable_server.store.rows import WaitRow
 
@@ -51,6 +50,7 @@ async def wait_insert(
         wait.input_spec_json,
         wait.received_json,
     )
+    assert row is not None  # an INSERT ... RETURNING of one row
     return int(row["id"]), row["deadline_at"]
 
 
@@ -125,7 +125,7 @@ async def wait_list_inputs(
     workflow_name: str | None,
     name: str | None,
     limit: int,
-) -> list[Any]:
+) -> list[Record]:
     """Pending human inputs, oldest first (records)."""
     return list(
         await conn.fetch(Q["wait_list_inputs"], after_id, execution_id, workflow_name, name, limit)
@@ -140,13 +140,13 @@ async def wait_list_events(
     workflow_name: str | None,
     name: str | None,
     limit: int,
-) -> list[Any]:
+) -> list[Record]:
     """Pending event waits, oldest first (records)."""
     return list(
         await conn.fetch(Q["wait_list_events"], after_id, execution_id, workflow_name, name, limit)
     )
 
 
-async def wait_list_for_execution(conn: Conn, *, execution_id: str) -> list[Any]:
+async def wait_list_for_execution(conn: Conn, *, execution_id: str) -> list[Record]:
     """What an execution's suspended tasks wait for now, oldest first (records)."""
     return list(await conn.fetch(Q["wait_list_for_execution"], execution_id))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from durable_server.store.db import Conn
+from durable_server.store.db import Conn, Record
 from durable_server.store.queries import QUERIES as Q
 
 
@@ -31,6 +30,6 @@ async def worker_touch_many(conn: Conn, *, worker_ids: list[str], times: list[da
 
 async def worker_list(
     conn: Conn, *, queue: str | None, seen_within_secs: float | None, now: datetime | None
-) -> list[Any]:
+) -> list[Record]:
     """Registered workers (records), most recently seen first."""
     return list(await conn.fetch(Q["worker_list"], queue, seen_within_secs, now))
