@@ -11,7 +11,6 @@ from datetime import timedelta
 import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import TracerProvider
 
 from durable._shared import tracer
@@ -47,6 +46,7 @@ from durable_server.engine.scheduler import Scheduler
 from durable_server.health import DatabaseHealth, database_probe
 from durable_server.loops import DueLoop
 from durable_server.metrics import DatabaseGauges, Metrics, MetricsServer
+from durable_server.reflection import enable_server_reflection
 from durable_server.store import tokens as token_store
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
@@ -274,13 +274,8 @@ class Orchestrator:
         schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(schedules, server)
         operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (
-                *_SERVICES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
+        enable_server_reflection(
+            (*_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
         )
         return server
 
