@@ -235,3 +235,38 @@ async def test_a_broken_command_fails(database_url: str) -> None:
     async with running_orchestrator(database_url) as orch:
         with pytest.raises(AssertionError, match="exited with"):
             await run(to_buf_curl(broken, orch.address, None))
+
+
+@pytest.mark.parametrize("protocol", ["grpc-v1", "grpc-v1alpha"])
+async def test_both_reflection_versions_are_served(database_url: str, protocol: str) -> None:
+    """``buf curl`` tries reflection v1 first; each version alone lists and describes all."""
+    async with running_orchestrator(database_url) as orch:
+        base = [
+            _buf(),
+            "curl",
+            "--protocol",
+            "grpc",
+            "--http2-prior-knowledge",
+            "--reflect-protocol",
+            protocol,
+        ]
+        url = f"http://{orch.address}"
+        services = (await run([*base, "--list-services", url])).split()
+        for service in (
+            "durable.v1.WorkflowService",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ):
+            assert service in services, services
+        # Listing methods resolves each service's descriptor, the v1 reflection's included.
+        methods = (await run([*base, "--list-methods", url])).split()
+        for method in (
+            "durable.v1.WorkflowService/StartWorkflow",
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ):
+            assert method in methods, methods
+        listed = await run_json(
+            [*base, "-d", "{}", f"{url}/durable.v1.WorkflowService/ListExecutions"]
+        )
+        assert listed.get("executions", []) == []

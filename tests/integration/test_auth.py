@@ -23,6 +23,8 @@ from durable.v1 import (
     operations_service_pb2_grpc,
     schedule_service_pb2,
     schedule_service_pb2_grpc,
+    testing_service_pb2,
+    testing_service_pb2_grpc,
     worker_service_pb2,
     workflow_service_pb2,
 )
@@ -132,6 +134,7 @@ def test_every_method_of_every_service_has_exactly_one_entry() -> None:
             worker_service_pb2,
             schedule_service_pb2,
             operations_service_pb2,
+            testing_service_pb2,
         )
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
@@ -139,6 +142,7 @@ def test_every_method_of_every_service_has_exactly_one_entry() -> None:
     assert set(PERMISSIONS) == methods
     assert allowed_roles("/grpc.health.v1.Health/Check") is None
     assert "grpc.reflection.v1alpha.ServerReflection" in OPEN_SERVICES
+    assert "grpc.reflection.v1.ServerReflection" in OPEN_SERVICES
     assert allowed_roles("/durable.v1.WorkflowService/NoSuchMethod") == frozenset()
 
 
@@ -150,6 +154,7 @@ def _calls(ch: grpc.aio.Channel) -> dict[str, Callable[[], Awaitable[object]]]:
     raw = RawClient(ch, worker_id="role-worker")
     schedules = schedule_service_pb2_grpc.ScheduleServiceStub(ch)
     ops = operations_service_pb2_grpc.OperationsServiceStub(ch)
+    testing = testing_service_pb2_grpc.TestingServiceStub(ch)
     unknown = str(uuid.uuid4())
     return {
         "WorkerService/RegisterWorkflows": lambda: raw.register(plain),
@@ -191,6 +196,10 @@ def _calls(ch: grpc.aio.Channel) -> dict[str, Callable[[], Awaitable[object]]]:
         "OperationsService/PauseQueue": lambda: ops.PauseQueue(
             operations_service_pb2.PauseQueueRequest(queue="elsewhere")
         ),
+        "TestingService/GetTime": lambda: testing.GetTime(testing_service_pb2.GetTimeRequest()),
+        "TestingService/AdvanceTime": lambda: testing.AdvanceTime(
+            testing_service_pb2.AdvanceTimeRequest(by=Duration(seconds=0))
+        ),
     }
 
 
@@ -216,6 +225,8 @@ _ALLOWED[Role.ADMIN] = _ALLOWED[Role.CLIENT] | {
     "ScheduleService/CreateSchedule",
     "OperationsService/ListQueues",
     "OperationsService/PauseQueue",
+    "TestingService/GetTime",
+    "TestingService/AdvanceTime",
 }
 
 

@@ -277,6 +277,7 @@ async def test_poll_by_an_unregistered_worker(raw: RawClient, database_url: str)
     err = await rpc_error(raw.poll(worker_id="stranger"))
     assert err.code() == Code.FAILED_PRECONDITION
     assert "worker 'stranger' is unknown: call RegisterWorkflows first" in (err.details() or "")
+    assert ("durable-error", "worker-unknown") in tuple(err.trailing_metadata() or ())
     assert await snapshot(database_url) == before
     assert await fetch(database_url, "SELECT id FROM durable.workers WHERE id = 'stranger'") == []
 

@@ -125,6 +125,12 @@ def test_every_listed_error_type_is_used_by_the_code() -> None:
         assert re.search(rf"[\"']{name}[\"']|class {name}\b", code), name
 
 
+def test_the_error_trailer_is_the_one_both_sides_use() -> None:
+    assert rpc.ERROR_TRAILER == server_engine.ERROR_TRAILER == "durable-error"
+    assert server_engine.WORKER_UNKNOWN == "worker-unknown"
+    assert f"**`{rpc.ERROR_TRAILER}`**: `{server_engine.WORKER_UNKNOWN}`" in DOC
+
+
 def test_the_stale_trailer_key_is_the_one_both_sides_use() -> None:
     assert rpc.STALE_TRAILER == server_engine.STALE_TRAILER == "durable-stale-task-ids"
     assert f"**`{rpc.STALE_TRAILER}`**" in DOC

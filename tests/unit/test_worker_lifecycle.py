@@ -177,6 +177,42 @@ async def test_an_unknown_worker_registers_again(fake: tuple[FakeWorkerService, 
         await until(lambda: service.completed_ids() == [1])
 
 
+async def test_the_worker_unknown_trailer_makes_the_worker_register_again(
+    fake: tuple[FakeWorkerService, str],
+) -> None:
+    # The trailer is the signal: the words of the message are for people, in any wording.
+    service, address = fake
+    service.script(
+        "PollTasks",
+        Abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "no such registration",
+            trailers=(("durable-error", "worker-unknown"),),
+        ),
+    )
+    async with make_worker(address):
+        await until(lambda: len(service.calls("RegisterWorkflows")) == 2)
+        service.tasks.put_nowait(task(1))
+        await until(lambda: service.completed_ids() == [1])
+
+
+async def test_another_refusal_cause_is_not_an_unknown_worker(
+    fake: tuple[FakeWorkerService, str],
+) -> None:
+    service, address = fake
+    service.script(
+        "PollTasks",
+        Abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "an unknown cause",
+            trailers=(("durable-error", "something-else"),),
+        ),
+    )
+    async with make_worker(address):
+        await until(lambda: len(service.calls("PollTasks")) >= 2)
+    assert len(service.calls("RegisterWorkflows")) == 1
+
+
 async def test_polls_survive_an_unavailable_orchestrator(
     fake: tuple[FakeWorkerService, str],
 ) -> None:

@@ -36,6 +36,7 @@ class Abort:
     code: grpc.StatusCode
     details: str = "scripted"
     stale_ids: tuple[int, ...] = ()
+    trailers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -64,9 +65,11 @@ class FakeWorkerService(pb_grpc.WorkerServiceServicer):
         queue = self.aborts.get(method)
         if queue:
             abort = queue.popleft()
-            trailer = ((STALE_TRAILER, ",".join(map(str, abort.stale_ids))),)
+            stale = ((STALE_TRAILER, ",".join(map(str, abort.stale_ids))),)
             await context.abort(
-                abort.code, abort.details, trailing_metadata=trailer if abort.stale_ids else ()
+                abort.code,
+                abort.details,
+                trailing_metadata=(stale if abort.stale_ids else ()) + abort.trailers,
             )
 
     async def _check_stale(self, ids: list[int], context: Context) -> None:

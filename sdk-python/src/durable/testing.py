@@ -69,6 +69,7 @@ from durable._models import Execution, StepAttempt
 
 if TYPE_CHECKING:
     from durable_server.app import Orchestrator
+    from durable_server.engine.clock_control import ClockControl
     from durable_worker import Worker
 
 __all__ = [
@@ -209,18 +210,6 @@ LIMIT {_SHOWN}
 """
 )
 
-_NEXT_DUE = (
-    _SCOPE
-    + f"""
-SELECT least(
-    (SELECT min(m.due_at) FROM timers m WHERE {_IN_SCOPE.format(col="m.execution_id")}),
-    (SELECT min(t.available_at) FROM tasks t
-     WHERE {_IN_SCOPE.format(col="t.execution_id")}
-       AND t.status = 'ready' AND t.available_at > $2),
-    (SELECT min(s.next_fire_at) FROM schedules s WHERE $1::uuid IS NULL AND s.enabled))
-"""
-)
-
 _WAITS = (
     _SCOPE
     + f"""
@@ -323,7 +312,7 @@ class WorkflowRun:
                 return execution
             due = await self.env._next_due(self.id)
             if skip_timers and due is not None:
-                self.env.clock.set(due)
+                await self.env._control.advance_to(max(due, self.env.now))
                 continue
             raise await self._suspended_error(execution, due)
 
@@ -466,6 +455,13 @@ class WorkflowTestEnv:
     def worker(self) -> Worker:
         """The in-process worker."""
         return self._part(self._worker)
+
+    @property
+    def _control(self) -> ClockControl:
+        """The orchestrator's clock control: what is due next, and moving the clock."""
+        control = self.orchestrator.clock_control
+        assert control is not None, "the environment's orchestrator runs on a manual clock"
+        return control
 
     @property
     def address(self) -> str:
@@ -719,11 +715,9 @@ class WorkflowTestEnv:
         return await self._next_due(None)
 
     async def _move(self, when: datetime, timeout: float | None) -> datetime:  # noqa: ASYNC109
-        now = self.clock.set(when)
-        # The schedule loop wakes on the move too, but only re-checks at its interval when
-        # no slot was due as it went to sleep: fire the due slots here, so the runs exist
-        # before the settling starts (it also waits for slots the loop is firing).
-        await self.orchestrator.schedule_loop.tick()
+        # The orchestrator's TestingService moves the clock the same way: it returns once
+        # the timers and schedule slots due are fired; waiting for the worker is ours.
+        now = await self._control.advance_to(max(when, self.now))
         await self._settle(None, timeout)
         return now
 
@@ -742,8 +736,7 @@ class WorkflowTestEnv:
             await asyncio.sleep(_POLL_INTERVAL)
 
     async def _next_due(self, execution_id: str | None) -> datetime | None:
-        due: datetime | None = await self._pool_query("fetchval", _NEXT_DUE, execution_id, self.now)
-        return due
+        return await self._control.next_due(execution_id)
 
     async def _waits(self, execution_id: str | None) -> list[PendingWait]:
         rows = await self._pool_query("fetch", _WAITS, execution_id, self.now)

@@ -40,6 +40,13 @@ def _add_options(cmd: argparse.ArgumentParser) -> None:
         "--metrics-listen",
         help="serve Prometheus /metrics on HOST:PORT (default: DURABLE_METRICS_LISTEN, off)",
     )
+    cmd.add_argument(
+        "--manual-clock",
+        action="store_true",
+        default=None,
+        help="test mode: time starts now and moves only through TestingService "
+        "(default: DURABLE_MANUAL_CLOCK, off)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +72,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=args.data_dir,
         log_level=args.log_level,
         metrics_listen=getattr(args, "metrics_listen", None),
+        manual_clock=getattr(args, "manual_clock", None),
         queue_limits=parse_queue_limits(queue_limits) if queue_limits else None,
     )
 

@@ -6,12 +6,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import TracerProvider
 
 from durable._shared import tracer
@@ -20,6 +19,8 @@ from durable.v1 import (
     operations_service_pb2_grpc,
     schedule_service_pb2,
     schedule_service_pb2_grpc,
+    testing_service_pb2,
+    testing_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
@@ -30,12 +31,14 @@ from durable_server.api.disconnects import quiet_client_disconnects
 from durable_server.api.interceptors import ErrorInterceptor
 from durable_server.api.operations_service import OperationsService
 from durable_server.api.schedule_service import ScheduleService
+from durable_server.api.testing_service import TestingService
 from durable_server.api.worker_service import WorkerService
 from durable_server.api.workflow_service import WorkflowService
 from durable_server.auth.verifier import TokenRecord, TokenVerifier
-from durable_server.clock import Clock, SystemClock
+from durable_server.clock import Clock, ManualClock, SystemClock
 from durable_server.config import Settings, is_loopback
 from durable_server.dispatcher import Dispatcher, Listener
+from durable_server.engine.clock_control import ClockControl
 from durable_server.engine.context import EngineContext, Hooks
 from durable_server.engine.definitions import DefinitionCache
 from durable_server.engine.engine import Engine
@@ -47,6 +50,7 @@ from durable_server.engine.scheduler import Scheduler
 from durable_server.health import DatabaseHealth, database_probe
 from durable_server.loops import DueLoop
 from durable_server.metrics import DatabaseGauges, Metrics, MetricsServer
+from durable_server.reflection import enable_server_reflection
 from durable_server.store import tokens as token_store
 from durable_server.store import workflows as wf_store
 from durable_server.store.db import Database
@@ -73,6 +77,7 @@ _SERVICES = (
     worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
     schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
     operations_service_pb2.DESCRIPTOR.services_by_name["OperationsService"].full_name,
+    testing_service_pb2.DESCRIPTOR.services_by_name["TestingService"].full_name,
 )
 
 
@@ -97,7 +102,7 @@ class Orchestrator:
     ) -> None:
         self.settings = settings
         self.dsn = dsn
-        self.clock = clock or SystemClock()
+        self.clock = clock or _default_clock(settings)
         self.tracer_provider = tracer_provider
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -110,6 +115,7 @@ class Orchestrator:
         self._metrics_server: MetricsServer | None = None
         self.watch = FinishWatch()  # parked WaitExecution calls
         self.health_monitor: DatabaseHealth | None = None
+        self.clock_control: ClockControl | None = None  # in test mode (a manual clock)
 
     @property
     def address(self) -> str:
@@ -186,6 +192,10 @@ class Orchestrator:
             self._loops.append(self.retention_loop)
         for loop in self._loops:
             loop.start()
+        if isinstance(self.clock, ManualClock):
+            self.clock_control = ClockControl(
+                db, self.clock, (self.timer_loop.tick, self.schedule_loop.tick)
+            )
         self._server = self._build_server(
             WorkflowService(
                 engine, registry, Reads(db, self.clock), s, tracer(self.tracer_provider), watch
@@ -193,6 +203,7 @@ class Orchestrator:
             WorkerService(engine, registry, dispatcher, s),
             ScheduleService(scheduler, db, s),
             OperationsService(operations),
+            TestingService(self.clock_control),
             self._token_verifier(db) if s.auth_required else None,
         )
         if credentials is None:
@@ -212,6 +223,11 @@ class Orchestrator:
             ("mTLS" if s.tls_client_ca else "TLS") if s.tls else "plain text",
             "tokens required" if s.auth_required else "no authentication",
         )
+        if self.clock_control is not None:
+            log.warning(
+                "test mode: the clock is manual, at %s; it moves only through TestingService",
+                self.clock.now().isoformat(),
+            )
         if not is_loopback(s.listen):
             if not s.tls:
                 log.warning("serving plain text beyond loopback (DURABLE_ALLOW_INSECURE)")
@@ -254,6 +270,7 @@ class Orchestrator:
         workers: WorkerService,
         schedules: ScheduleService,
         operations: OperationsService,
+        testing: TestingService,
         verifier: TokenVerifier | None,
     ) -> grpc.aio.Server:
         limit = self.settings.max_payload_bytes + 4 * 1024 * 1024  # room for the envelope
@@ -273,14 +290,10 @@ class Orchestrator:
         worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(workers, server)
         schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(schedules, server)
         operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
+        testing_service_pb2_grpc.add_TestingServiceServicer_to_server(testing, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (
-                *_SERVICES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
+        enable_server_reflection(
+            (*_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
         )
         return server
 
@@ -302,6 +315,13 @@ class Orchestrator:
             await _timed("LISTEN connection", self._listener.stop())
         if self._db is not None:
             await _timed("connection pool", self._db.close())
+
+
+def _default_clock(settings: Settings) -> Clock:
+    """The real clock; in test mode a manual one, starting now (whole seconds)."""
+    if settings.manual_clock:
+        return ManualClock(datetime.now(UTC).replace(microsecond=0))
+    return SystemClock()
 
 
 async def _timed(part: str, stopping: Awaitable[object]) -> None:

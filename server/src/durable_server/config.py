@@ -24,6 +24,7 @@ Nothing else in the orchestrator reads ``os.environ``.
 | DURABLE_ALLOW_INSECURE | false | allow plain text on an address beyond loopback |
 | DURABLE_AUTH | auto | tokens required: ``on``, ``off``, or ``auto`` (unless on loopback) |
 | DURABLE_AUTH_CACHE_SECONDS | 5 | how long a verified token is reused (revocation delay) |
+| DURABLE_MANUAL_CLOCK | false | test mode: a manual clock, moved only through TestingService |
 
 Plain text (no TLS) is refused at start on any address beyond loopback unless
 DURABLE_ALLOW_INSECURE is set (say, behind a proxy that terminates TLS).
@@ -100,7 +101,7 @@ class Settings:
     health_check_secs: float = 5.0
     data_dir: str = ".durable"
     log_level: str = "INFO"
-    manual_clock: bool = False
+    manual_clock: bool = False  # test mode: time moves only through TestingService
     tls_cert: str = ""  # PEM files; both set: the gRPC port serves TLS
     tls_key: str = ""
     tls_client_ca: str = ""  # set: clients must present a certificate this CA signed (mTLS)
@@ -190,6 +191,8 @@ class Settings:
             values["allow_insecure"] = parse_bool(
                 "DURABLE_ALLOW_INSECURE", env["DURABLE_ALLOW_INSECURE"]
             )
+        if env.get("DURABLE_MANUAL_CLOCK"):
+            values["manual_clock"] = parse_bool("DURABLE_MANUAL_CLOCK", env["DURABLE_MANUAL_CLOCK"])
         auth = env.get("DURABLE_AUTH", "").strip().lower()
         if auth and auth != "auto":
             values["auth"] = parse_bool("DURABLE_AUTH", auth)

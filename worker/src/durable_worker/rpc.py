@@ -9,6 +9,7 @@ import grpc
 import grpc.aio
 
 __all__ = [
+    "ERROR_TRAILER",
     "STALE_TRAILER",
     "TRANSIENT_CODES",
     "describe",
@@ -19,6 +20,11 @@ __all__ = [
 
 STALE_TRAILER = "durable-stale-task-ids"
 """Trailing metadata key listing the task ids whose leases a batched call found stale."""
+
+ERROR_TRAILER = "durable-error"
+"""Trailing metadata key naming the cause of a refusal, e.g. ``worker-unknown``."""
+
+_WORKER_UNKNOWN = "worker-unknown"
 
 # ABORTED: the orchestrator lost a race with a concurrent change even after retrying it;
 # sending the same call again is right.
@@ -40,12 +46,19 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def is_unknown_worker(exc: BaseException) -> bool:
-    """True when the orchestrator does not know this worker id and wants it to register."""
-    return (
-        isinstance(exc, grpc.aio.AioRpcError)
-        and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
-        and "unknown" in (exc.details() or "").lower()
-    )
+    """True when the orchestrator does not know this worker id and wants it to register.
+
+    The orchestrator says so in the ``durable-error: worker-unknown`` trailer; one that
+    predates the trailer only in words (FAILED_PRECONDITION, "... is unknown ...").
+    """
+    if not (
+        isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+    ):
+        return False
+    causes = _trailer_values(exc, ERROR_TRAILER)
+    if causes:
+        return _WORKER_UNKNOWN in causes
+    return "unknown" in (exc.details() or "").lower()
 
 
 def stale_task_ids(exc: BaseException) -> frozenset[int]:
@@ -54,16 +67,18 @@ def stale_task_ids(exc: BaseException) -> frozenset[int]:
         isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
     ):
         return frozenset()
+    ids: set[int] = set()
+    for text in _trailer_values(exc, STALE_TRAILER):
+        ids.update(int(part) for part in text.split(",") if part.strip().isdigit())
+    return frozenset(ids)
+
+
+def _trailer_values(exc: grpc.aio.AioRpcError, key: str) -> list[str]:
+    """The values of trailing metadata ``key`` on a failed call, in order."""
     # grpc.aio returns a Metadata object that iterates as (key, value) pairs; the stubs
     # type it as the sync API's tuple of _Metadatum, hence the cast.
     pairs = cast(Iterable[tuple[str, str | bytes]], exc.trailing_metadata() or ())
-    ids: set[int] = set()
-    for key, value in pairs:
-        if key != STALE_TRAILER:
-            continue
-        text = value.decode() if isinstance(value, bytes) else value
-        ids.update(int(part) for part in text.split(",") if part.strip().isdigit())
-    return frozenset(ids)
+    return [value.decode() if isinstance(value, bytes) else value for k, value in pairs if k == key]
 
 
 def describe(exc: BaseException) -> str:

@@ -6,7 +6,8 @@
 - A **client** token starts, reads, signals (events, inputs) and cancels executions, and
   reads schedules.
 - An **admin** token may do what a client does, and manages schedules, queues, retries
-  and workers. Worker calls need a worker token: an admin token runs no steps.
+  and workers, and moves the clock of an orchestrator in test mode. Worker calls need a
+  worker token: an admin token runs no steps.
 
 Health checks and reflection stay open. A method missing from the table is refused.
 """
@@ -75,6 +76,11 @@ _BY_SERVICE: Final[Mapping[str, Mapping[str, frozenset[Role]]]] = {
         "ListQueues": _ADMIN,
         "RetryExecution": _ADMIN,
         "Diagnose": _ADMIN,
+    },
+    "durable.v1.TestingService": {
+        "GetTime": _ADMIN,
+        "AdvanceTime": _ADMIN,
+        "SkipToNextTimer": _ADMIN,
     },
 }
 

@@ -36,8 +36,10 @@ from durable_server.store.db import Conn, Database
 from durable_server.store.rows import LeasedTask
 
 __all__ = [
+    "ERROR_TRAILER",
     "RETRIES",
     "STALE_TRAILER",
+    "WORKER_UNKNOWN",
     "EngineContext",
     "Handback",
     "Hooks",
@@ -48,6 +50,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STALE_TRAILER = "durable-stale-task-ids"
+ERROR_TRAILER = "durable-error"
+"""Trailing metadata key naming a refusal's cause for programs (a value below)."""
+WORKER_UNKNOWN = "worker-unknown"
+"""``durable-error`` value: the worker id is not registered (or was forgotten); register."""
 RETRIES = 3
 T = TypeVar("T")
 

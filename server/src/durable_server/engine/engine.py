@@ -14,15 +14,23 @@ The API servicers only validate, call one method and convert the result.
 
 from __future__ import annotations
 
-from durable_server.engine.context import RETRIES, STALE_TRAILER, EngineContext
+from durable_server.engine.context import (
+    ERROR_TRAILER,
+    RETRIES,
+    STALE_TRAILER,
+    WORKER_UNKNOWN,
+    EngineContext,
+)
 from durable_server.engine.leases import Leases
 from durable_server.engine.reports import NextTasks, Reports, Suspension, TaskOutcome
 from durable_server.engine.starts import StartRequest, Starts
 from durable_server.engine.timers import Timers
 
 __all__ = [
+    "ERROR_TRAILER",
     "RETRIES",
     "STALE_TRAILER",
+    "WORKER_UNKNOWN",
     "Engine",
     "NextTasks",
     "StartRequest",

@@ -6,7 +6,12 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from durable_server.engine.context import EngineContext, check_fresh
+from durable_server.engine.context import (
+    ERROR_TRAILER,
+    WORKER_UNKNOWN,
+    EngineContext,
+    check_fresh,
+)
 from durable_server.engine.presence import WorkerPresence
 from durable_server.engine.scope import QueueScope, check_task_queues
 from durable_server.errors import FailedPreconditionError
@@ -53,7 +58,8 @@ class Leases:
             )
         if not known:
             raise FailedPreconditionError(
-                f"worker {worker_id!r} is unknown: call RegisterWorkflows first"
+                f"worker {worker_id!r} is unknown: call RegisterWorkflows first",
+                trailers=[(ERROR_TRAILER, WORKER_UNKNOWN)],
             )
         return [], next_due
 
