@@ -22,7 +22,7 @@ import {
   DeadlineExceededError,
   DurableError,
   UnavailableError,
-  fromRpcError,
+  fromCallError,
 } from "./errors.js";
 import type { StartWorkflowRequest } from "./gen/durable/v1/workflow_service_pb.js";
 import { StartWorkflowRequestSchema, WorkflowService } from "./gen/durable/v1/workflow_service_pb.js";
@@ -137,6 +137,7 @@ export class Client {
   private readonly schedules: RpcClient<typeof ScheduleService>;
   private readonly operations: RpcClient<typeof OperationsService>;
   private readonly timeoutMs: number;
+  private closed = false;
 
   constructor(address: string, options: ClientOptions = {}) {
     const timeoutMs = options.timeoutMs ?? 30_000;
@@ -149,16 +150,19 @@ export class Client {
     this.operations = createClient(OperationsService, this.connection.transport);
   }
 
-  /** Close the connection; calls in flight fail. */
+  /** Close the connection; calls in flight fail, and later ones throw. */
   close(): void {
+    this.closed = true;
     this.connection.close();
   }
 
   private async call<T>(fn: (options: CallOptions) => Promise<T>, extraMs = 0): Promise<T> {
+    if (this.closed) throw new Error("this Client is closed");
     try {
       return await fn({ timeoutMs: this.timeoutMs + extraMs });
     } catch (err) {
-      throw fromRpcError(err);
+      if (this.closed) throw new Error("this Client is closed", { cause: err });
+      throw fromCallError(err, this.address);
     }
   }
 

@@ -197,3 +197,10 @@ test("getExecutionGraph draws a workflow, or an execution with its state", async
     TypeError,
   );
 });
+
+test("a closed client refuses calls", async () => {
+  const closing = new Client(address());
+  assert.equal((await closing.listQueues()).length >= 0, true);
+  closing.close();
+  await assert.rejects(closing.listQueues(), /this Client is closed/);
+});
