@@ -100,6 +100,18 @@ test-integration: install ## Integration, end-to-end and fault tests
 demo: install ## Install, then run an orchestrator, a worker and the example workflow (embedded PostgreSQL unless DURABLE_DATABASE_URL is set)
 	$(BIN)/durable demo
 
+EXAMPLE_TS := examples/typescript
+
+$(EXAMPLE_TS)/node_modules/.installed: $(EXAMPLE_TS)/package.json $(EXAMPLE_TS)/package-lock.json $(NODE_INSTALLED)
+	cd $(EXAMPLE_TS) && npm ci --offline --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: demo-ts
+demo-ts: install $(EXAMPLE_TS)/node_modules/.installed ## The demo in TypeScript: an orchestrator, the TypeScript example's worker and client (examples/typescript)
+	cd $(TS_DIR) && npm run --silent build
+	cd $(EXAMPLE_TS) && npm run --silent build
+	DURABLE_COMMAND=$(abspath $(BIN))/durable node $(EXAMPLE_TS)/build/demo.js
+
 .PHONY: run
 run: install ## Run the orchestrator (embedded PostgreSQL unless DURABLE_DATABASE_URL is set)
 	$(BIN)/durable server

@@ -105,6 +105,58 @@ export function fromRpcError(err: unknown): DurableError {
   });
 }
 
+/** Node's codes for a TLS handshake the client refused (OpenSSL's verification results). */
+const TLS_REFUSALS = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_SIGNATURE_FAILURE",
+  "HOSTNAME_MISMATCH",
+]);
+
+/** The message of a TLS failure in `err`'s cause chain, if there is one. */
+function tlsFailure(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (TLS_REFUSALS.has(code) || /^ERR_(TLS|SSL)_/.test(code))) return e.message;
+  }
+  return undefined;
+}
+
+/**
+ * The typed error of a failed call the caller did not cancel. Beyond `fromRpcError`, a
+ * connection that could not be made is UnavailableError, as the Python SDK reports it: a
+ * TLS handshake this side refused (an untrusted certificate, another name), or a stream the
+ * orchestrator reset before it answered (CANCELLED: plain text to its TLS port, or a
+ * client certificate it does not accept).
+ */
+export function fromCallError(err: unknown, address: string): DurableError {
+  if (err instanceof DurableError) return err;
+  const connect = ConnectError.from(err);
+  const tls = tlsFailure(err);
+  if (tls !== undefined) {
+    return new UnavailableError(`cannot connect to ${address} over TLS: ${tls}`, {
+      code: "UNAVAILABLE",
+      metadata: connect.metadata,
+      cause: err,
+    });
+  }
+  if (connect.code === Code.Canceled) {
+    return new UnavailableError(
+      `the orchestrator at ${address} closed the call (${connect.rawMessage}): ` +
+        "plain text to a TLS port, or a client certificate it does not accept?",
+      { code: "UNAVAILABLE", metadata: connect.metadata, cause: err },
+    );
+  }
+  return fromRpcError(err);
+}
+
 /** Thrown by step code to fail the step at once, without further retries. */
 export class NonRetryableError extends Error {
   constructor(message?: string) {

@@ -6,3 +6,14 @@ export type { ConnectionOptions, TlsOptions } from "./transport.js";
 export type { StepContext, StepLogger } from "./context.js";
 export * from "./workflow.js";
 export * from "./worker.js";
+export type { Finding, GraphFormatName, QueueInfo, QueueStateName, WorkerInfo } from "./operations.js";
+export type {
+  CatchUpName,
+  OverlapName,
+  Schedule,
+  ScheduleChanges,
+  ScheduleFilter,
+  ScheduleOptions,
+  WorkflowRef,
+} from "./schedules.js";
+export { traceparentOf } from "./tracing.js";

@@ -49,8 +49,15 @@ function bearer(token: string): Interceptor {
   };
 }
 
-/** Open a gRPC connection to `address` (gRPC is always HTTP/2 here). */
-export function connect(address: string, options: ConnectionOptions = {}): Connection {
+/**
+ * Open a gRPC connection to `address` (gRPC is always HTTP/2 here); `interceptors` run on
+ * every call, after the bearer token's.
+ */
+export function connect(
+  address: string,
+  options: ConnectionOptions = {},
+  interceptors: readonly Interceptor[] = [],
+): Connection {
   const tls = options.tls ?? false;
   const url = baseUrl(address, tls !== false);
   const nodeOptions: SecureClientSessionOptions = {};
@@ -65,12 +72,13 @@ export function connect(address: string, options: ConnectionOptions = {}): Conne
     { pingIntervalMs: 30_000, pingTimeoutMs: 15_000, idleConnectionTimeoutMs: 15 * 60_000 },
     nodeOptions,
   );
-  const interceptors: Interceptor[] = [];
-  if (options.token !== undefined) interceptors.push(bearer(checkToken(options.token)));
+  const all: Interceptor[] = [];
+  if (options.token !== undefined) all.push(bearer(checkToken(options.token)));
+  all.push(...interceptors);
   const transport = createGrpcTransport({
     baseUrl: url,
     sessionManager,
-    interceptors,
+    interceptors: all,
   });
   return { transport, close: () => sessionManager.abort() };
 }
