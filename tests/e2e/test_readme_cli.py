@@ -28,8 +28,12 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
+from durable.v1 import testing_service_pb2_grpc as testing_grpc
+from durable.v1.testing_service_pb2 import AdvanceTimeRequest, GetTimeRequest
 from tests.faults.procs import WorkerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +52,8 @@ RUN_HERE = {
     "durable token list",
     "durable token revoke 3f2a9c0d1e2b4a5c",
     ".venv/bin/durable server",
+    "durable server",
+    "durable server --manual-clock",
     ".venv/bin/durable-worker examples.order",
     """durable start process_order --input '{"id": 1, "items": ["book"]}' --wait""",
     "durable wait ID",
@@ -224,6 +230,18 @@ async def test_readme_commands_work(database_url: str, tmp_path: Path) -> None:
             ".venv/bin/durable-worker examples.order", "worker", "durable-worker ready", tmp_path
         ):
             await _client_commands(sh)
+
+    # The same server by its bare name, and in test mode (its clock served over gRPC).
+    async with sh.background("durable server", "plain", "durable server ready", tmp_path):
+        pass
+    async with sh.background(
+        "durable server --manual-clock", "test-mode", "durable server ready", tmp_path
+    ) as server:
+        async with grpc.aio.insecure_channel(_ready_address(server)) as channel:
+            clock = testing_grpc.TestingServiceStub(channel)
+            before = await clock.GetTime(GetTimeRequest())
+            moved = await clock.AdvanceTime(AdvanceTimeRequest(by=Duration(seconds=3600)))
+    assert moved.now.ToSeconds() - before.now.ToSeconds() == 3600
 
 
 async def _client_commands(sh: Shell) -> None:
