@@ -352,6 +352,7 @@ def claimed_task_to_proto(
         compensated_step=task.compensated_step or "",
         memo_json=task.memo_json if task.memo_json != "{}" else "",
         traceparent=task.traceparent,
+        idempotency_key=f"{task.execution_id}:{task.sequence}:{task.step_name}",
     )
     msg.lease_expires_at.FromDatetime(task.lease_expires_at)
     if task.timeout_secs:
