@@ -387,6 +387,7 @@ class ChildWait(_message.Message):
     Within the JSON payload profile (see common.proto).
     """
     has_timeout_value: _builtins.bool
+    """Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT."""
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
         """Give up waiting after this long; unset means wait as long as the child runs. The
@@ -514,8 +515,11 @@ class TaskCompletion(_message.Message):
         """The control nodes the worker evaluated on the way to the next step, by node
         name: each branch key or foreach item list met walking from the node after this
         one (from step_name itself for a ROUTE task) with result_json as input. The
-        orchestrator asks with a ROUTE task for any it still needs, so a ROUTE completion
-        must include step_name's own evaluation. See docs/walk.md.
+        orchestrator asks with a ROUTE task for any it still needs. A ROUTE completion must
+        include step_name's own evaluation (when step_name is a branch or foreach), and every
+        name must be a branch or foreach of the workflow: otherwise the call is refused with
+        INVALID_ARGUMENT. Evaluations of nodes the walk does not reach are ignored. See
+        docs/walk.md.
         """
 
     @_builtins.property
@@ -822,6 +826,7 @@ class EventWait(_message.Message):
     error (EventTimeout).
     """
     has_timeout_value: _builtins.bool
+    """Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT."""
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -865,9 +870,14 @@ class InputWait(_message.Message):
     name: _builtins.str
     """Unique among the execution's pending inputs, e.g. "manager_approval"."""
     kind: _common_pb2.InputKind.ValueType
+    """Not INPUT_KIND_UNSPECIFIED; a number InputKind does not define is INVALID_ARGUMENT."""
     prompt: _builtins.str
     timeout_value_json: _builtins.str
+    """What the wait returns on timeout (JSON); without has_timeout_value a timeout is an
+    error (InputTimeout).
+    """
     has_timeout_value: _builtins.bool
+    """Set only with a timeout: otherwise INVALID_ARGUMENT."""
     @_builtins.property
     def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The options of a SINGLE_CHOICE or MULTI_CHOICE input."""
@@ -877,7 +887,11 @@ class InputWait(_message.Message):
         """The fields of a FORM input."""
 
     @_builtins.property
-    def timeout(self) -> _duration_pb2.Duration: ...
+    def timeout(self) -> _duration_pb2.Duration:
+        """Give up after this long; unset or zero means wait for ever (or until the workflow
+        timeout).
+        """
+
     def __init__(
         self,
         *,

@@ -406,6 +406,8 @@ export type ChildWait = Message<"durable.v1.ChildWait"> & {
   timeoutValueJson: string;
 
   /**
+   * Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT.
+   *
    * @generated from field: bool has_timeout_value = 4;
    */
   hasTimeoutValue: boolean;
@@ -508,8 +510,11 @@ export type TaskCompletion = Message<"durable.v1.TaskCompletion"> & {
    * The control nodes the worker evaluated on the way to the next step, by node
    * name: each branch key or foreach item list met walking from the node after this
    * one (from step_name itself for a ROUTE task) with result_json as input. The
-   * orchestrator asks with a ROUTE task for any it still needs, so a ROUTE completion
-   * must include step_name's own evaluation. See docs/walk.md.
+   * orchestrator asks with a ROUTE task for any it still needs. A ROUTE completion must
+   * include step_name's own evaluation (when step_name is a branch or foreach), and every
+   * name must be a branch or foreach of the workflow: otherwise the call is refused with
+   * INVALID_ARGUMENT. Evaluations of nodes the walk does not reach are ignored. See
+   * docs/walk.md.
    *
    * @generated from field: map<string, durable.v1.Evaluation> evaluations = 4;
    */
@@ -840,6 +845,8 @@ export type EventWait = Message<"durable.v1.EventWait"> & {
   timeoutValueJson: string;
 
   /**
+   * Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT.
+   *
    * @generated from field: bool has_timeout_value = 6;
    */
   hasTimeoutValue: boolean;
@@ -871,6 +878,8 @@ export type InputWait = Message<"durable.v1.InputWait"> & {
   name: string;
 
   /**
+   * Not INPUT_KIND_UNSPECIFIED; a number InputKind does not define is INVALID_ARGUMENT.
+   *
    * @generated from field: durable.v1.InputKind kind = 3;
    */
   kind: InputKind;
@@ -895,16 +904,24 @@ export type InputWait = Message<"durable.v1.InputWait"> & {
   fields: InputField[];
 
   /**
+   * Give up after this long; unset or zero means wait for ever (or until the workflow
+   * timeout).
+   *
    * @generated from field: google.protobuf.Duration timeout = 7;
    */
   timeout?: Duration | undefined;
 
   /**
+   * What the wait returns on timeout (JSON); without has_timeout_value a timeout is an
+   * error (InputTimeout).
+   *
    * @generated from field: string timeout_value_json = 8;
    */
   timeoutValueJson: string;
 
   /**
+   * Set only with a timeout: otherwise INVALID_ARGUMENT.
+   *
    * @generated from field: bool has_timeout_value = 9;
    */
   hasTimeoutValue: boolean;
