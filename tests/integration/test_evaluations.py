@@ -1,10 +1,11 @@
-"""Evaluations in reports: a ROUTE task's own one is required, and names must be control nodes."""
+"""Evaluations in reports (a ROUTE task's own is required; names are control nodes); branch keys."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
 
+from durable._shared import definition_hash
 from durable.v1 import common_pb2
 from durable.v1 import definition_pb2 as d
 from durable.v1 import worker_service_pb2 as wpb
@@ -102,3 +103,36 @@ async def test_a_route_completion_with_its_evaluation_moves_on(raw: RawClient) -
     fan = await _route_task(raw, "fanned")
     error = common_pb2.ErrorInfo(type="KeyError", message="items")
     assert await _complete(raw, fan, each=wpb.Evaluation(error=error)) == []  # the lane failed
+
+
+# -- branch keys compare in canonical form -------------------------------------------------
+
+
+async def test_a_key_escaped_by_one_writer_selects_the_case_another_wrote(
+    raw: RawClient,
+) -> None:
+    # The definition as JavaScript writes it; the evaluation as Python's json.dumps does.
+    written = d.WorkflowDefinition(name="accents", nodes=[_branch("pick", ['"tea"', '"café"'])])
+    reply = await raw.workers.RegisterWorkflows(
+        wpb.RegisterWorkflowsRequest(worker_id=raw.worker_id, workflows=[ROUTED, FANNED, written])
+    )
+    assert reply.workflows[2].version == definition_hash(written)  # the bytes as sent
+    task = await _route_task(raw, "accents")
+    [following] = await _complete(raw, task, pick=wpb.Evaluation(value_json='"caf\\u00e9"'))
+    assert following.step_name == "on_1"
+
+
+async def test_two_cases_of_one_canonical_key_are_refused(
+    channel: grpc.aio.Channel, database_url: str
+) -> None:
+    twice = d.WorkflowDefinition(name="twice", nodes=[_branch("pick", ['"café"', '"caf\\u00e9"'])])
+    before = await snapshot(database_url)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await RawClient(channel).workers.RegisterWorkflows(
+            wpb.RegisterWorkflowsRequest(worker_id="w", workflows=[twice])
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "workflow 'twice': branch 'pick' has two cases of the key \"café\"" in (
+        caught.value.details() or ""
+    )
+    assert await snapshot(database_url) == before

@@ -560,8 +560,8 @@ class Evaluation(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     value_json: _builtins.str
     """A branch's key or a foreach's item list (a JSON array). A key selects the case
-    whose BranchCase.key_json is the same text, byte for byte: write it as the
-    definition wrote it.
+    whose BranchCase.key_json is the same in canonical form (docs/protocol.md,
+    "Branch keys"): "\\"caf\\\\u00e9\\"" selects the case "\\"café\\"".
     Within the JSON payload profile (see common.proto).
     """
     @_builtins.property

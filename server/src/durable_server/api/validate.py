@@ -16,6 +16,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from durable._shared import json_problem
 from durable.v1 import common_pb2, definition_pb2
+from durable_server.engine.definitions import canonical_key
 from durable_server.errors import InvalidArgumentError, InvalidJsonError
 
 __all__ = [
@@ -234,11 +235,13 @@ def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
                         'compact JSON strings, integers or booleans, e.g. ""invoice"", "3"'
                     )
                 check_json(f"{wf}: branch {b.name!r} case key", case.key_json)
-                if case.key_json in keys:
+                key = canonical_key(case.key_json)
+                if key in keys:
                     raise InvalidArgumentError(
-                        f"{wf}: branch {b.name!r} has two cases {case.key_json}"
+                        f"{wf}: branch {b.name!r} has two cases of the key {key} (keys are "
+                        "compared in canonical form: see docs/protocol.md, Branch keys)"
                     )
-                keys.add(case.key_json)
+                keys.add(key)
                 sequence(case.nodes, f"case {case.key_json} of branch {b.name!r}")
             if b.has_default:
                 sequence(b.default_nodes, f"the default of branch {b.name!r}")

@@ -331,9 +331,11 @@ export const BranchSchema: GenMessage<Branch> = /*@__PURE__*/
 export type BranchCase = Message<"durable.v1.BranchCase"> & {
   /**
    * The key as compact JSON: a string ("\"invoice\""), an integer ("3") or a
-   * boolean ("true"). Keys are compared as this text, byte for byte, with the
-   * Evaluation.value_json a worker reports: use one writer for both (see
-   * docs/protocol.md, "Branch keys", for the canonical form).
+   * boolean ("true"). The orchestrator compares keys with the Evaluation.value_json a
+   * worker reports in canonical form (parsed and written again: no whitespace, UTF-8,
+   * only the escapes JSON requires; see docs/protocol.md, "Branch keys"), so
+   * "\"caf\\u00e9\"" and "\"café\"" are one key; two cases of one canonical key are
+   * refused. The version hashes the text as sent: write keys canonically.
    *
    * @generated from field: string key_json = 1;
    */

@@ -555,8 +555,8 @@ export type Evaluation = Message<"durable.v1.Evaluation"> & {
   outcome: {
     /**
      * A branch's key or a foreach's item list (a JSON array). A key selects the case
-     * whose BranchCase.key_json is the same text, byte for byte: write it as the
-     * definition wrote it.
+     * whose BranchCase.key_json is the same in canonical form (docs/protocol.md,
+     * "Branch keys"): "\"caf\\u00e9\"" selects the case "\"café\"".
      * Within the JSON payload profile (see common.proto).
      *
      * @generated from field: string value_json = 1;
