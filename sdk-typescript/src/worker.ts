@@ -31,7 +31,7 @@ import type { DurableError } from "./errors.js";
 import { AbortedError, DeadlineExceededError, UnavailableError, fromRpcError } from "./errors.js";
 import { TaskKind } from "./gen/durable/v1/common_pb.js";
 import type { Task, TaskCompletion, TaskFailure, TaskLease } from "./gen/durable/v1/worker_service_pb.js";
-import { WorkerService } from "./gen/durable/v1/worker_service_pb.js";
+import { RegisterMode, WorkerService } from "./gen/durable/v1/worker_service_pb.js";
 import { decodeJson, encodeJson } from "./json.js";
 import type { Report } from "./outcome.js";
 import { completion, errorFromThrown, failure, leaseOf, workerFailure } from "./outcome.js";
@@ -357,6 +357,7 @@ export class Worker {
         workflows: this.workflows.map((w) => w.toDefinition()),
         queues: [...this.queues],
         allowTakeover: this.allowTakeover,
+        mode: RegisterMode.REPLACE, // every workflow in one call: the worker's whole set
       },
       { timeoutMs: 30_000 },
     );
@@ -493,7 +494,8 @@ export class Worker {
       stepName: task.stepName,
       sequence: task.sequence,
       attempt: task.attempt,
-      idempotencyKey: `${task.executionId}:${task.sequence}:${task.stepName}`,
+      // Sent by the orchestrator; empty from one that predates the field: derive it.
+      idempotencyKey: task.idempotencyKey || `${task.executionId}:${task.sequence}:${task.stepName}`,
       executionInput,
       signal: running.abort.signal,
       log,

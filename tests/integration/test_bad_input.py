@@ -644,6 +644,151 @@ async def test_register_a_definition_the_engine_cannot_read(
     assert await snapshot(database_url) == before
 
 
+def _compensated(**policy: object) -> definition_pb2.WorkflowDefinition:
+    retry = common_pb2.RetryPolicy(max_attempts=2, **policy)  # type: ignore[arg-type]
+    undo = definition_pb2.Compensation(name="undo", retry=retry)
+    step = definition_pb2.Step(name="a", compensation=undo)
+    return definition_pb2.WorkflowDefinition(name="odd", nodes=[definition_pb2.Node(step=step)])
+
+
+def _grouped(kind: str, on_error: int) -> definition_pb2.WorkflowDefinition:
+    if kind == "parallel":
+        lane = definition_pb2.ParallelBranch(name="x", nodes=[_step("b")])
+        node = definition_pb2.Node(
+            parallel=definition_pb2.Parallel(name="g", branches=[lane], on_error=on_error)  # type: ignore[arg-type]
+        )
+    else:
+        node = definition_pb2.Node(
+            foreach=definition_pb2.Foreach(name="g", nodes=[_step("b")], on_error=on_error)  # type: ignore[arg-type]
+        )
+    return _with("odd", node)
+
+
+def _stray_default() -> definition_pb2.WorkflowDefinition:
+    case = definition_pb2.BranchCase(key_json="1", nodes=[_step("b")])
+    branch = definition_pb2.Branch(name="pick", cases=[case], default_nodes=[_step("c")])
+    return _with("odd", definition_pb2.Node(branch=branch))
+
+
+BACKOFFS = "BACKOFF_UNSPECIFIED, BACKOFF_FIXED, BACKOFF_LINEAR, BACKOFF_EXPONENTIAL"
+ERROR_MODES = "ERROR_MODE_UNSPECIFIED, ERROR_MODE_FAIL_FAST, ERROR_MODE_COLLECT"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            _retrying(backoff=7),
+            f"workflow 'odd': step 'a': retry.backoff 7 is not one of {BACKOFFS}",
+        ),
+        (
+            _compensated(backoff=-1),
+            f"workflow 'odd': compensation 'undo': retry.backoff -1 is not one of {BACKOFFS}",
+        ),
+        (
+            _grouped("parallel", 3),
+            f"workflow 'odd': parallel 'g': on_error 3 is not one of {ERROR_MODES}",
+        ),
+        (
+            _grouped("foreach", 9),
+            f"workflow 'odd': foreach 'g': on_error 9 is not one of {ERROR_MODES}",
+        ),
+        (
+            _stray_default(),
+            "workflow 'odd': branch 'pick' has default_nodes but not has_default",
+        ),
+    ],
+    ids=[
+        "step-backoff",
+        "compensation-backoff",
+        "parallel-on-error",
+        "foreach-on-error",
+        "default-without-has-default",
+    ],
+)
+async def test_register_a_definition_the_engine_would_misread(
+    channel: grpc.aio.Channel,
+    database_url: str,
+    bad: definition_pb2.WorkflowDefinition,
+    message: str,
+) -> None:
+    # An enum number the proto does not define (proto3 lets any int32 through), or a part
+    # the engine would ignore, is refused rather than read as some default.
+    before = await snapshot(database_url)
+    err = await rpc_error(
+        RawClient(channel).workers.RegisterWorkflows(
+            wpb.RegisterWorkflowsRequest(worker_id="new-worker", workflows=[bad])
+        )
+    )
+    assert err.code() == Code.INVALID_ARGUMENT, err.details()
+    assert message in (err.details() or ""), err.details()
+    assert await snapshot(database_url) == before
+
+
+def _waits_without_timeout() -> dict[str, wpb.TaskSuspension]:
+    return {
+        "child": wpb.TaskSuspension(
+            children=[wpb.ChildStart(index=0, workflow_name="single", input_json="1")],
+            child=wpb.ChildWait(index=0, timeout_value_json="1", has_timeout_value=True),
+        ),
+        "event": wpb.TaskSuspension(
+            events=wpb.EventWait(index=0, names=["go"], has_timeout_value=True)
+        ),
+        "input": wpb.TaskSuspension(
+            input=wpb.InputWait(
+                index=0,
+                name="ok",
+                kind=common_pb2.INPUT_KIND_APPROVAL,
+                has_timeout_value=True,
+                timeout=Duration(seconds=0),  # zero is no timeout
+            )
+        ),
+    }
+
+
+@pytest.mark.parametrize("wait", ["child", "event", "input"])
+async def test_suspend_with_a_timeout_value_but_no_timeout(
+    raw: RawClient, database_url: str, wait: str
+) -> None:
+    await raw.start("single")
+    [task] = await raw.poll()
+    suspension = _waits_without_timeout()[wait]
+    suspension.lease.CopyFrom(wpb.TaskLease(task_id=task.task_id, lease_token=task.lease_token))
+    before = await snapshot(database_url)
+    err = await rpc_error(
+        raw.workers.SuspendTasks(
+            wpb.SuspendTasksRequest(worker_id=raw.worker_id, suspensions=[suspension])
+        )
+    )
+    assert err.code() == Code.INVALID_ARGUMENT, err.details()
+    assert f"task {task.task_id}: the {wait} wait has has_timeout_value but no timeout" in (
+        err.details() or ""
+    )
+    assert await snapshot(database_url) == before
+
+
+async def test_suspend_on_an_input_wait_of_an_unknown_kind(
+    raw: RawClient, database_url: str
+) -> None:
+    await raw.start("single")
+    [task] = await raw.poll()
+    wait = wpb.InputWait(index=0, name="ok", kind=42)  # type: ignore[arg-type]
+    suspension = wpb.TaskSuspension(
+        lease=wpb.TaskLease(task_id=task.task_id, lease_token=task.lease_token), input=wait
+    )
+    before = await snapshot(database_url)
+    err = await rpc_error(
+        raw.workers.SuspendTasks(
+            wpb.SuspendTasksRequest(worker_id=raw.worker_id, suspensions=[suspension])
+        )
+    )
+    assert err.code() == Code.INVALID_ARGUMENT, err.details()
+    assert f"kind of the input wait of task {task.task_id} 42 is not one of INPUT_KIND_" in (
+        err.details() or ""
+    )
+    assert await snapshot(database_url) == before
+
+
 @pytest.mark.parametrize("call", ["heartbeat", "poll"])
 async def test_a_worker_id_with_a_nul_character(
     raw: RawClient, database_url: str, call: str

@@ -172,6 +172,16 @@ async def test_a_sync_step_gets_its_context(runner: tuple[Runner, ListSink]) -> 
     assert json.loads(report.result_json) == ["a", {"id": 7}, "ex-1:2:sync_with_context"]
 
 
+async def test_a_step_gets_the_idempotency_key_the_task_carries(
+    runner: tuple[Runner, ListSink],
+) -> None:
+    report = await run_one(
+        runner, task("sync_with_context", "a", idempotency_key="ex-1:2:sync_with_context#srv")
+    )
+    assert isinstance(report, pb.TaskCompletion)
+    assert json.loads(report.result_json)[2] == "ex-1:2:sync_with_context#srv"
+
+
 async def test_an_exception_becomes_a_retryable_failure(runner: tuple[Runner, ListSink]) -> None:
     report = await run_one(runner, task("boom"))
     assert isinstance(report, pb.TaskFailure)

@@ -300,6 +300,10 @@ class StepContext:
         memo: The outcomes of this step run's earlier waits and child calls by call
             index (as text), each ``{"ok": true, "value": ...}`` or ``{"ok": false,
             "error": {...}}``. The waits answer from it; empty on a first run.
+        idempotency_key: A key unique to this step run, the same for its retries and
+            re-runs: use it for side effects. The orchestrator sends it with the task
+            (``"<execution_id>:<sequence>:<step_name>"``); when empty (an orchestrator
+            that does not send it) it is derived the same way.
     """
 
     execution_id: str
@@ -311,12 +315,13 @@ class StepContext:
     lane_path: str = ""
     kind: TaskKind = TaskKind.STEP
     memo: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    idempotency_key: str = ""
     _calls: _Calls = field(default_factory=_Calls, init=False, repr=False, compare=False)
 
-    @property
-    def idempotency_key(self) -> str:
-        """A key unique to this step run, stable across its retries: use it for side effects."""
-        return f"{self.execution_id}:{self.sequence}:{self.step_name}"
+    def __post_init__(self) -> None:
+        if not self.idempotency_key:
+            key = f"{self.execution_id}:{self.sequence}:{self.step_name}"
+            object.__setattr__(self, "idempotency_key", key)  # a frozen dataclass
 
     def secret(self, value: str) -> str:
         """Mark ``value`` as secret for this attempt and return it (``durable.secrets``).

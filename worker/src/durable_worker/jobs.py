@@ -111,6 +111,7 @@ def _context(job: Job, task: pb.Task) -> StepContext:
         lane_path=task.lane_path,
         kind=job.kind,
         memo=memo,
+        idempotency_key=task.idempotency_key,  # empty from an older orchestrator: derived
     )
 
 

@@ -281,6 +281,7 @@ class Worker:
             workflows=self._definitions,
             queues=self.queues,
             allow_takeover=self.allow_takeover,
+            mode=pb.REGISTER_MODE_REPLACE,  # one call with every workflow: the whole set
         )
         response = await self._stub.RegisterWorkflows(request, timeout=REGISTER_TIMEOUT)
         returned = {r.name: r.version for r in response.workflows}

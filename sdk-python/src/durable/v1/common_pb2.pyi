@@ -102,8 +102,8 @@ class _TaskKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskKind.Val
     TASK_KIND_ROUTE: _TaskKind.ValueType  # 2
     """No user step: evaluate the control nodes from node step_name on (branch keys,
     foreach items) for input_json, report them as evaluations (step_name's own
-    included), and complete with input_json unchanged. Sent only when no worker could
-    evaluate them earlier. One attempt, no retry.
+    included: a completion without it is INVALID_ARGUMENT), and complete with input_json
+    unchanged. Sent only when no worker could evaluate them earlier. One attempt, no retry.
     """
     TASK_KIND_INTO: _TaskKind.ValueType  # 3
     """The into merge of the parallel or foreach named step_name, on
@@ -121,8 +121,8 @@ TASK_KIND_STEP: TaskKind.ValueType  # 1
 TASK_KIND_ROUTE: TaskKind.ValueType  # 2
 """No user step: evaluate the control nodes from node step_name on (branch keys,
 foreach items) for input_json, report them as evaluations (step_name's own
-included), and complete with input_json unchanged. Sent only when no worker could
-evaluate them earlier. One attempt, no retry.
+included: a completion without it is INVALID_ARGUMENT), and complete with input_json
+unchanged. Sent only when no worker could evaluate them earlier. One attempt, no retry.
 """
 TASK_KIND_INTO: TaskKind.ValueType  # 3
 """The into merge of the parallel or foreach named step_name, on
@@ -181,6 +181,7 @@ class _Backoff:
 class _BackoffEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Backoff.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     BACKOFF_UNSPECIFIED: _Backoff.ValueType  # 0
+    """Read as BACKOFF_EXPONENTIAL."""
     BACKOFF_FIXED: _Backoff.ValueType  # 1
     """The same delay every time: initial_delay."""
     BACKOFF_LINEAR: _Backoff.ValueType  # 2
@@ -189,9 +190,12 @@ class _BackoffEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Backoff.Value
     """initial_delay * multiplier^(n-1) for the n-th retry."""
 
 class Backoff(_Backoff, metaclass=_BackoffEnumTypeWrapper):
-    """Backoff is how the delay between retries grows."""
+    """Backoff is how the delay between retries grows. A number not listed here is refused
+    (INVALID_ARGUMENT) when the definition is registered.
+    """
 
 BACKOFF_UNSPECIFIED: Backoff.ValueType  # 0
+"""Read as BACKOFF_EXPONENTIAL."""
 BACKOFF_FIXED: Backoff.ValueType  # 1
 """The same delay every time: initial_delay."""
 BACKOFF_LINEAR: Backoff.ValueType  # 2
@@ -328,6 +332,7 @@ class RetryPolicy(_message.Message):
     max_attempts: _builtins.int
     """Total attempts including the first; 1 means no retry. 0 is read as 1."""
     backoff: Global___Backoff.ValueType
+    """Unspecified means exponential."""
     multiplier: _builtins.float
     """Growth factor for exponential backoff (default 2.0)."""
     jitter: _builtins.float

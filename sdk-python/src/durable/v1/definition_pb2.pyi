@@ -39,7 +39,9 @@ class _ErrorModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorMode.V
     """
 
 class ErrorMode(_ErrorMode, metaclass=_ErrorModeEnumTypeWrapper):
-    """ErrorMode says what a failing lane of a parallel group or foreach does."""
+    """ErrorMode says what a failing lane of a parallel group or foreach does. A number not
+    listed here is refused when the definition is registered.
+    """
 
 ERROR_MODE_UNSPECIFIED: ErrorMode.ValueType  # 0
 ERROR_MODE_FAIL_FAST: ErrorMode.ValueType  # 1
@@ -59,6 +61,10 @@ class WorkflowDefinition(_message.Message):
     message and registers it; the orchestrator drives executions from it. Each
     distinct definition gets a version (a content hash), and an execution stays
     on the version it started with.
+
+    RegisterWorkflows refuses (INVALID_ARGUMENT, naming the workflow, node and field) a
+    definition with an enum number its enum does not define, or a part the orchestrator
+    would ignore (default_nodes without has_default), rather than read it as a default.
 
     A workflow is a sequence of nodes. Every node has a name unique within the
     whole workflow (nested nodes included): names are the stable ids that tasks,
@@ -298,11 +304,14 @@ class Branch(_message.Message):
     HAS_DEFAULT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     has_default: _builtins.bool
+    """The branch has a default case (default_nodes). Without it, a key no case matches
+    fails the lane (BranchNoMatch).
+    """
     @_builtins.property
     def cases(self) -> _containers.RepeatedCompositeFieldContainer[Global___BranchCase]: ...
     @_builtins.property
     def default_nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]:
-        """Run when no case matches (only when has_default)."""
+        """Run when no case matches. Sent only with has_default (INVALID_ARGUMENT otherwise)."""
 
     def __init__(
         self,
@@ -330,9 +339,11 @@ class BranchCase(_message.Message):
     NODES_FIELD_NUMBER: _builtins.int
     key_json: _builtins.str
     """The key as compact JSON: a string ("\\"invoice\\""), an integer ("3") or a
-    boolean ("true"). Keys are compared as this text, byte for byte, with the
-    Evaluation.value_json a worker reports: use one writer for both (see
-    docs/protocol.md, "Branch keys", for the canonical form).
+    boolean ("true"). The orchestrator compares keys with the Evaluation.value_json a
+    worker reports in canonical form (parsed and written again: no whitespace, UTF-8,
+    only the escapes JSON requires; see docs/protocol.md, "Branch keys"), so
+    "\\"caf\\\\u00e9\\"" and "\\"café\\"" are one key; two cases of one canonical key are
+    refused. The version hashes the text as sent: write keys canonically.
     """
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]: ...

@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -22,6 +23,40 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _RegisterMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RegisterModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RegisterMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REGISTER_MODE_UNSPECIFIED: _RegisterMode.ValueType  # 0
+    """Read as REGISTER_MODE_REPLACE."""
+    REGISTER_MODE_REPLACE: _RegisterMode.ValueType  # 1
+    """The call's versions become the worker's whole set: tasks of workflows left out are no
+    longer leased to it (their executions wait for another worker).
+    """
+    REGISTER_MODE_ADD: _RegisterMode.ValueType  # 2
+    """The call's versions join the worker's set; a version of a workflow name already in
+    the set takes its place, the other workflows stay. A worker not known yet (never
+    registered, or forgotten) starts from an empty set.
+    """
+
+class RegisterMode(_RegisterMode, metaclass=_RegisterModeEnumTypeWrapper):
+    """RegisterMode says what a RegisterWorkflows call does to the worker's set of versions."""
+
+REGISTER_MODE_UNSPECIFIED: RegisterMode.ValueType  # 0
+"""Read as REGISTER_MODE_REPLACE."""
+REGISTER_MODE_REPLACE: RegisterMode.ValueType  # 1
+"""The call's versions become the worker's whole set: tasks of workflows left out are no
+longer leased to it (their executions wait for another worker).
+"""
+REGISTER_MODE_ADD: RegisterMode.ValueType  # 2
+"""The call's versions join the worker's set; a version of a workflow name already in
+the set takes its place, the other workflows stay. A worker not known yet (never
+registered, or forgotten) starts from an empty set.
+"""
+Global___RegisterMode: _TypeAlias = RegisterMode  # noqa: Y015
+
 @_typing.final
 class RegisterWorkflowsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -30,6 +65,7 @@ class RegisterWorkflowsRequest(_message.Message):
     WORKFLOWS_FIELD_NUMBER: _builtins.int
     QUEUES_FIELD_NUMBER: _builtins.int
     ALLOW_TAKEOVER_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     """Stable for the worker process's life and unique to it, e.g. "host-pid-random";
     1-255 characters. A new process uses a new id.
@@ -38,6 +74,12 @@ class RegisterWorkflowsRequest(_message.Message):
     """A workflow name belongs to the queue it was first registered on: registering it
     with another queue is FAILED_PRECONDITION, unless this is set (a deploy that moves
     the workflow) and the caller's token may use both the old and the new queue.
+    """
+    mode: Global___RegisterMode.ValueType
+    """How the call's workflows combine with the ones this worker registered before.
+    Unset means REGISTER_MODE_REPLACE (what every orchestrator did before the field
+    existed): a worker that registers one workflow per call must send REGISTER_MODE_ADD,
+    or each call silently drops the workflows of the previous ones.
     """
     @_builtins.property
     def workflows(self) -> _containers.RepeatedCompositeFieldContainer[_definition_pb2.WorkflowDefinition]: ...
@@ -52,10 +94,11 @@ class RegisterWorkflowsRequest(_message.Message):
         workflows: _abc.Iterable[_definition_pb2.WorkflowDefinition] | None = ...,
         queues: _abc.Iterable[_builtins.str] | None = ...,
         allow_takeover: _builtins.bool = ...,
+        mode: Global___RegisterMode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_takeover", b"allow_takeover", "queues", b"queues", "worker_id", b"worker_id", "workflows", b"workflows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_takeover", b"allow_takeover", "mode", b"mode", "queues", b"queues", "worker_id", b"worker_id", "workflows", b"workflows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -189,6 +232,7 @@ class Task(_message.Message):
     COMPENSATED_STEP_FIELD_NUMBER: _builtins.int
     MEMO_JSON_FIELD_NUMBER: _builtins.int
     TRACEPARENT_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     task_id: _builtins.int
     lease_token: _builtins.str
     """A UUID; with task_id, the TaskLease every report and heartbeat names."""
@@ -230,6 +274,12 @@ class Task(_message.Message):
     """
     traceparent: _builtins.str
     """W3C trace context (traceparent) of the execution: the attempt's span is its child."""
+    idempotency_key: _builtins.str
+    """A key unique to this step run and the same for all its attempts and re-runs after
+    waits: "<execution_id>:<sequence>:<step_name>". Give it to step code for the side
+    effects it must not repeat (a payment's idempotency key). Orchestrators before this
+    field send it empty: a worker then derives the same string itself.
+    """
     @_builtins.property
     def lease_expires_at(self) -> _timestamp_pb2.Timestamp:
         """The lease lasts the orchestrator's lease length (30 s by default) but never beyond
@@ -268,10 +318,11 @@ class Task(_message.Message):
         compensated_step: _builtins.str = ...,
         memo_json: _builtins.str = ...,
         traceparent: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "lease_expires_at", b"lease_expires_at", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensated_step", b"compensated_step", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "input_json", b"input_json", "kind", b"kind", "lane_path", b"lane_path", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "memo_json", b"memo_json", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "traceparent", b"traceparent", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensated_step", b"compensated_step", "execution_id", b"execution_id", "execution_input_json", b"execution_input_json", "heartbeat_interval", b"heartbeat_interval", "idempotency_key", b"idempotency_key", "input_json", b"input_json", "kind", b"kind", "lane_path", b"lane_path", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "memo_json", b"memo_json", "sequence", b"sequence", "step_name", b"step_name", "task_id", b"task_id", "timeout", b"timeout", "traceparent", b"traceparent", "workflow_name", b"workflow_name", "workflow_version", b"workflow_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -336,6 +387,7 @@ class ChildWait(_message.Message):
     Within the JSON payload profile (see common.proto).
     """
     has_timeout_value: _builtins.bool
+    """Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT."""
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
         """Give up waiting after this long; unset means wait as long as the child runs. The
@@ -463,8 +515,11 @@ class TaskCompletion(_message.Message):
         """The control nodes the worker evaluated on the way to the next step, by node
         name: each branch key or foreach item list met walking from the node after this
         one (from step_name itself for a ROUTE task) with result_json as input. The
-        orchestrator asks with a ROUTE task for any it still needs, so a ROUTE completion
-        must include step_name's own evaluation. See docs/walk.md.
+        orchestrator asks with a ROUTE task for any it still needs. A ROUTE completion must
+        include step_name's own evaluation (when step_name is a branch or foreach), and every
+        name must be a branch or foreach of the workflow: otherwise the call is refused with
+        INVALID_ARGUMENT. Evaluations of nodes the walk does not reach are ignored. See
+        docs/walk.md.
         """
 
     @_builtins.property
@@ -505,8 +560,8 @@ class Evaluation(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     value_json: _builtins.str
     """A branch's key or a foreach's item list (a JSON array). A key selects the case
-    whose BranchCase.key_json is the same text, byte for byte: write it as the
-    definition wrote it.
+    whose BranchCase.key_json is the same in canonical form (docs/protocol.md,
+    "Branch keys"): "\\"caf\\\\u00e9\\"" selects the case "\\"café\\"".
     Within the JSON payload profile (see common.proto).
     """
     @_builtins.property
@@ -771,6 +826,7 @@ class EventWait(_message.Message):
     error (EventTimeout).
     """
     has_timeout_value: _builtins.bool
+    """Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT."""
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -814,9 +870,14 @@ class InputWait(_message.Message):
     name: _builtins.str
     """Unique among the execution's pending inputs, e.g. "manager_approval"."""
     kind: _common_pb2.InputKind.ValueType
+    """Not INPUT_KIND_UNSPECIFIED; a number InputKind does not define is INVALID_ARGUMENT."""
     prompt: _builtins.str
     timeout_value_json: _builtins.str
+    """What the wait returns on timeout (JSON); without has_timeout_value a timeout is an
+    error (InputTimeout).
+    """
     has_timeout_value: _builtins.bool
+    """Set only with a timeout: otherwise INVALID_ARGUMENT."""
     @_builtins.property
     def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The options of a SINGLE_CHOICE or MULTI_CHOICE input."""
@@ -826,7 +887,11 @@ class InputWait(_message.Message):
         """The fields of a FORM input."""
 
     @_builtins.property
-    def timeout(self) -> _duration_pb2.Duration: ...
+    def timeout(self) -> _duration_pb2.Duration:
+        """Give up after this long; unset or zero means wait for ever (or until the workflow
+        timeout).
+        """
+
     def __init__(
         self,
         *,

@@ -102,9 +102,11 @@ class WorkerServiceServicer:
 
     def RegisterWorkflows(self, request, context):
         """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
-        The versions of the worker's latest call are the only ones it is given tasks of: a
-        call replaces the worker's whole set, so register every workflow in one call. Each
-        version registered becomes the latest of its name (new executions start on it).
+        The worker is given tasks only of the versions in its set. With mode REGISTER_MODE_REPLACE
+        (and, for compatibility, when mode is unset) the call's versions become the whole set:
+        workflows left out stop being leased to this worker. With REGISTER_MODE_ADD they are
+        added to the set (replacing a version of the same workflow name). Each version
+        registered becomes the latest of its name (new executions start on it).
         A worker token limited to queues may register only workflows (and schedules) on them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

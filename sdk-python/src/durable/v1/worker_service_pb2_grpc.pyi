@@ -48,9 +48,11 @@ class WorkerServiceStub:
     def __new__(cls, channel: _aio.Channel) -> WorkerServiceAsyncStub: ...
     RegisterWorkflows: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.RegisterWorkflowsRequest, _worker_service_pb2.RegisterWorkflowsResponse]
     """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
-    The versions of the worker's latest call are the only ones it is given tasks of: a
-    call replaces the worker's whole set, so register every workflow in one call. Each
-    version registered becomes the latest of its name (new executions start on it).
+    The worker is given tasks only of the versions in its set. With mode REGISTER_MODE_REPLACE
+    (and, for compatibility, when mode is unset) the call's versions become the whole set:
+    workflows left out stop being leased to this worker. With REGISTER_MODE_ADD they are
+    added to the set (replacing a version of the same workflow name). Each version
+    registered becomes the latest of its name (new executions start on it).
     A worker token limited to queues may register only workflows (and schedules) on them.
     """
     PollTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.PollTasksRequest, _worker_service_pb2.PollTasksResponse]
@@ -99,9 +101,11 @@ class WorkerServiceAsyncStub(WorkerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RegisterWorkflows: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.RegisterWorkflowsRequest, _worker_service_pb2.RegisterWorkflowsResponse]  # type: ignore[assignment]
     """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
-    The versions of the worker's latest call are the only ones it is given tasks of: a
-    call replaces the worker's whole set, so register every workflow in one call. Each
-    version registered becomes the latest of its name (new executions start on it).
+    The worker is given tasks only of the versions in its set. With mode REGISTER_MODE_REPLACE
+    (and, for compatibility, when mode is unset) the call's versions become the whole set:
+    workflows left out stop being leased to this worker. With REGISTER_MODE_ADD they are
+    added to the set (replacing a version of the same workflow name). Each version
+    registered becomes the latest of its name (new executions start on it).
     A worker token limited to queues may register only workflows (and schedules) on them.
     """
     PollTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.PollTasksRequest, _worker_service_pb2.PollTasksResponse]  # type: ignore[assignment]
@@ -153,9 +157,11 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.RegisterWorkflowsResponse, _abc.Awaitable[_worker_service_pb2.RegisterWorkflowsResponse]]:
         """RegisterWorkflows stores the worker's workflow definitions and returns their versions.
-        The versions of the worker's latest call are the only ones it is given tasks of: a
-        call replaces the worker's whole set, so register every workflow in one call. Each
-        version registered becomes the latest of its name (new executions start on it).
+        The worker is given tasks only of the versions in its set. With mode REGISTER_MODE_REPLACE
+        (and, for compatibility, when mode is unset) the call's versions become the whole set:
+        workflows left out stop being leased to this worker. With REGISTER_MODE_ADD they are
+        added to the set (replacing a version of the same workflow name). Each version
+        registered becomes the latest of its name (new executions start on it).
         A worker token limited to queues may register only workflows (and schedules) on them.
         """
 

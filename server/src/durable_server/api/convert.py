@@ -71,8 +71,16 @@ def _timeout(msg: Any) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def _timeout_value(msg: Any) -> str | None:
-    return (msg.timeout_value_json or "null") if msg.has_timeout_value else None
+def _timeout_value(task_id: int, wait: str, msg: Any) -> str | None:
+    """The wait's timeout value (empty is null); refused without a timeout to use it."""
+    if not msg.has_timeout_value:
+        return None
+    if _timeout(msg) is None:
+        raise InvalidArgumentError(
+            f"task {task_id}: the {wait} wait has has_timeout_value but no timeout: a timeout "
+            "value is what the wait returns when its timeout elapses"
+        )
+    return msg.timeout_value_json or "null"
 
 
 _MODES = {
@@ -110,7 +118,7 @@ def wait_from_proto(task_id: int, suspension: worker_service_pb2.TaskSuspension)
     which = suspension.WhichOneof("wait")
     if which == "child":
         w = suspension.child
-        return ChildWaitSpec(w.index, _timeout(w), _timeout_value(w))
+        return ChildWaitSpec(w.index, _timeout(w), _timeout_value(task_id, "child", w))
     if which == "sleep":
         sl = suspension.sleep
         if sl.HasField("until_time"):
@@ -131,10 +139,13 @@ def wait_from_proto(task_id: int, suspension: worker_service_pb2.TaskSuspension)
             _check_names(task_id, ev.names),
             _MODES[ev.mode],
             _timeout(ev),
-            _timeout_value(ev),
+            _timeout_value(task_id, "event", ev),
         )
     if which == "input":
         inp = suspension.input
+        validate.check_enum(
+            f"kind of the input wait of task {task_id}", common_pb2.InputKind, inp.kind
+        )
         try:
             kind = input_kind_name(inp.kind)
         except ValueError as exc:
@@ -155,7 +166,9 @@ def wait_from_proto(task_id: int, suspension: worker_service_pb2.TaskSuspension)
             ],
         }
         name = validate.check_name(f"input name of task {task_id}", inp.name)
-        return InputWaitSpec(inp.index, name, json.dumps(spec), _timeout(inp), _timeout_value(inp))
+        return InputWaitSpec(
+            inp.index, name, json.dumps(spec), _timeout(inp), _timeout_value(task_id, "input", inp)
+        )
     raise InvalidArgumentError(f"task {task_id}: a suspension needs a wait")
 
 
@@ -352,6 +365,7 @@ def claimed_task_to_proto(
         compensated_step=task.compensated_step or "",
         memo_json=task.memo_json if task.memo_json != "{}" else "",
         traceparent=task.traceparent,
+        idempotency_key=f"{task.execution_id}:{task.sequence}:{task.step_name}",
     )
     msg.lease_expires_at.FromDatetime(task.lease_expires_at)
     if task.timeout_secs:

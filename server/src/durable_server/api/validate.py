@@ -16,6 +16,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from durable._shared import json_problem
 from durable.v1 import common_pb2, definition_pb2
+from durable_server.engine.definitions import canonical_key
 from durable_server.errors import InvalidArgumentError, InvalidJsonError
 
 __all__ = [
@@ -177,7 +178,12 @@ _KEY_JSON = re.compile(r'^(true|false|-?(0|[1-9][0-9]*)|"([^"\\]|\\.)*")$')
 
 
 def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
-    """A definition the engine can run: every node named once, no empty sequences."""
+    """A definition the engine can run and reads as it was meant.
+
+    Every node named once, no empty sequences, and nothing the engine would otherwise
+    ignore or guess at: an enum number the proto does not define, a default without
+    ``has_default``.
+    """
     check_name("workflow name", d.name)
     wf = f"workflow {d.name!r}"
     if d.max_step_runs < 0:
@@ -210,10 +216,12 @@ def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
         if kind == "step":
             step = n.step
             named("step", step.name)
-            _check_step_options(f"step {step.name!r}", step)
+            _check_step_options(f"{wf}: step {step.name!r}", step)
             if step.HasField("compensation"):
                 named("compensation", step.compensation.name)
-                _check_step_options(f"compensation {step.compensation.name!r}", step.compensation)
+                _check_step_options(
+                    f"{wf}: compensation {step.compensation.name!r}", step.compensation
+                )
         elif kind == "branch":
             b = n.branch
             named("branch", b.name)
@@ -227,17 +235,25 @@ def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
                         'compact JSON strings, integers or booleans, e.g. ""invoice"", "3"'
                     )
                 check_json(f"{wf}: branch {b.name!r} case key", case.key_json)
-                if case.key_json in keys:
+                key = canonical_key(case.key_json)
+                if key in keys:
                     raise InvalidArgumentError(
-                        f"{wf}: branch {b.name!r} has two cases {case.key_json}"
+                        f"{wf}: branch {b.name!r} has two cases of the key {key} (keys are "
+                        "compared in canonical form: see docs/protocol.md, Branch keys)"
                     )
-                keys.add(case.key_json)
+                keys.add(key)
                 sequence(case.nodes, f"case {case.key_json} of branch {b.name!r}")
             if b.has_default:
                 sequence(b.default_nodes, f"the default of branch {b.name!r}")
+            elif b.default_nodes:
+                raise InvalidArgumentError(
+                    f"{wf}: branch {b.name!r} has default_nodes but not has_default: set "
+                    "has_default for a default case (without it the nodes would never run)"
+                )
         elif kind == "parallel":
             p = n.parallel
             named("parallel", p.name)
+            check_enum(f"{wf}: parallel {p.name!r}: on_error", definition_pb2.ErrorMode, p.on_error)
             if not p.branches:
                 raise InvalidArgumentError(f"{wf}: parallel {p.name!r} has no branches")
             names: set[str] = set()
@@ -252,6 +268,7 @@ def check_definition(d: definition_pb2.WorkflowDefinition) -> None:
         elif kind == "foreach":
             f = n.foreach
             named("foreach", f.name)
+            check_enum(f"{wf}: foreach {f.name!r}: on_error", definition_pb2.ErrorMode, f.on_error)
             if f.concurrency < 0:
                 raise InvalidArgumentError(
                     f"{wf}: foreach {f.name!r} concurrency must not be negative"
@@ -287,6 +304,7 @@ def _check_declared_schedule(wf: str, s: definition_pb2.DeclaredSchedule) -> Non
 
 
 def _check_retry(what: str, retry: common_pb2.RetryPolicy) -> None:
+    check_enum(f"{what}: retry.backoff", common_pb2.Backoff, retry.backoff)
     for name in ("initial_delay", "max_delay"):
         if check_duration(f"{what}: retry.{name}", getattr(retry, name)) < timedelta(0):
             raise InvalidArgumentError(f"{what}: retry.{name} must not be negative")

@@ -45,10 +45,17 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             raise InvalidArgumentError("a workflow name appears twice in one registration")
         for definition in request.workflows:
             validate.check_definition(definition)
+        validate.check_enum("mode", pb.RegisterMode, request.mode)
         queues = validate.check_queues(request.queues)
         access.check_registration(queues, request.workflows)
         takeover = Takeover(allowed=request.allow_takeover, may_use=access.may_use_queue)
-        registered = await self.registry.register(worker_id, request.workflows, queues, takeover)
+        registered = await self.registry.register(
+            worker_id,
+            request.workflows,
+            queues,
+            takeover,
+            add=request.mode == pb.REGISTER_MODE_ADD,
+        )
         return pb.RegisterWorkflowsResponse(
             workflows=[
                 pb.RegisteredWorkflow(name=r.name, version=r.version, created=r.created)

@@ -6,10 +6,15 @@ sits, so the engine can answer "what comes after this node?" without walking the
 
 A version is the sha256 of a definition, so a version's definition never changes and
 the cache is safe to share by every request on every replica.
+
+Branch case keys are indexed by their canonical text (:func:`canonical_key`), so a key
+matches whichever JSON writer produced it; the stored definition, and so its version,
+keeps the bytes the worker sent.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -27,9 +32,36 @@ __all__ = [
     "ParallelDef",
     "Seq",
     "StepDef",
+    "canonical_key",
 ]
 
 DEFAULT_FOREACH_CONCURRENCY = 10
+
+
+def canonical_key(key_json: str) -> str:
+    r"""The canonical JSON text of a branch key (a string, an integer or a boolean).
+
+    Compact, UTF-8, and with only the escapes JSON requires: ``\"``, ``\\``, and
+    ``\b \f \n \r \t`` or ``\u00xx`` for other characters below U+0020; every other
+    character as itself. So ``"caf\u00e9"`` (Python's default writer) and ``"café"``
+    (JavaScript's) are one key. Any other text (a float, an object, not JSON) is returned
+    unchanged: it is no key, and matches none.
+    """
+    try:
+        value = json.loads(key_json)
+    except ValueError:
+        return key_json
+    if isinstance(value, str | int):  # bool is an int
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return key_json
+
+
+def _cases(branch: definition_pb2.Branch, seq: Callable[..., Seq]) -> dict[str, Seq]:
+    """A branch's cases by canonical key (the first of two that canonicalise alike)."""
+    cases: dict[str, Seq] = {}
+    for case in branch.cases:
+        cases.setdefault(canonical_key(case.key_json), seq(case.nodes, case_of=branch.name))
+    return cases
 
 
 def _secs(msg: object, name: str) -> float | None:
@@ -152,7 +184,7 @@ class Definition:
                 b = n.branch
                 parsed = BranchDef(
                     b.name,
-                    {c.key_json: seq(c.nodes, case_of=b.name) for c in b.cases},
+                    _cases(b, seq),
                     seq(b.default_nodes, case_of=b.name) if b.has_default else None,
                 )
             elif kind == "parallel":

@@ -70,8 +70,13 @@ class Registry:
         protos: Sequence[definition_pb2.WorkflowDefinition],
         queues: Sequence[str],
         takeover: Takeover | None = None,
+        *,
+        add: bool = False,
     ) -> list[Registered]:
         """Store each definition, make it the latest of its name, and record the worker.
+
+        The definitions' versions become the worker's whole set, or with ``add`` join it
+        (each replacing a version of the same name the worker registered before).
 
         Raises:
             FailedPreconditionError: A workflow runs on another queue than the one its new
@@ -98,14 +103,26 @@ class Registry:
                     # A new version of the code: its declared schedules become the stored ones.
                     await self.scheduler.declare(conn, d)
                 out.append(Registered(d.name, d.version, created))
-            await worker_store.worker_upsert(
-                conn,
-                worker_id=worker_id,
-                versions=[d.version for d in parsed],
-                queues=list(queues),
-                now=self.clock.db_now(),
-                forget_after=FORGET_WORKERS_AFTER,
-            )
+            versions = [d.version for d in parsed]
+            if add:
+                await worker_store.worker_upsert_adding(
+                    conn,
+                    worker_id=worker_id,
+                    versions=versions,
+                    names=[d.name for d in parsed],
+                    queues=list(queues),
+                    now=self.clock.db_now(),
+                    forget_after=FORGET_WORKERS_AFTER,
+                )
+            else:
+                await worker_store.worker_upsert(
+                    conn,
+                    worker_id=worker_id,
+                    versions=versions,
+                    queues=list(queues),
+                    now=self.clock.db_now(),
+                    forget_after=FORGET_WORKERS_AFTER,
+                )
         for d in parsed:
             self.definitions.put(d)
             self._latest[d.name] = (d.version, time.monotonic() + LATEST_TTL_SECS)

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 from durable_server.engine.children import ChildStart, ChildStartError, start_children
 from durable_server.engine.context import EngineContext, Handback, UnitOfWork, check_fresh
+from durable_server.engine.definitions import BranchDef, Definition, ForeachDef
 from durable_server.engine.logs import LogEntry, append_logs
 from durable_server.engine.scope import QueueScope, check_task_queues
+from durable_server.engine.states import TaskKind
 from durable_server.engine.transitions import (
     Decision,
     Evaluation,
@@ -21,6 +23,7 @@ from durable_server.engine.transitions import (
     decide_step_failed,
 )
 from durable_server.engine.waits import EventSent, WaitSpec, park, provide_input, send_event
+from durable_server.errors import InvalidArgumentError
 from durable_server.store import tasks as task_store
 from durable_server.store.rows import ClaimedTask, LeasedTask
 
@@ -82,6 +85,11 @@ class Reports:
         ctx = self.ctx
         async with ctx.unit(handback=next_tasks) as uow:
             by_id = await self._lock(uow, outcomes, scope)
+            for outcome in outcomes:  # refuse the whole report before recording any of it
+                task = by_id[outcome.task_id]
+                if outcome.error is None and (outcome.evaluations or task.kind == TaskKind.ROUTE):
+                    definition = await ctx.definition(task.workflow_version)
+                    _check_evaluations(definition, task, outcome.evaluations)
             decisions = []
             for outcome in outcomes:
                 task = by_id[outcome.task_id]
@@ -209,6 +217,39 @@ class Reports:
         """Answer a pending human input."""
         async with self.ctx.unit() as uow:
             await provide_input(uow.conn, uow.applier, execution_id, name, value_json)
+
+
+def _check_evaluations(
+    definition: Definition, task: LeasedTask, evaluations: Mapping[str, Evaluation]
+) -> None:
+    """Refuse evaluations no walk can use, and a ROUTE completion without its own node's.
+
+    Without its node's evaluation a ROUTE task would be routed again and again until the
+    execution's step-run limit. Evaluations of branches and foreaches the walk does not
+    reach are ignored (the worker may have walked ahead on another path).
+    """
+    for name in evaluations:
+        if not isinstance(definition.nodes.get(name), BranchDef | ForeachDef):
+            raise InvalidArgumentError(
+                f"task {task.id}: evaluation {name!r} names no branch or foreach of workflow "
+                f"{definition.name!r}: evaluations are branch keys and foreach item lists"
+            )
+    if task.kind == TaskKind.ROUTE and task.step_name not in evaluations:
+        node = definition.nodes.get(task.step_name)
+        if isinstance(node, BranchDef | ForeachDef):
+            kind, value = (
+                ("branch", "its key")
+                if isinstance(node, BranchDef)
+                else (
+                    "foreach",
+                    "its item list",
+                )
+            )
+            raise InvalidArgumentError(
+                f"task {task.id}: the ROUTE task of {kind} {node.name!r} completed without "
+                f"the evaluation of {node.name!r}: evaluations must include {value} (or the "
+                "error its function raised)"
+            )
 
 
 def _step_outcome(outcome: TaskOutcome) -> str:

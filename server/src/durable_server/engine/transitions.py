@@ -23,6 +23,7 @@ from durable_server.engine.definitions import (
     ParallelDef,
     Seq,
     StepDef,
+    canonical_key,
 )
 from durable_server.engine.states import ExecutionStatus, StepAttemptStatus, TaskKind
 from durable_server.store.rows import LeasedTask
@@ -291,7 +292,9 @@ def walk(
         value = evaluation.value_json or "null"
         if isinstance(node, ForeachDef):
             return (StartGroup(origin, lane, node, data_json, value),)
-        case = node.cases.get(value, node.default)
+        case = node.cases.get(value)  # canonical text already, as most writers send it
+        if case is None:
+            case = node.cases.get(canonical_key(value), node.default)
         if case is None:
             error = StepError(
                 "BranchNoMatch",

@@ -23,6 +23,32 @@ async def worker_upsert(
     )
 
 
+async def worker_upsert_adding(
+    conn: Conn,
+    *,
+    worker_id: str,
+    versions: list[str],
+    names: list[str],
+    queues: list[str],
+    now: datetime | None,
+    forget_after: timedelta,
+) -> None:
+    """Add ``versions`` (of workflows ``names``) and ``queues`` to a worker's registration.
+
+    A version of one of ``names`` the worker registered before is replaced; the worker's
+    other versions stay. Workers not seen for ``forget_after`` are forgotten.
+    """
+    await conn.execute(
+        Q["worker_upsert_adding"],
+        worker_id,
+        versions,
+        queues,
+        now,
+        forget_after.total_seconds(),
+        names,
+    )
+
+
 async def worker_touch_many(conn: Conn, *, worker_ids: list[str], times: list[datetime]) -> None:
     """Record when workers were last seen."""
     await conn.execute(Q["worker_touch_many"], worker_ids, times)

@@ -28,6 +28,8 @@ export type RetryPolicy = Message<"durable.v1.RetryPolicy"> & {
   maxAttempts: number;
 
   /**
+   * Unspecified means exponential.
+   *
    * @generated from field: durable.v1.Backoff backoff = 2;
    */
   backoff: Backoff;
@@ -313,8 +315,8 @@ export enum TaskKind {
   /**
    * No user step: evaluate the control nodes from node step_name on (branch keys,
    * foreach items) for input_json, report them as evaluations (step_name's own
-   * included), and complete with input_json unchanged. Sent only when no worker could
-   * evaluate them earlier. One attempt, no retry.
+   * included: a completion without it is INVALID_ARGUMENT), and complete with input_json
+   * unchanged. Sent only when no worker could evaluate them earlier. One attempt, no retry.
    *
    * @generated from enum value: TASK_KIND_ROUTE = 2;
    */
@@ -404,12 +406,15 @@ export const StepAttemptStatusSchema: GenEnum<StepAttemptStatus> = /*@__PURE__*/
   enumDesc(file_durable_v1_common, 2);
 
 /**
- * Backoff is how the delay between retries grows.
+ * Backoff is how the delay between retries grows. A number not listed here is refused
+ * (INVALID_ARGUMENT) when the definition is registered.
  *
  * @generated from enum durable.v1.Backoff
  */
 export enum Backoff {
   /**
+   * Read as BACKOFF_EXPONENTIAL.
+   *
    * @generated from enum value: BACKOFF_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,

@@ -22,6 +22,10 @@ export const file_durable_v1_definition: GenFile = /*@__PURE__*/
  * distinct definition gets a version (a content hash), and an execution stays
  * on the version it started with.
  *
+ * RegisterWorkflows refuses (INVALID_ARGUMENT, naming the workflow, node and field) a
+ * definition with an enum number its enum does not define, or a part the orchestrator
+ * would ignore (default_nodes without has_default), rather than read it as a default.
+ *
  * A workflow is a sequence of nodes. Every node has a name unique within the
  * whole workflow (nested nodes included): names are the stable ids that tasks,
  * attempts and gotos refer to, so renaming a node makes a new version.
@@ -297,13 +301,16 @@ export type Branch = Message<"durable.v1.Branch"> & {
   cases: BranchCase[];
 
   /**
-   * Run when no case matches (only when has_default).
+   * Run when no case matches. Sent only with has_default (INVALID_ARGUMENT otherwise).
    *
    * @generated from field: repeated durable.v1.Node default_nodes = 3;
    */
   defaultNodes: Node[];
 
   /**
+   * The branch has a default case (default_nodes). Without it, a key no case matches
+   * fails the lane (BranchNoMatch).
+   *
    * @generated from field: bool has_default = 4;
    */
   hasDefault: boolean;
@@ -324,9 +331,11 @@ export const BranchSchema: GenMessage<Branch> = /*@__PURE__*/
 export type BranchCase = Message<"durable.v1.BranchCase"> & {
   /**
    * The key as compact JSON: a string ("\"invoice\""), an integer ("3") or a
-   * boolean ("true"). Keys are compared as this text, byte for byte, with the
-   * Evaluation.value_json a worker reports: use one writer for both (see
-   * docs/protocol.md, "Branch keys", for the canonical form).
+   * boolean ("true"). The orchestrator compares keys with the Evaluation.value_json a
+   * worker reports in canonical form (parsed and written again: no whitespace, UTF-8,
+   * only the escapes JSON requires; see docs/protocol.md, "Branch keys"), so
+   * "\"caf\\u00e9\"" and "\"café\"" are one key; two cases of one canonical key are
+   * refused. The version hashes the text as sent: write keys canonically.
    *
    * @generated from field: string key_json = 1;
    */
@@ -460,7 +469,8 @@ export const ForeachSchema: GenMessage<Foreach> = /*@__PURE__*/
   messageDesc(file_durable_v1_definition, 9);
 
 /**
- * ErrorMode says what a failing lane of a parallel group or foreach does.
+ * ErrorMode says what a failing lane of a parallel group or foreach does. A number not
+ * listed here is refused when the definition is registered.
  *
  * @generated from enum durable.v1.ErrorMode
  */

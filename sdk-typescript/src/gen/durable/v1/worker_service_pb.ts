@@ -2,8 +2,8 @@
 // @generated from file durable/v1/worker_service.proto (package durable.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ErrorInfo, EventWaitMode, InputField, InputKind, LogLine, TaskKind } from "./common_pb.js";
 import { file_durable_v1_common } from "./common_pb.js";
 import type { WorkflowDefinition } from "./definition_pb.js";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file durable/v1/worker_service.proto.
  */
 export const file_durable_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9kdXJhYmxlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpkdXJhYmxlLnYxIogBChhSZWdpc3RlcldvcmtmbG93c1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEjEKCXdvcmtmbG93cxgCIAMoCzIeLmR1cmFibGUudjEuV29ya2Zsb3dEZWZpbml0aW9uEg4KBnF1ZXVlcxgDIAMoCRIWCg5hbGxvd190YWtlb3ZlchgEIAEoCCJOChlSZWdpc3RlcldvcmtmbG93c1Jlc3BvbnNlEjEKCXdvcmtmbG93cxgBIAMoCzIeLmR1cmFibGUudjEuUmVnaXN0ZXJlZFdvcmtmbG93IkQKElJlZ2lzdGVyZWRXb3JrZmxvdxIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDwoHY3JlYXRlZBgDIAEoCCJ5ChBQb2xsVGFza3NSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIOCgZxdWV1ZXMYAiADKAkSEQoJbWF4X3Rhc2tzGAMgASgFEi8KDHdhaXRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI0ChFQb2xsVGFza3NSZXNwb25zZRIfCgV0YXNrcxgBIAMoCzIQLmR1cmFibGUudjEuVGFzayLtAwoEVGFzaxIPCgd0YXNrX2lkGAEgASgDEhMKC2xlYXNlX3Rva2VuGAIgASgJEjQKEGxlYXNlX2V4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGV4ZWN1dGlvbl9pZBgEIAEoCRIVCg13b3JrZmxvd19uYW1lGAUgASgJEhgKEHdvcmtmbG93X3ZlcnNpb24YBiABKAkSEQoJc3RlcF9uYW1lGAcgASgJEhAKCHNlcXVlbmNlGAggASgFEg8KB2F0dGVtcHQYCSABKAUSEgoKaW5wdXRfanNvbhgKIAEoCRIcChRleGVjdXRpb25faW5wdXRfanNvbhgLIAEoCRIqCgd0aW1lb3V0GAwgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgNIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgRraW5kGA4gASgOMhQuZHVyYWJsZS52MS5UYXNrS2luZBIRCglsYW5lX3BhdGgYDyABKAkSGAoQY29tcGVuc2F0ZWRfc3RlcBgQIAEoCRIRCgltZW1vX2pzb24YESABKAkSEwoLdHJhY2VwYXJlbnQYEiABKAkiZwoKQ2hpbGRTdGFydBINCgVpbmRleBgBIAEoBRIVCg13b3JrZmxvd19uYW1lGAIgASgJEhIKCmlucHV0X2pzb24YAyABKAkSDQoFcXVldWUYBCABKAkSEAoIcHJpb3JpdHkYBSABKAUifQoJQ2hpbGRXYWl0Eg0KBWluZGV4GAEgASgFEioKB3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoSdGltZW91dF92YWx1ZV9qc29uGAMgASgJEhkKEWhhc190aW1lb3V0X3ZhbHVlGAQgASgIIjEKCVRhc2tMZWFzZRIPCgd0YXNrX2lkGAEgASgDEhMKC2xlYXNlX3Rva2VuGAIgASgJIoIBChRDb21wbGV0ZVRhc2tzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSLwoLY29tcGxldGlvbnMYAiADKAsyGi5kdXJhYmxlLnYxLlRhc2tDb21wbGV0aW9uEhYKDm1heF9uZXh0X3Rhc2tzGAMgASgFEg4KBnF1ZXVlcxgEIAMoCSK7AgoOVGFza0NvbXBsZXRpb24SJAoFbGVhc2UYASABKAsyFS5kdXJhYmxlLnYxLlRhc2tMZWFzZRITCgtyZXN1bHRfanNvbhgCIAEoCRITCgtnb3RvX3RhcmdldBgDIAEoCRJACgtldmFsdWF0aW9ucxgEIAMoCzIrLmR1cmFibGUudjEuVGFza0NvbXBsZXRpb24uRXZhbHVhdGlvbnNFbnRyeRIoCghjaGlsZHJlbhgFIAMoCzIWLmR1cmFibGUudjEuQ2hpbGRTdGFydBIhCgRsb2dzGAYgAygLMhMuZHVyYWJsZS52MS5Mb2dMaW5lGkoKEEV2YWx1YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZHVyYWJsZS52MS5FdmFsdWF0aW9uOgI4ASJVCgpFdmFsdWF0aW9uEhQKCnZhbHVlX2pzb24YASABKAlIABImCgVlcnJvchgCIAEoCzIVLmR1cmFibGUudjEuRXJyb3JJbmZvSABCCQoHb3V0Y29tZSI9ChVDb21wbGV0ZVRhc2tzUmVzcG9uc2USJAoKbmV4dF90YXNrcxgBIAMoCzIQLmR1cmFibGUudjEuVGFzayJQChBGYWlsVGFza3NSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIpCghmYWlsdXJlcxgCIAMoCzIXLmR1cmFibGUudjEuVGFza0ZhaWx1cmUijwEKC1Rhc2tGYWlsdXJlEiQKBWxlYXNlGAEgASgLMhUuZHVyYWJsZS52MS5UYXNrTGVhc2USJAoFZXJyb3IYAiABKAsyFS5kdXJhYmxlLnYxLkVycm9ySW5mbxIRCgl0aW1lZF9vdXQYAyABKAgSIQoEbG9ncxgEIAMoCzITLmR1cmFibGUudjEuTG9nTGluZSITChFGYWlsVGFza3NSZXNwb25zZSJZChNTdXNwZW5kVGFza3NSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIvCgtzdXNwZW5zaW9ucxgCIAMoCzIaLmR1cmFibGUudjEuVGFza1N1c3BlbnNpb24irAIKDlRhc2tTdXNwZW5zaW9uEiQKBWxlYXNlGAEgASgLMhUuZHVyYWJsZS52MS5UYXNrTGVhc2USKAoIY2hpbGRyZW4YAiADKAsyFi5kdXJhYmxlLnYxLkNoaWxkU3RhcnQSJgoFY2hpbGQYAyABKAsyFS5kdXJhYmxlLnYxLkNoaWxkV2FpdEgAEiYKBXNsZWVwGAQgASgLMhUuZHVyYWJsZS52MS5TbGVlcFdhaXRIABInCgZldmVudHMYBSABKAsyFS5kdXJhYmxlLnYxLkV2ZW50V2FpdEgAEiYKBWlucHV0GAYgASgLMhUuZHVyYWJsZS52MS5JbnB1dFdhaXRIABIhCgRsb2dzGAcgAygLMhMuZHVyYWJsZS52MS5Mb2dMaW5lQgYKBHdhaXQiFgoUU3VzcGVuZFRhc2tzUmVzcG9uc2UihAEKCVNsZWVwV2FpdBINCgVpbmRleBgBIAEoBRItCghkdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjAKCnVudGlsX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSABCBwoFdW50aWwitQEKCUV2ZW50V2FpdBINCgVpbmRleBgBIAEoBRINCgVuYW1lcxgCIAMoCRInCgRtb2RlGAMgASgOMhkuZHVyYWJsZS52MS5FdmVudFdhaXRNb2RlEioKB3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoSdGltZW91dF92YWx1ZV9qc29uGAUgASgJEhkKEWhhc190aW1lb3V0X3ZhbHVlGAYgASgIIvkBCglJbnB1dFdhaXQSDQoFaW5kZXgYASABKAUSDAoEbmFtZRgCIAEoCRIjCgRraW5kGAMgASgOMhUuZHVyYWJsZS52MS5JbnB1dEtpbmQSDgoGcHJvbXB0GAQgASgJEg8KB2Nob2ljZXMYBSADKAkSJgoGZmllbGRzGAYgAygLMhYuZHVyYWJsZS52MS5JbnB1dEZpZWxkEioKB3RpbWVvdXQYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoSdGltZW91dF92YWx1ZV9qc29uGAggASgJEhkKEWhhc190aW1lb3V0X3ZhbHVlGAkgASgIIk8KE1JlbGVhc2VUYXNrc1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEiUKBmxlYXNlcxgCIAMoCzIVLmR1cmFibGUudjEuVGFza0xlYXNlIhYKFFJlbGVhc2VUYXNrc1Jlc3BvbnNlIkwKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEiUKBmxlYXNlcxgCIAMoCzIVLmR1cmFibGUudjEuVGFza0xlYXNlImAKEUhlYXJ0YmVhdFJlc3BvbnNlEhUKDWxvc3RfdGFza19pZHMYASADKAMSNAoQbGVhc2VfZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAyywQKDVdvcmtlclNlcnZpY2USYAoRUmVnaXN0ZXJXb3JrZmxvd3MSJC5kdXJhYmxlLnYxLlJlZ2lzdGVyV29ya2Zsb3dzUmVxdWVzdBolLmR1cmFibGUudjEuUmVnaXN0ZXJXb3JrZmxvd3NSZXNwb25zZRJICglQb2xsVGFza3MSHC5kdXJhYmxlLnYxLlBvbGxUYXNrc1JlcXVlc3QaHS5kdXJhYmxlLnYxLlBvbGxUYXNrc1Jlc3BvbnNlElQKDUNvbXBsZXRlVGFza3MSIC5kdXJhYmxlLnYxLkNvbXBsZXRlVGFza3NSZXF1ZXN0GiEuZHVyYWJsZS52MS5Db21wbGV0ZVRhc2tzUmVzcG9uc2USSAoJRmFpbFRhc2tzEhwuZHVyYWJsZS52MS5GYWlsVGFza3NSZXF1ZXN0Gh0uZHVyYWJsZS52MS5GYWlsVGFza3NSZXNwb25zZRJRCgxSZWxlYXNlVGFza3MSHy5kdXJhYmxlLnYxLlJlbGVhc2VUYXNrc1JlcXVlc3QaIC5kdXJhYmxlLnYxLlJlbGVhc2VUYXNrc1Jlc3BvbnNlElEKDFN1c3BlbmRUYXNrcxIfLmR1cmFibGUudjEuU3VzcGVuZFRhc2tzUmVxdWVzdBogLmR1cmFibGUudjEuU3VzcGVuZFRhc2tzUmVzcG9uc2USSAoJSGVhcnRiZWF0EhwuZHVyYWJsZS52MS5IZWFydGJlYXRSZXF1ZXN0Gh0uZHVyYWJsZS52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_durable_v1_common, file_durable_v1_definition, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch9kdXJhYmxlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpkdXJhYmxlLnYxIrABChhSZWdpc3RlcldvcmtmbG93c1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEjEKCXdvcmtmbG93cxgCIAMoCzIeLmR1cmFibGUudjEuV29ya2Zsb3dEZWZpbml0aW9uEg4KBnF1ZXVlcxgDIAMoCRIWCg5hbGxvd190YWtlb3ZlchgEIAEoCBImCgRtb2RlGAUgASgOMhguZHVyYWJsZS52MS5SZWdpc3Rlck1vZGUiTgoZUmVnaXN0ZXJXb3JrZmxvd3NSZXNwb25zZRIxCgl3b3JrZmxvd3MYASADKAsyHi5kdXJhYmxlLnYxLlJlZ2lzdGVyZWRXb3JrZmxvdyJEChJSZWdpc3RlcmVkV29ya2Zsb3cSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg8KB2NyZWF0ZWQYAyABKAgieQoQUG9sbFRhc2tzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGcXVldWVzGAIgAygJEhEKCW1heF90YXNrcxgDIAEoBRIvCgx3YWl0X3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iNAoRUG9sbFRhc2tzUmVzcG9uc2USHwoFdGFza3MYASADKAsyEC5kdXJhYmxlLnYxLlRhc2sihgQKBFRhc2sSDwoHdGFza19pZBgBIAEoAxITCgtsZWFzZV90b2tlbhgCIAEoCRI0ChBsZWFzZV9leHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxleGVjdXRpb25faWQYBCABKAkSFQoNd29ya2Zsb3dfbmFtZRgFIAEoCRIYChB3b3JrZmxvd192ZXJzaW9uGAYgASgJEhEKCXN0ZXBfbmFtZRgHIAEoCRIQCghzZXF1ZW5jZRgIIAEoBRIPCgdhdHRlbXB0GAkgASgFEhIKCmlucHV0X2pzb24YCiABKAkSHAoUZXhlY3V0aW9uX2lucHV0X2pzb24YCyABKAkSKgoHdGltZW91dBgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIgoEa2luZBgOIAEoDjIULmR1cmFibGUudjEuVGFza0tpbmQSEQoJbGFuZV9wYXRoGA8gASgJEhgKEGNvbXBlbnNhdGVkX3N0ZXAYECABKAkSEQoJbWVtb19qc29uGBEgASgJEhMKC3RyYWNlcGFyZW50GBIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgTIAEoCSJnCgpDaGlsZFN0YXJ0Eg0KBWluZGV4GAEgASgFEhUKDXdvcmtmbG93X25hbWUYAiABKAkSEgoKaW5wdXRfanNvbhgDIAEoCRINCgVxdWV1ZRgEIAEoCRIQCghwcmlvcml0eRgFIAEoBSJ9CglDaGlsZFdhaXQSDQoFaW5kZXgYASABKAUSKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJ0aW1lb3V0X3ZhbHVlX2pzb24YAyABKAkSGQoRaGFzX3RpbWVvdXRfdmFsdWUYBCABKAgiMQoJVGFza0xlYXNlEg8KB3Rhc2tfaWQYASABKAMSEwoLbGVhc2VfdG9rZW4YAiABKAkiggEKFENvbXBsZXRlVGFza3NSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIvCgtjb21wbGV0aW9ucxgCIAMoCzIaLmR1cmFibGUudjEuVGFza0NvbXBsZXRpb24SFgoObWF4X25leHRfdGFza3MYAyABKAUSDgoGcXVldWVzGAQgAygJIrsCCg5UYXNrQ29tcGxldGlvbhIkCgVsZWFzZRgBIAEoCzIVLmR1cmFibGUudjEuVGFza0xlYXNlEhMKC3Jlc3VsdF9qc29uGAIgASgJEhMKC2dvdG9fdGFyZ2V0GAMgASgJEkAKC2V2YWx1YXRpb25zGAQgAygLMisuZHVyYWJsZS52MS5UYXNrQ29tcGxldGlvbi5FdmFsdWF0aW9uc0VudHJ5EigKCGNoaWxkcmVuGAUgAygLMhYuZHVyYWJsZS52MS5DaGlsZFN0YXJ0EiEKBGxvZ3MYBiADKAsyEy5kdXJhYmxlLnYxLkxvZ0xpbmUaSgoQRXZhbHVhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5kdXJhYmxlLnYxLkV2YWx1YXRpb246AjgBIlUKCkV2YWx1YXRpb24SFAoKdmFsdWVfanNvbhgBIAEoCUgAEiYKBWVycm9yGAIgASgLMhUuZHVyYWJsZS52MS5FcnJvckluZm9IAEIJCgdvdXRjb21lIj0KFUNvbXBsZXRlVGFza3NSZXNwb25zZRIkCgpuZXh0X3Rhc2tzGAEgAygLMhAuZHVyYWJsZS52MS5UYXNrIlAKEEZhaWxUYXNrc1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEikKCGZhaWx1cmVzGAIgAygLMhcuZHVyYWJsZS52MS5UYXNrRmFpbHVyZSKPAQoLVGFza0ZhaWx1cmUSJAoFbGVhc2UYASABKAsyFS5kdXJhYmxlLnYxLlRhc2tMZWFzZRIkCgVlcnJvchgCIAEoCzIVLmR1cmFibGUudjEuRXJyb3JJbmZvEhEKCXRpbWVkX291dBgDIAEoCBIhCgRsb2dzGAQgAygLMhMuZHVyYWJsZS52MS5Mb2dMaW5lIhMKEUZhaWxUYXNrc1Jlc3BvbnNlIlkKE1N1c3BlbmRUYXNrc1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEi8KC3N1c3BlbnNpb25zGAIgAygLMhouZHVyYWJsZS52MS5UYXNrU3VzcGVuc2lvbiKsAgoOVGFza1N1c3BlbnNpb24SJAoFbGVhc2UYASABKAsyFS5kdXJhYmxlLnYxLlRhc2tMZWFzZRIoCghjaGlsZHJlbhgCIAMoCzIWLmR1cmFibGUudjEuQ2hpbGRTdGFydBImCgVjaGlsZBgDIAEoCzIVLmR1cmFibGUudjEuQ2hpbGRXYWl0SAASJgoFc2xlZXAYBCABKAsyFS5kdXJhYmxlLnYxLlNsZWVwV2FpdEgAEicKBmV2ZW50cxgFIAEoCzIVLmR1cmFibGUudjEuRXZlbnRXYWl0SAASJgoFaW5wdXQYBiABKAsyFS5kdXJhYmxlLnYxLklucHV0V2FpdEgAEiEKBGxvZ3MYByADKAsyEy5kdXJhYmxlLnYxLkxvZ0xpbmVCBgoEd2FpdCIWChRTdXNwZW5kVGFza3NSZXNwb25zZSKEAQoJU2xlZXBXYWl0Eg0KBWluZGV4GAEgASgFEi0KCGR1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uSAASMAoKdW50aWxfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAEIHCgV1bnRpbCK1AQoJRXZlbnRXYWl0Eg0KBWluZGV4GAEgASgFEg0KBW5hbWVzGAIgAygJEicKBG1vZGUYAyABKA4yGS5kdXJhYmxlLnYxLkV2ZW50V2FpdE1vZGUSKgoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJ0aW1lb3V0X3ZhbHVlX2pzb24YBSABKAkSGQoRaGFzX3RpbWVvdXRfdmFsdWUYBiABKAgi+QEKCUlucHV0V2FpdBINCgVpbmRleBgBIAEoBRIMCgRuYW1lGAIgASgJEiMKBGtpbmQYAyABKA4yFS5kdXJhYmxlLnYxLklucHV0S2luZBIOCgZwcm9tcHQYBCABKAkSDwoHY2hvaWNlcxgFIAMoCRImCgZmaWVsZHMYBiADKAsyFi5kdXJhYmxlLnYxLklucHV0RmllbGQSKgoHdGltZW91dBgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJ0aW1lb3V0X3ZhbHVlX2pzb24YCCABKAkSGQoRaGFzX3RpbWVvdXRfdmFsdWUYCSABKAgiTwoTUmVsZWFzZVRhc2tzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSJQoGbGVhc2VzGAIgAygLMhUuZHVyYWJsZS52MS5UYXNrTGVhc2UiFgoUUmVsZWFzZVRhc2tzUmVzcG9uc2UiTAoQSGVhcnRiZWF0UmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSJQoGbGVhc2VzGAIgAygLMhUuZHVyYWJsZS52MS5UYXNrTGVhc2UiYAoRSGVhcnRiZWF0UmVzcG9uc2USFQoNbG9zdF90YXNrX2lkcxgBIAMoAxI0ChBsZWFzZV9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpfCgxSZWdpc3Rlck1vZGUSHQoZUkVHSVNURVJfTU9ERV9VTlNQRUNJRklFRBAAEhkKFVJFR0lTVEVSX01PREVfUkVQTEFDRRABEhUKEVJFR0lTVEVSX01PREVfQUREEAIyywQKDVdvcmtlclNlcnZpY2USYAoRUmVnaXN0ZXJXb3JrZmxvd3MSJC5kdXJhYmxlLnYxLlJlZ2lzdGVyV29ya2Zsb3dzUmVxdWVzdBolLmR1cmFibGUudjEuUmVnaXN0ZXJXb3JrZmxvd3NSZXNwb25zZRJICglQb2xsVGFza3MSHC5kdXJhYmxlLnYxLlBvbGxUYXNrc1JlcXVlc3QaHS5kdXJhYmxlLnYxLlBvbGxUYXNrc1Jlc3BvbnNlElQKDUNvbXBsZXRlVGFza3MSIC5kdXJhYmxlLnYxLkNvbXBsZXRlVGFza3NSZXF1ZXN0GiEuZHVyYWJsZS52MS5Db21wbGV0ZVRhc2tzUmVzcG9uc2USSAoJRmFpbFRhc2tzEhwuZHVyYWJsZS52MS5GYWlsVGFza3NSZXF1ZXN0Gh0uZHVyYWJsZS52MS5GYWlsVGFza3NSZXNwb25zZRJRCgxSZWxlYXNlVGFza3MSHy5kdXJhYmxlLnYxLlJlbGVhc2VUYXNrc1JlcXVlc3QaIC5kdXJhYmxlLnYxLlJlbGVhc2VUYXNrc1Jlc3BvbnNlElEKDFN1c3BlbmRUYXNrcxIfLmR1cmFibGUudjEuU3VzcGVuZFRhc2tzUmVxdWVzdBogLmR1cmFibGUudjEuU3VzcGVuZFRhc2tzUmVzcG9uc2USSAoJSGVhcnRiZWF0EhwuZHVyYWJsZS52MS5IZWFydGJlYXRSZXF1ZXN0Gh0uZHVyYWJsZS52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_durable_v1_common, file_durable_v1_definition, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message durable.v1.RegisterWorkflowsRequest
@@ -50,6 +50,16 @@ export type RegisterWorkflowsRequest = Message<"durable.v1.RegisterWorkflowsRequ
    * @generated from field: bool allow_takeover = 4;
    */
   allowTakeover: boolean;
+
+  /**
+   * How the call's workflows combine with the ones this worker registered before.
+   * Unset means REGISTER_MODE_REPLACE (what every orchestrator did before the field
+   * existed): a worker that registers one workflow per call must send REGISTER_MODE_ADD,
+   * or each call silently drops the workflows of the previous ones.
+   *
+   * @generated from field: durable.v1.RegisterMode mode = 5;
+   */
+  mode: RegisterMode;
 };
 
 /**
@@ -299,6 +309,16 @@ export type Task = Message<"durable.v1.Task"> & {
    * @generated from field: string traceparent = 18;
    */
   traceparent: string;
+
+  /**
+   * A key unique to this step run and the same for all its attempts and re-runs after
+   * waits: "<execution_id>:<sequence>:<step_name>". Give it to step code for the side
+   * effects it must not repeat (a payment's idempotency key). Orchestrators before this
+   * field send it empty: a worker then derives the same string itself.
+   *
+   * @generated from field: string idempotency_key = 19;
+   */
+  idempotencyKey: string;
 };
 
 /**
@@ -386,6 +406,8 @@ export type ChildWait = Message<"durable.v1.ChildWait"> & {
   timeoutValueJson: string;
 
   /**
+   * Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT.
+   *
    * @generated from field: bool has_timeout_value = 4;
    */
   hasTimeoutValue: boolean;
@@ -488,8 +510,11 @@ export type TaskCompletion = Message<"durable.v1.TaskCompletion"> & {
    * The control nodes the worker evaluated on the way to the next step, by node
    * name: each branch key or foreach item list met walking from the node after this
    * one (from step_name itself for a ROUTE task) with result_json as input. The
-   * orchestrator asks with a ROUTE task for any it still needs, so a ROUTE completion
-   * must include step_name's own evaluation. See docs/walk.md.
+   * orchestrator asks with a ROUTE task for any it still needs. A ROUTE completion must
+   * include step_name's own evaluation (when step_name is a branch or foreach), and every
+   * name must be a branch or foreach of the workflow: otherwise the call is refused with
+   * INVALID_ARGUMENT. Evaluations of nodes the walk does not reach are ignored. See
+   * docs/walk.md.
    *
    * @generated from field: map<string, durable.v1.Evaluation> evaluations = 4;
    */
@@ -530,8 +555,8 @@ export type Evaluation = Message<"durable.v1.Evaluation"> & {
   outcome: {
     /**
      * A branch's key or a foreach's item list (a JSON array). A key selects the case
-     * whose BranchCase.key_json is the same text, byte for byte: write it as the
-     * definition wrote it.
+     * whose BranchCase.key_json is the same in canonical form (docs/protocol.md,
+     * "Branch keys"): "\"caf\\u00e9\"" selects the case "\"café\"".
      * Within the JSON payload profile (see common.proto).
      *
      * @generated from field: string value_json = 1;
@@ -820,6 +845,8 @@ export type EventWait = Message<"durable.v1.EventWait"> & {
   timeoutValueJson: string;
 
   /**
+   * Set only with a timeout (unset or zero is none): otherwise INVALID_ARGUMENT.
+   *
    * @generated from field: bool has_timeout_value = 6;
    */
   hasTimeoutValue: boolean;
@@ -851,6 +878,8 @@ export type InputWait = Message<"durable.v1.InputWait"> & {
   name: string;
 
   /**
+   * Not INPUT_KIND_UNSPECIFIED; a number InputKind does not define is INVALID_ARGUMENT.
+   *
    * @generated from field: durable.v1.InputKind kind = 3;
    */
   kind: InputKind;
@@ -875,16 +904,24 @@ export type InputWait = Message<"durable.v1.InputWait"> & {
   fields: InputField[];
 
   /**
+   * Give up after this long; unset or zero means wait for ever (or until the workflow
+   * timeout).
+   *
    * @generated from field: google.protobuf.Duration timeout = 7;
    */
   timeout?: Duration | undefined;
 
   /**
+   * What the wait returns on timeout (JSON); without has_timeout_value a timeout is an
+   * error (InputTimeout).
+   *
    * @generated from field: string timeout_value_json = 8;
    */
   timeoutValueJson: string;
 
   /**
+   * Set only with a timeout: otherwise INVALID_ARGUMENT.
+   *
    * @generated from field: bool has_timeout_value = 9;
    */
   hasTimeoutValue: boolean;
@@ -984,6 +1021,43 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
   messageDesc(file_durable_v1_worker_service, 25);
 
 /**
+ * RegisterMode says what a RegisterWorkflows call does to the worker's set of versions.
+ *
+ * @generated from enum durable.v1.RegisterMode
+ */
+export enum RegisterMode {
+  /**
+   * Read as REGISTER_MODE_REPLACE.
+   *
+   * @generated from enum value: REGISTER_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The call's versions become the worker's whole set: tasks of workflows left out are no
+   * longer leased to it (their executions wait for another worker).
+   *
+   * @generated from enum value: REGISTER_MODE_REPLACE = 1;
+   */
+  REPLACE = 1,
+
+  /**
+   * The call's versions join the worker's set; a version of a workflow name already in
+   * the set takes its place, the other workflows stay. A worker not known yet (never
+   * registered, or forgotten) starts from an empty set.
+   *
+   * @generated from enum value: REGISTER_MODE_ADD = 2;
+   */
+  ADD = 2,
+}
+
+/**
+ * Describes the enum durable.v1.RegisterMode.
+ */
+export const RegisterModeSchema: GenEnum<RegisterMode> = /*@__PURE__*/
+  enumDesc(file_durable_v1_worker_service, 0);
+
+/**
  * WorkerService is how workers register workflows, take step tasks and report results.
  * docs/protocol.md is the full reference for writing a worker in any language.
  *
@@ -1003,9 +1077,11 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
 export const WorkerService: GenService<{
   /**
    * RegisterWorkflows stores the worker's workflow definitions and returns their versions.
-   * The versions of the worker's latest call are the only ones it is given tasks of: a
-   * call replaces the worker's whole set, so register every workflow in one call. Each
-   * version registered becomes the latest of its name (new executions start on it).
+   * The worker is given tasks only of the versions in its set. With mode REGISTER_MODE_REPLACE
+   * (and, for compatibility, when mode is unset) the call's versions become the whole set:
+   * workflows left out stop being leased to this worker. With REGISTER_MODE_ADD they are
+   * added to the set (replacing a version of the same workflow name). Each version
+   * registered becomes the latest of its name (new executions start on it).
    * A worker token limited to queues may register only workflows (and schedules) on them.
    *
    * @generated from rpc durable.v1.WorkerService.RegisterWorkflows

@@ -10,6 +10,27 @@ VALUES ($1, $2, $3, coalesce($4, now()), coalesce($4, now()))
 ON CONFLICT (id) DO UPDATE
 SET versions = EXCLUDED.versions, queues = EXCLUDED.queues, last_seen_at = EXCLUDED.last_seen_at;
 
+-- name: worker_upsert_adding
+-- Record a registration that adds versions (of workflow names $6) and queues to a worker's sets.
+-- A version of one of those names already in the set gives way to the new one; others stay.
+WITH forgotten AS (
+    DELETE FROM workers
+    WHERE last_seen_at < coalesce($4, now()) - make_interval(secs => $5::float8) AND id <> $1
+)
+INSERT INTO workers (id, versions, queues, started_at, last_seen_at)
+VALUES ($1, $2, $3, coalesce($4, now()), coalesce($4, now()))
+ON CONFLICT (id) DO UPDATE
+SET versions = ARRAY(
+        SELECT v FROM unnest(workers.versions) AS v
+        WHERE v <> ALL(EXCLUDED.versions)
+          AND NOT EXISTS (
+              SELECT 1 FROM workflow_versions wv WHERE wv.version = v AND wv.name = ANY($6::text[])
+          )
+    ) || EXCLUDED.versions,
+    queues = workers.queues
+        || ARRAY(SELECT q FROM unnest(EXCLUDED.queues) AS q WHERE q <> ALL(workers.queues)),
+    last_seen_at = EXCLUDED.last_seen_at;
+
 -- name: worker_touch_many
 -- Record when workers were last seen (never moving a time back).
 UPDATE workers w SET last_seen_at = greatest(w.last_seen_at, x.at)
