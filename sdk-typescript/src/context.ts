@@ -141,6 +141,11 @@ export class StepLog implements StepLogger {
   }
 
   private add(level: string, message: string): void {
+    this.write(level, message, "step");
+  }
+
+  /** Add a line of `logger` at `level` (console output captured during the attempt, say). */
+  write(level: string, message: string, logger: string): void {
     const text = String(message);
     const size = Buffer.byteLength(text, "utf8");
     if (this.lines.length >= MAX_LOG_LINES || this.bytes + size > MAX_LOG_BYTES) {
@@ -148,7 +153,7 @@ export class StepLog implements StepLogger {
       return;
     }
     this.bytes += size;
-    this.lines.push(create(LogLineSchema, { time: timestampNow(), level, message: text, logger: "step" }));
+    this.lines.push(create(LogLineSchema, { time: timestampNow(), level, message: text, logger }));
   }
 
   /** The lines to report. */

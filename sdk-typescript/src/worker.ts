@@ -33,6 +33,7 @@ import { randomBytes } from "node:crypto";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import type { Client as RpcClient } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
+import { captured } from "./capture.js";
 import { StepLog } from "./context.js";
 import type { DurableError } from "./errors.js";
 import { AbortedError, DeadlineExceededError, UnavailableError, fromRpcError } from "./errors.js";
@@ -535,7 +536,7 @@ export class Worker {
     let timer: NodeJS.Timeout | undefined;
     let value: unknown;
     try {
-      const call = Promise.resolve().then(() => job.call(ctx));
+      const call = Promise.resolve().then(() => captured(log, () => job.call(ctx)));
       call.catch(() => undefined); // what it throws after a timeout or a suspension is not reported
       const racers: Promise<unknown>[] = [call, ctx.suspended];
       if (timeoutMs > 0) {
