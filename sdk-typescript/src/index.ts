@@ -4,6 +4,8 @@ export type { Json } from "./json.js";
 export * from "./models.js";
 export type { ConnectionOptions, TlsOptions } from "./transport.js";
 export type { StepContext, StepLogger } from "./context.js";
+export type { AnyEvent, ChildOptions, InputOptions, TaskKindName, WaitOptions } from "./context.js";
+export { ChildWorkflowError, WaitError, WaitTimeoutError, childExecutionId } from "./steprun.js";
 export * from "./workflow.js";
 export * from "./worker.js";
 export type { Finding, GraphFormatName, QueueInfo, QueueStateName, WorkerInfo } from "./operations.js";

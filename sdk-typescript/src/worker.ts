@@ -14,6 +14,14 @@
  * - CompleteTasks / FailTasks carry batched reports. A batch is all or nothing: one
  *   stale lease fails the call with FAILED_PRECONDITION and the stale task ids in the
  *   trailer `durable-stale-task-ids`; those are dropped and the rest sent again.
+ * - Task kinds (jobs.ts): STEP runs the step; ROUTE runs no user code and returns its
+ *   input with the node's own evaluation (a branch key or foreach item list, walk.ts);
+ *   INTO runs a group's into merge on `{data, results}`; COMPENSATION runs a
+ *   compensation on the compensated step's result. With `evaluateAhead` (default) a
+ *   STEP or INTO result carries the evaluations met on the walk after it.
+ * - A step that waits (ctx.sleep, ctx.waitForEvent, ctx.callWorkflow, ...) is reported
+ *   with SuspendTasks, with the child starts it recorded (steprun.ts); only a step may
+ *   wait (WaitOutsideStep, CallWorkflowOutsideStep).
  * - A step's timeout is enforced here: past it the attempt is reported as a failure
  *   (`StepTimeout`, `timed_out`), retried by the step's policy.
  * - Drain (SIGTERM/SIGINT, or `drain()`): stop polling first, let running steps finish
@@ -25,16 +33,21 @@ import { randomBytes } from "node:crypto";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import type { Client as RpcClient } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
-import type { StepContext } from "./context.js";
+import { captured } from "./capture.js";
 import { StepLog } from "./context.js";
 import type { DurableError } from "./errors.js";
 import { AbortedError, DeadlineExceededError, UnavailableError, fromRpcError } from "./errors.js";
-import { TaskKind } from "./gen/durable/v1/common_pb.js";
-import type { Task, TaskCompletion, TaskFailure, TaskLease } from "./gen/durable/v1/worker_service_pb.js";
+import type { Task, TaskCompletion, TaskFailure, TaskLease, TaskSuspension } from "./gen/durable/v1/worker_service_pb.js";
 import { RegisterMode, WorkerService } from "./gen/durable/v1/worker_service_pb.js";
 import { decodeJson, encodeJson } from "./json.js";
+import type { Job, UserJob } from "./jobs.js";
+import { GotoError, JobError, jobOf } from "./jobs.js";
+import { Goto } from "./nodes.js";
 import type { Report } from "./outcome.js";
-import { completion, errorFromThrown, failure, leaseOf, workerFailure } from "./outcome.js";
+import { completion, errorFromThrown, failure, leaseOf, maskSecrets, suspension, workerFailure } from "./outcome.js";
+import { StepRun } from "./steprun.js";
+import type { Evaluation } from "./walk.js";
+import { evaluate } from "./walk.js";
 import type { Connection, ConnectionOptions } from "./transport.js";
 import { connect } from "./transport.js";
 import type { Workflow } from "./workflow.js";
@@ -66,6 +79,12 @@ export interface WorkerOptions extends ConnectionOptions {
   pollWaitMs?: number;
   /** Move workflows registered on another queue to the queue they now declare. */
   allowTakeover?: boolean;
+  /**
+   * Send the branch keys and foreach item lists met after a step's (or an into's) result
+   * with the result, saving the ROUTE tasks the orchestrator would ask for (default
+   * true). A ROUTE task's own evaluation is always sent.
+   */
+  evaluateAhead?: boolean;
   logger?: WorkerLogger;
 }
 
@@ -169,6 +188,7 @@ export class Worker {
   private readonly drainTimeoutMs: number;
   private readonly pollWaitMs: number;
   private readonly allowTakeover: boolean;
+  private readonly evaluateAhead: boolean;
   private readonly log: WorkerLogger;
   private readonly connectionOptions: ConnectionOptions;
   private readonly byName: Map<string, Workflow>;
@@ -215,6 +235,7 @@ export class Worker {
     this.drainTimeoutMs = drainTimeoutMs;
     this.pollWaitMs = pollWaitMs;
     this.allowTakeover = options.allowTakeover ?? false;
+    this.evaluateAhead = options.evaluateAhead ?? true;
     this.log = options.logger ?? {
       info: (m) => console.info(m),
       warn: (m) => console.warn(m),
@@ -468,68 +489,123 @@ export class Worker {
           `this worker registered ${version}`,
       );
     }
-    if (task.kind !== TaskKind.STEP) {
-      return workerFailure(
-        task,
-        "UnknownTaskKind",
-        `this worker runs only step tasks; ${task.workflowName} sent task kind ${TaskKind[task.kind] ?? task.kind}`,
-      );
+    let job: Job;
+    try {
+      job = jobOf(workflow, task);
+    } catch (err) {
+      if (err instanceof JobError) return workerFailure(task, err.type, err.message);
+      return workerFailure(task, "InputDecodeError", (err as Error).message);
     }
-    const step = workflow.getStep(task.stepName);
-    if (step === undefined) {
-      return workerFailure(task, "UnknownStep", `workflow ${task.workflowName} has no step ${JSON.stringify(task.stepName)} here`);
+    if (job.kind === "route") {
+      // No user step: the input goes through, with the node's own evaluation (and any
+      // after it on the walk).
+      return completion(task, task.inputJson, [], { evaluations: evaluate(workflow.layout, task.stepName, job.input, true) });
     }
-    let input: unknown;
+    let memo: unknown;
     let executionInput: unknown;
     try {
-      input = decodeJson(task.inputJson, "the task's input");
       executionInput = decodeJson(task.executionInputJson, "the task's execution input");
+      memo = decodeJson(task.memoJson, "the task's memo") ?? {};
+      if (memo === null || typeof memo !== "object" || Array.isArray(memo)) {
+        throw new TypeError(`the task's memo must be a JSON object, got ${task.memoJson.slice(0, 200)}`);
+      }
     } catch (err) {
       return workerFailure(task, "InputDecodeError", (err as Error).message);
     }
     const log = new StepLog();
-    const ctx: StepContext = {
-      executionId: task.executionId,
-      workflowName: task.workflowName,
-      stepName: task.stepName,
-      sequence: task.sequence,
-      attempt: task.attempt,
-      // Sent by the orchestrator; empty from one that predates the field: derive it.
-      idempotencyKey: task.idempotencyKey || `${task.executionId}:${task.sequence}:${task.stepName}`,
+    const secrets = new Set<string>();
+    const ctx = new StepRun(
+      task.executionId,
+      task.workflowName,
+      task.stepName,
+      task.sequence,
+      task.attempt,
       executionInput,
-      signal: running.abort.signal,
+      task.lanePath,
+      job.kind,
+      memo as Record<string, unknown>,
+      running.abort.signal,
       log,
-    };
+      secrets,
+      task.idempotencyKey,
+    );
+    return maskSecrets(await this.runJob(running, workflow, job, ctx, log), secrets);
+  }
+
+  private async runJob(running: Running, workflow: Workflow, job: UserJob, ctx: StepRun, log: StepLog): Promise<Report> {
+    const task = running.task;
     const timeoutMs = task.timeout === undefined ? 0 : durationMs(task.timeout);
     let timer: NodeJS.Timeout | undefined;
+    let value: unknown;
     try {
-      const call = Promise.resolve().then(() => step.fn(input, ctx));
-      const result =
-        timeoutMs > 0
-          ? await Promise.race([
-              call,
-              new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(new StepTimeout()), timeoutMs);
-              }),
-            ])
-          : await call;
-      let resultJson: string;
-      try {
-        resultJson = encodeJson(result, `the result of step ${task.stepName}`);
-      } catch (err) {
-        return failure(task, { ...errorFromThrown(err), type: "JSONSerializationError", nonRetryable: true }, log.take());
+      const call = Promise.resolve().then(() => captured(log, () => job.call(ctx)));
+      call.catch(() => undefined); // what it throws after a timeout or a suspension is not reported
+      const racers: Promise<unknown>[] = [call, ctx.suspended];
+      if (timeoutMs > 0) {
+        racers.push(
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new StepTimeout()), timeoutMs);
+          }),
+        );
       }
-      return completion(task, resultJson, log.take());
+      value = await Promise.race(racers);
     } catch (err) {
       if (err instanceof StepTimeout) {
         running.abort.abort(new Error("the step's timeout passed"));
         const error = errorFromThrown(new Error(`step ${task.stepName} exceeded its timeout of ${timeoutMs / 1000} s`));
         return failure(task, { ...error, type: "StepTimeout", traceback: "" }, log.take(), true);
       }
-      return failure(task, errorFromThrown(err), log.take());
+      // A step that caught its suspension's consequences and threw is suspended all the same.
+      if (ctx.suspension === undefined) return failure(task, errorFromThrown(err), log.take());
     } finally {
       clearTimeout(timer);
     }
+    const suspended = ctx.suspension;
+    if (suspended !== undefined) {
+      running.abort.abort(new Error("the step is suspended on a wait"));
+      if (job.kind === "step") return suspension(task, suspended, log.take());
+      const what = `${job.kind} ${task.stepName}`;
+      if (suspended.wait.case === "child") {
+        return workerFailure(
+          task,
+          "CallWorkflowOutsideStep",
+          `${what} called ctx.callWorkflow, but only a step can wait for a child workflow (ctx.startWorkflow starts one without waiting)`,
+          log.take(),
+        );
+      }
+      return workerFailure(task, "WaitOutsideStep", `${what} called ctx.${suspended.method}, but only a step can wait`, log.take());
+    }
+    const children = ctx.children;
+    try {
+      if (value instanceof Goto) {
+        const target = value.target;
+        if (job.kind === "compensation") {
+          throw new GotoError(`compensation ${task.stepName} returned goto(${JSON.stringify(target)}): only a step or an into merge can go to another node`);
+        }
+        if (!workflow.layout.sameSequence(task.stepName, target)) {
+          const place = workflow.layout.place(task.stepName);
+          const names = (place?.sequence ?? []).map((n) => JSON.stringify(n.name)).join(", ");
+          const who = job.kind === "step" ? `step ${task.stepName}` : `into merge of ${task.stepName}`;
+          throw new GotoError(`${who} returned goto(${JSON.stringify(target)}), but the target must be a node of the same sequence: ${names}`);
+        }
+        const resultJson = encodeJson(value.data, `the goto data of ${task.stepName}`);
+        return completion(task, resultJson, log.take(), { gotoTarget: target, children, evaluations: this.walk(workflow, target, resultJson, true) });
+      }
+      const resultJson = encodeJson(value, `the result of ${job.kind} ${task.stepName}`);
+      if (job.kind === "compensation") return completion(task, resultJson, log.take(), { children });
+      return completion(task, resultJson, log.take(), { children, evaluations: this.walk(workflow, task.stepName, resultJson, false) });
+    } catch (err) {
+      if (err instanceof GotoError) return failure(task, errorFromThrown(err), log.take());
+      return failure(task, { ...errorFromThrown(err), type: "JSONSerializationError", nonRetryable: true }, log.take());
+    }
+  }
+
+  /** The evaluations sent ahead with a result (walked from `name`): with `evaluateAhead`, else none. */
+  private walk(workflow: Workflow, name: string, resultJson: string, inclusive: boolean): Map<string, Evaluation> | undefined {
+    if (!this.evaluateAhead) return undefined;
+    const start = inclusive ? workflow.layout.node(name) : workflow.layout.nextAfter(name);
+    if (start === undefined || (start.kind !== "branch" && start.kind !== "foreach")) return undefined;
+    return evaluate(workflow.layout, name, JSON.parse(resultJson), inclusive);
   }
 
   // -- heartbeats -----------------------------------------------------------------------
@@ -625,12 +701,13 @@ export class Worker {
     }
   }
 
-  /** Send one batch as up to three concurrent calls; returns the items to send again. */
+  /** Send one batch as up to four concurrent calls (one per kind); returns the items to send again. */
   private async send(batch: Item[]): Promise<Item[]> {
     const completions: TaskCompletion[] = [];
     const failures: TaskFailure[] = [];
     const leases: TaskLease[] = [];
-    const groups: [Item[], Item[], Item[]] = [[], [], []];
+    const suspensions: TaskSuspension[] = [];
+    const groups: [Item[], Item[], Item[], Item[]] = [[], [], [], []];
     for (const item of batch) {
       if (item.kind === "release") {
         leases.push(item.lease);
@@ -638,6 +715,9 @@ export class Worker {
       } else if (item.report.$typeName === "durable.v1.TaskCompletion") {
         completions.push(item.report);
         groups[0].push(item);
+      } else if (item.report.$typeName === "durable.v1.TaskSuspension") {
+        suspensions.push(item.report);
+        groups[3].push(item);
       } else {
         failures.push(item.report);
         groups[1].push(item);
@@ -650,6 +730,7 @@ export class Worker {
       this.sendOne(groups[0], () => rpc.completeTasks({ workerId, completions }, options)),
       this.sendOne(groups[1], () => rpc.failTasks({ workerId, failures }, options)),
       this.sendOne(groups[2], () => rpc.releaseTasks({ workerId, leases }, options)),
+      this.sendOne(groups[3], () => rpc.suspendTasks({ workerId, suspensions }, options)),
     ]);
     return again.flat();
   }

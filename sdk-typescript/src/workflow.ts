@@ -1,60 +1,49 @@
 /**
- * Workflows as data: a named sequence of steps, each with an optional retry policy and
- * timeout. `toDefinition()` builds the WorkflowDefinition the worker registers; the
- * orchestrator computes its version and drives the executions.
+ * Workflows as data: a named sequence of nodes (steps with an optional retry policy,
+ * timeout and compensation; branches, parallel groups, foreach loops, see nodes.ts).
+ * `toDefinition()` builds the WorkflowDefinition the worker registers; the orchestrator
+ * computes its version and drives the executions.
  *
  *     const order = new Workflow("process_order")
  *       .step("charge", async (order, ctx) => charge(order, ctx.idempotencyKey),
- *             { retry: { maxAttempts: 5 }, timeoutMs: 10_000 })
- *       .step("ship", async (charged) => ship(charged));
+ *             { retry: { maxAttempts: 5 }, timeoutMs: 10_000, compensate: step("refund", refund) })
+ *       .branch("by_country", { on: (o) => o.country, cases: { FR: [step("ship_fr", shipFr)] },
+ *                               default: [step("ship_abroad", shipAbroad)] })
+ *       .step("notify", async (shipped) => notify(shipped));
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { RetryPolicy as RetryPolicyPb } from "./gen/durable/v1/common_pb.js";
 import { Backoff, RetryPolicySchema } from "./gen/durable/v1/common_pb.js";
-import type { WorkflowDefinition } from "./gen/durable/v1/definition_pb.js";
-import { NodeSchema, StepSchema, WorkflowDefinitionSchema } from "./gen/durable/v1/definition_pb.js";
-import type { StepContext } from "./context.js";
+import type { Node as NodePb, WorkflowDefinition } from "./gen/durable/v1/definition_pb.js";
+import {
+  BranchCaseSchema,
+  BranchSchema,
+  CompensationSchema,
+  ErrorMode as ErrorModePb,
+  ForeachSchema,
+  NodeSchema,
+  ParallelBranchSchema,
+  ParallelSchema,
+  StepSchema,
+  WorkflowDefinitionSchema,
+} from "./gen/durable/v1/definition_pb.js";
+import type {
+  BranchSpec,
+  ForeachSpec,
+  GroupOptions,
+  Node,
+  RetryPolicy,
+  StepFunction,
+  StepNode,
+  StepOptions,
+} from "./nodes.js";
+import { branch, checkDuration, checkName, checkUnique, foreach, makeStep, parallel } from "./nodes.js";
+import { Layout } from "./walk.js";
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
-/** The rule of every name (workflows, steps, queues), as the orchestrator's. */
-export const NAME_RULE =
-  "use 1-128 characters from ASCII letters, digits, '_', '-', '.', starting with a letter or '_'";
-
-/** Return `name` if it is a valid workflow, step or queue name; else throw. */
-export function checkName(kind: string, name: string): string {
-  if (typeof name !== "string" || !NAME.test(name)) {
-    throw new TypeError(`${kind} name ${JSON.stringify(name)} is invalid: ${NAME_RULE}`);
-  }
-  return name;
-}
-
-/** How often and how soon a failed step runs again (defaults as the Python SDK's). */
-export interface RetryPolicy {
-  /** Total attempts including the first (default 3; 1 means no retry). */
-  maxAttempts?: number;
-  /** "fixed", "linear" or "exponential" (default). */
-  backoff?: "fixed" | "linear" | "exponential";
-  /** Delay before the first retry (default 1 s). */
-  initialDelayMs?: number;
-  /** Upper bound on any delay (default 5 min). */
-  maxDelayMs?: number;
-  /** Growth factor for exponential backoff (default 2). */
-  multiplier?: number;
-  /** Random spread as a fraction of the delay, 0..1 (default 0.2). */
-  jitter?: number;
-  /** Error names (`err.name`) that are never retried. */
-  nonRetryableErrors?: string[];
-}
+export * from "./nodes.js";
 
 const BACKOFF = { fixed: Backoff.FIXED, linear: Backoff.LINEAR, exponential: Backoff.EXPONENTIAL };
-
-function checkDuration(what: string, ms: number, positive: boolean): number {
-  if (!Number.isFinite(ms) || ms < 0 || (positive && ms === 0)) {
-    throw new TypeError(`${what} must be a ${positive ? "positive" : "non-negative"} number of ms, got ${ms}`);
-  }
-  return ms;
-}
 
 /** The policy's protobuf form; throws TypeError for values out of range. */
 export function retryToProto(policy: RetryPolicy): RetryPolicyPb {
@@ -83,21 +72,13 @@ export function retryToProto(policy: RetryPolicy): RetryPolicyPb {
   });
 }
 
-/** A step function: receives the previous step's result (the input, for the first). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type StepFunction = (input: any, ctx: StepContext) => unknown;
-
-export interface StepOptions {
-  /** Unset means one attempt, no retry. */
-  retry?: RetryPolicy;
-  /** Per-attempt timeout in ms; unset means none. */
+export interface WorkflowOptions {
+  /** Queue used when a start does not name one (default "default"). */
+  queue?: string;
+  /** Whole-execution timeout in ms; unset means none. */
   timeoutMs?: number;
-}
-
-export interface StepSpec {
-  readonly name: string;
-  readonly fn: StepFunction;
-  readonly options: StepOptions;
+  /** Most step runs one execution may make; unset means the orchestrator's default. */
+  maxStepRuns?: number;
 }
 
 export interface WorkflowOptions {
@@ -109,11 +90,86 @@ export interface WorkflowOptions {
   maxStepRuns?: number;
 }
 
-/** A named workflow: steps run in the order they were added. */
+/** Kept for code written against the first release: a step node. */
+export type StepSpec = StepNode;
+
+const ERROR_MODE = { fail_fast: ErrorModePb.FAIL_FAST, collect: ErrorModePb.COLLECT };
+
+function durationOf(ms: number | undefined): { timeout?: ReturnType<typeof durationFromMs> } {
+  return ms ? { timeout: durationFromMs(ms) } : {};
+}
+
+function nodeToProto(node: Node): NodePb {
+  switch (node.kind) {
+    case "step": {
+      const c = node.compensation;
+      return create(NodeSchema, {
+        kind: {
+          case: "step",
+          value: create(StepSchema, {
+            name: node.name,
+            ...(node.options.retry ? { retry: retryToProto(node.options.retry) } : {}),
+            ...durationOf(node.options.timeoutMs),
+            ...(c
+              ? {
+                  compensation: create(CompensationSchema, {
+                    name: c.name,
+                    ...(c.options.retry ? { retry: retryToProto(c.options.retry) } : {}),
+                    ...durationOf(c.options.timeoutMs),
+                  }),
+                }
+              : {}),
+          }),
+        },
+      });
+    }
+    case "branch":
+      return create(NodeSchema, {
+        kind: {
+          case: "branch",
+          value: create(BranchSchema, {
+            name: node.name,
+            cases: node.cases.map((c) => create(BranchCaseSchema, { keyJson: c.keyJson, nodes: c.nodes.map(nodeToProto) })),
+            defaultNodes: (node.default ?? []).map(nodeToProto),
+            hasDefault: node.default !== undefined,
+          }),
+        },
+      });
+    case "parallel":
+      return create(NodeSchema, {
+        kind: {
+          case: "parallel",
+          value: create(ParallelSchema, {
+            name: node.name,
+            branches: node.branches.map((b) => create(ParallelBranchSchema, { name: b.name, nodes: b.nodes.map(nodeToProto) })),
+            onError: ERROR_MODE[node.onError],
+            hasInto: node.into !== undefined,
+          }),
+        },
+      });
+    case "foreach":
+      return create(NodeSchema, {
+        kind: {
+          case: "foreach",
+          value: create(ForeachSchema, {
+            name: node.name,
+            nodes: node.nodes.map(nodeToProto),
+            concurrency: node.concurrency,
+            onError: ERROR_MODE[node.onError],
+            hasInto: node.into !== undefined,
+          }),
+        },
+      });
+  }
+}
+
+/** A named workflow: its nodes run in the order they were added. */
 export class Workflow {
   readonly name: string;
   readonly options: WorkflowOptions;
-  private readonly stepList: StepSpec[] = [];
+  private readonly nodeList: Node[] = [];
+  private readonly names = new Map<string, string>();
+  private layoutCache: Layout | undefined;
 
   constructor(name: string, options: WorkflowOptions = {}) {
     this.name = checkName("workflow", name);
@@ -128,47 +184,76 @@ export class Workflow {
 
   /** Add a step at the end; returns the workflow, so calls chain. */
   step(name: string, fn: StepFunction, options: StepOptions = {}): this {
-    checkName("step", name);
-    if (this.stepList.some((s) => s.name === name)) {
-      throw new TypeError(`workflow ${this.name}: two steps are named ${JSON.stringify(name)}`);
-    }
-    if (typeof fn !== "function") throw new TypeError(`step ${name}: not a function`);
-    if (options.timeoutMs !== undefined) checkDuration(`step ${name}: timeoutMs`, options.timeoutMs, true);
-    if (options.retry !== undefined) retryToProto(options.retry); // throws now, not at registration
-    this.stepList.push({ name, fn, options: { ...options } });
+    return this.add(makeStep("step", name, fn, options));
+  }
+
+  /** Add a branch at the end (see `branch()` in nodes.ts). */
+  branch(name: string, spec: BranchSpec): this {
+    return this.add(branch(name, spec));
+  }
+
+  /** Add a parallel group at the end (see `parallel()` in nodes.ts). */
+  parallel(name: string, branches: Record<string, readonly Node[]>, options: GroupOptions = {}): this {
+    return this.add(parallel(name, branches, options));
+  }
+
+  /** Add a foreach loop at the end (see `foreach()` in nodes.ts). */
+  foreach(name: string, spec: ForeachSpec): this {
+    return this.add(foreach(name, spec));
+  }
+
+  /** Add a node built with step(), branch(), parallel() or foreach() at the end. */
+  add(node: Node): this {
+    const names = new Map(this.names);
+    checkUnique([node], names, `workflow ${this.name}`);
+    nodeToProto(node); // a retry policy out of range throws now, not at registration
+    for (const [k, v] of names) this.names.set(k, v);
+    this.nodeList.push(node);
+    this.layoutCache = undefined;
     return this;
   }
 
-  /** The steps in order. */
-  get steps(): readonly StepSpec[] {
-    return this.stepList;
+  /** The top-level nodes in order. */
+  get nodes(): readonly Node[] {
+    return this.nodeList;
   }
 
-  /** The step called `name`, if any. */
-  getStep(name: string): StepSpec | undefined {
-    return this.stepList.find((s) => s.name === name);
+  /** Every step (compensations excluded), at any depth, depth first. */
+  get steps(): readonly StepNode[] {
+    return this.layout.nodes().filter((n): n is StepNode => n.kind === "step");
+  }
+
+  /** Where each node is, for navigation. */
+  get layout(): Layout {
+    this.layoutCache ??= new Layout(this.nodeList);
+    return this.layoutCache;
+  }
+
+  /** The step called `name` (at any depth), if any. */
+  getStep(name: string): StepNode | undefined {
+    const node = this.layout.node(name);
+    return node?.kind === "step" ? node : undefined;
+  }
+
+  /** The node called `name` (at any depth), if any. */
+  getNode(name: string): Node | undefined {
+    return this.layout.node(name);
+  }
+
+  /** The compensation called `name`, if any. */
+  getCompensation(name: string): StepNode | undefined {
+    return this.layout.compensation(name);
   }
 
   /** The workflow as data, ready to register. */
   toDefinition(): WorkflowDefinition {
-    if (this.stepList.length === 0) throw new TypeError(`workflow ${this.name} has no steps`);
+    if (this.nodeList.length === 0) throw new TypeError(`workflow ${this.name} has no steps`);
     return create(WorkflowDefinitionSchema, {
       name: this.name,
       queue: this.options.queue ?? "",
       maxStepRuns: this.options.maxStepRuns ?? 0,
       ...(this.options.timeoutMs ? { timeout: durationFromMs(this.options.timeoutMs) } : {}),
-      nodes: this.stepList.map((s) =>
-        create(NodeSchema, {
-          kind: {
-            case: "step",
-            value: create(StepSchema, {
-              name: s.name,
-              ...(s.options.retry ? { retry: retryToProto(s.options.retry) } : {}),
-              ...(s.options.timeoutMs ? { timeout: durationFromMs(s.options.timeoutMs) } : {}),
-            }),
-          },
-        }),
-      ),
+      nodes: this.nodeList.map(nodeToProto),
     });
   }
 }

@@ -75,7 +75,7 @@ test("a workflow becomes a definition of sequential steps with retry and timeout
 
 test("bad definitions are refused when written, naming the rule", () => {
   assert.throws(() => new Workflow("bad name"), /workflow name "bad name" is invalid/);
-  assert.throws(() => new Workflow("w").step("a", () => 1).step("a", () => 2), /two steps are named "a"/);
+  assert.throws(() => new Workflow("w").step("a", () => 1).step("a", () => 2), /the name "a" is used twice/);
   assert.throws(() => new Workflow("w").step("a", () => 1, { retry: { maxAttempts: 0 } }), /maxAttempts/);
   assert.throws(() => new Workflow("w").step("a", () => 1, { timeoutMs: -1 }), /timeoutMs/);
   assert.throws(() => new Workflow("w").toDefinition(), /has no steps/);

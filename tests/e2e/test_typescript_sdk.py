@@ -5,7 +5,8 @@ worker for the cross-language workflows; ``npm test`` in sdk-typescript/ then bu
 SDK and runs its tests with the orchestrator's address in ``DURABLE_ADDRESS``. The node
 tests start their own TypeScript workers (in process, and one as a child process that
 gets SIGTERM). Cross-language: ``py_calls_ts`` is a Python workflow whose step calls the
-TypeScript workflow ``ts_child`` (run by a TypeScript worker) and returns its result.
+TypeScript workflow ``ts_child`` (run by a TypeScript worker) and returns its result;
+the other way round, a TypeScript workflow calls the Python workflow ``py_child``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ def call_ts_child(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return {"from_ts": child, "python_saw": data["n"]}
 
 
+py_child = Workflow("py_child")
+
+
+@py_child.step
+def triple(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    if data.get("fail"):
+        raise ValueError(f"python refuses {data['n']}")
+    return {"tripled": data["n"] * 3, "lang": "python", "parent": ctx.execution_id}
+
+
 def _npm() -> str:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
@@ -49,7 +60,7 @@ async def test_typescript_sdk_against_a_real_orchestrator(database_url: str) -> 
     npm = _npm()
     async with (
         running_orchestrator(database_url) as orch,
-        Worker(orch.address, [py_calls_ts], worker_id="py-cross-language"),
+        Worker(orch.address, [py_calls_ts, py_child], worker_id="py-cross-language"),
     ):
         proc = await asyncio.create_subprocess_exec(
             npm,
