@@ -53,6 +53,19 @@ import { connect } from "./transport.js";
 import type { Workflow } from "./workflow.js";
 
 export const STALE_TRAILER = "durable-stale-task-ids";
+/** Trailer naming the cause of a refusal, e.g. `worker-unknown` on a poll. */
+export const ERROR_TRAILER = "durable-error";
+
+/**
+ * Whether a refused poll says the orchestrator does not know this worker: its
+ * `durable-error: worker-unknown` trailer, or, from an orchestrator that sends no such
+ * trailer, the word "unknown" in a FAILED_PRECONDITION message.
+ */
+export function isUnknownWorker(error: DurableError): boolean {
+  if (error.code !== "FAILED_PRECONDITION") return false;
+  const cause = error.metadata.get(ERROR_TRAILER);
+  return cause !== null ? cause === "worker-unknown" : /unknown/i.test(error.message);
+}
 const DEFAULT_HEARTBEAT_MS = 10_000;
 const POLL_DEADLINE_MARGIN_MS = 10_000;
 const REPORT_TIMEOUT_MS = 30_000;
@@ -423,7 +436,7 @@ export class Worker {
       } catch (err) {
         if (stop.aborted) break;
         const error = fromRpcError(err);
-        if (error.code === "FAILED_PRECONDITION" && /unknown/i.test(error.message)) {
+        if (isUnknownWorker(error)) {
           this.log.warn("the orchestrator does not know this worker; registering again");
           try {
             await this.register();

@@ -18,7 +18,7 @@ import {
 import { Backoff } from "../src/gen/durable/v1/common_pb.js";
 import { decodeJson, encodeJson } from "../src/json.js";
 import { Workflow } from "../src/workflow.js";
-import { staleTaskIds } from "../src/worker.js";
+import { isUnknownWorker, staleTaskIds } from "../src/worker.js";
 
 test("gRPC status codes map to the typed errors, as in the Python SDK", () => {
   const cases: [Code, Function, string][] = [
@@ -47,6 +47,15 @@ test("the stale-lease trailer of a refused batch is read as task ids", () => {
   const error = fromRpcError(new ConnectError("stale", Code.FailedPrecondition, metadata));
   assert.deepEqual([...staleTaskIds(error)].sort(), [12n, 7n, 9n].sort());
   assert.equal(staleTaskIds(fromRpcError(new ConnectError("x", Code.Unavailable, metadata))).size, 0);
+});
+
+test("an unknown worker is told by the durable-error trailer, by the message only without one", () => {
+  const refused = (message: string, trailers?: Record<string, string>) =>
+    fromRpcError(new ConnectError(message, Code.FailedPrecondition, new Headers(trailers)));
+  assert.equal(isUnknownWorker(refused("who are you", { "durable-error": "worker-unknown" })), true);
+  assert.equal(isUnknownWorker(refused("unknown queue", { "durable-error": "queue-paused" })), false);
+  assert.equal(isUnknownWorker(refused("worker 'w' is unknown")), true); // an older orchestrator
+  assert.equal(isUnknownWorker(fromRpcError(new ConnectError("unknown", Code.NotFound))), false);
 });
 
 test("a workflow becomes a definition of sequential steps with retry and timeout", () => {
