@@ -75,8 +75,9 @@ buf-lint: install ## buf lint (STANDARD)
 	$(BIN)/buf lint
 
 .PHONY: ts-build
-ts-build: install ## Type-check and build the TypeScript SDK (tsc, strict), its tests included
-	cd $(TS_DIR) && npm run --silent build && npx --no-install tsc -p tsconfig.test.json --noEmit
+ts-build: install ## Type-check and build the TypeScript SDK (tsc, strict), its tests and the bench worker included
+	cd $(TS_DIR) && npm run --silent build && npx --no-install tsc -p tsconfig.test.json --noEmit \
+		&& npx --no-install tsc -p ../bench/typescript/tsconfig.json --noEmit
 
 .PHONY: lint
 lint: install buf-lint ts-build ## ruff, ruff format --check, mypy, buf lint, tsc
@@ -117,7 +118,8 @@ run: install ## Run the orchestrator (embedded PostgreSQL unless DURABLE_DATABAS
 	$(BIN)/durable server
 
 .PHONY: bench
-bench: install ## The performance suite (W1-W5), beside Temporal and DBOS when bench-peers installed them
+bench: install ## The performance suite (W1-W5; W1 and W2 with the TypeScript worker too), beside Temporal and DBOS when bench-peers installed them
+	cd $(TS_DIR) && npm run --silent build
 	$(PY) -m bench.suite
 
 .PHONY: bench-check

@@ -57,11 +57,22 @@ class Stack:
 
     async def start_worker(self, module: str, concurrency: int) -> asyncio.subprocess.Process:
         """A worker process on ``module``, once it is ready."""
-        worker = await asyncio.create_subprocess_exec(
+        return await self._start_worker(
             sys.executable, "-m", "durable_worker", module, "--server", self.address,
             "--concurrency", str(concurrency), "--log-level", "WARNING",
-            stdout=subprocess.PIPE, env=self.env, cwd=ROOT,
         )  # fmt: skip
+
+    async def start_node_worker(self, script: Path, concurrency: int) -> asyncio.subprocess.Process:
+        """A Node.js worker process running ``script``, once it is ready (it prints the
+        same ``durable-worker ready`` line as the Python worker)."""
+        return await self._start_worker(
+            "node", str(script), "--server", self.address, "--concurrency", str(concurrency)
+        )
+
+    async def _start_worker(self, *command: str) -> asyncio.subprocess.Process:
+        worker = await asyncio.create_subprocess_exec(
+            *command, stdout=subprocess.PIPE, env=self.env, cwd=ROOT
+        )
         self.processes.append(worker)
         await read_line(worker, b"durable-worker ready")
         self.drains.append(asyncio.create_task(_drain(worker)))

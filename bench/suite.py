@@ -16,10 +16,15 @@ the median of ``--runs`` runs, with min and max. Prints a table, then one JSON l
   sent; seconds from the first event sent to the last execution completed.
 - W5 idle: the orchestrator with 8 idle workers long-polling; transactions per second it
   runs on PostgreSQL (``pg_stat_database``) and the CPU it uses.
+- W1 (3 and 10 steps) and W2 again with the TypeScript worker (``bench/typescript``, the
+  same workflows on its own queue, one Node.js process), under ``"typescript"`` in this
+  engine's figures; skipped with ``--no-typescript``, or when Node.js or the SDK build
+  is missing.
 - Peak RSS of the orchestrator during W1 and W4; the database ceiling (``bench.ceiling``)
   and the peers (``bench/peers``, when ``make bench-peers`` installed them).
 
     python -m bench.suite [--runs 3] [--quick] [--only W1,W2] [--no-peers] [--no-ceiling]
+                          [--no-typescript]
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import Any
 
 import asyncpg
 
+from bench import ts_worker
 from bench.harness import ROOT, Stack, rss_kib, running_stack
 from durable import Client, ExecutionStatus
 
@@ -138,14 +144,14 @@ async def w1(
     return {"workflows_per_s": count / wall, "steps_per_s": count * steps / wall}
 
 
-async def w2(stack: Stack, count: int) -> dict[str, list[float]]:
+async def w2(stack: Stack, count: int, workflow: str = "bench_w2_timed") -> dict[str, list[float]]:
     """One W2 run: end-to-end and hand-off milliseconds."""
     e2e: list[float] = []
     handoff: list[float] = []
     async with Client(stack.address) as client:
         for _ in range(count):
             t0 = time.perf_counter()
-            execution_id = await client.start("bench_w2_timed", {"starts": [], "ends": []})
+            execution_id = await client.start(workflow, {"starts": [], "ends": []})
             done = await client.wait(execution_id, timeout=30, poll_interval=0.002)
             e2e.append((time.perf_counter() - t0) * 1000)
             assert done.status == ExecutionStatus.COMPLETED, done
@@ -217,6 +223,27 @@ async def repeat(runs: int, once: Callable[[], Awaitable[Any]]) -> list[Any]:
     return [await once() for _ in range(runs)]
 
 
+def w1_figures(count: int, results: Sequence[Figure], peak_kib: int) -> dict[str, Any]:
+    """The W1 figures of ``results`` (one ``w1`` each) and the orchestrator's peak RSS."""
+    return {
+        "count": count,
+        "workflows_per_s": spread([r["workflows_per_s"] for r in results]),
+        "steps_per_s": spread([r["steps_per_s"] for r in results]),
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+    }
+
+
+def w2_figures(count: int, results: Sequence[dict[str, list[float]]]) -> dict[str, Any]:
+    """The W2 percentiles of ``results`` (one ``w2`` each)."""
+    return {
+        "count": count,
+        "e2e_ms": {f"p{p}": spread([pct(r["e2e"], p) for r in results], 2) for p in (50, 90, 99)},
+        "handoff_ms": {
+            f"p{p}": spread([pct(r["handoff"], p) for r in results], 2) for p in (50, 99)
+        },
+    }
+
+
 async def run_engine(args: argparse.Namespace) -> dict[str, Any]:
     """Every selected workload against this engine."""
     out: dict[str, Any] = {"peer": "durable"}
@@ -239,25 +266,12 @@ async def run_engine(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     await conn.close()
                 peak = rss_kib(stack.server.pid, "VmHWM")
-            out[key] = {
-                "count": count,
-                "workflows_per_s": spread([r["workflows_per_s"] for r in results]),
-                "steps_per_s": spread([r["steps_per_s"] for r in results]),
-                "peak_rss_mib": round(peak / 1024, 1),
-            }
+            out[key] = w1_figures(count, results, peak)
     if "W2" in args.only:
         async with running_stack() as stack:
             await stack.start_worker(FLOWS, args.worker_concurrency)
             results = await repeat(runs, lambda: w2(stack, args.w2_count))
-        out["W2"] = {
-            "count": args.w2_count,
-            "e2e_ms": {
-                f"p{p}": spread([pct(r["e2e"], p) for r in results], 2) for p in (50, 90, 99)
-            },
-            "handoff_ms": {
-                f"p{p}": spread([pct(r["handoff"], p) for r in results], 2) for p in (50, 99)
-            },
-        }
+        out["W2"] = w2_figures(args.w2_count, results)
     if "W3" in args.only:
         async with running_stack() as stack:
             await stack.start_worker(FLOWS, args.worker_concurrency)
@@ -294,6 +308,39 @@ async def run_engine(args: argparse.Namespace) -> dict[str, Any]:
             "xacts_per_s": spread([r["xacts_per_s"] for r in results], 2),
             "cpu_percent": spread([r["cpu_percent"] for r in results], 2),
         }
+    if not args.no_typescript and args.only & {"W1", "W2"}:
+        script, why = ts_worker.build()
+        if script is None:
+            print(f"skipping the TypeScript worker's W1/W2: {why}", flush=True)
+        else:
+            out["typescript"] = await run_typescript(args, script)
+    return out
+
+
+async def run_typescript(args: argparse.Namespace, script: Path) -> dict[str, Any]:
+    """W1 (3 and 10 steps, bulk starts) and W2 with the TypeScript worker process."""
+    out: dict[str, Any] = {"worker": "typescript"}
+    if "W1" in args.only:
+        for key, workflow, count in (
+            ("W1_3", "bench_ts_w1_three", args.w1_count),
+            ("W1_10", "bench_ts_w1_ten", max(args.w1_count // 4, 100)),
+        ):
+            async with running_stack() as stack:
+                await stack.start_node_worker(script, args.worker_concurrency)
+                conn = await asyncpg.connect(stack.url)
+                try:
+                    results = await repeat(
+                        args.runs, functools.partial(w1, stack, conn, workflow, count)
+                    )
+                finally:
+                    await conn.close()
+                peak = rss_kib(stack.server.pid, "VmHWM")
+            out[key] = w1_figures(count, results, peak)
+    if "W2" in args.only:
+        async with running_stack() as stack:
+            await stack.start_node_worker(script, args.worker_concurrency)
+            results = await repeat(args.runs, lambda: w2(stack, args.w2_count, "bench_ts_w2_timed"))
+        out["W2"] = w2_figures(args.w2_count, results)
     return out
 
 
@@ -342,6 +389,11 @@ ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("W2 end to end p99 ms", ("W2", "e2e_ms", "p99")),
     ("W2 hand-off p50 ms", ("W2", "handoff_ms", "p50")),
     ("W2 hand-off p99 ms", ("W2", "handoff_ms", "p99")),
+    ("W1 3 steps (TypeScript worker): steps/s", ("typescript", "W1_3", "steps_per_s")),
+    ("W1 10 steps (TypeScript worker): steps/s", ("typescript", "W1_10", "steps_per_s")),
+    ("W2 end to end p50 ms (TypeScript worker)", ("typescript", "W2", "e2e_ms", "p50")),
+    ("W2 hand-off p50 ms (TypeScript worker)", ("typescript", "W2", "handoff_ms", "p50")),
+    ("W2 hand-off p99 ms (TypeScript worker)", ("typescript", "W2", "handoff_ms", "p99")),
     ("W3 foreach 500: s", ("W3", "wall_s")),
     ("W3 parallel 500: s", ("W3_parallel", "wall_s")),
     ("W4 events: count", ("W4", "count")),
@@ -415,6 +467,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-concurrency", type=int, default=100)
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument(
+        "--no-typescript",
+        action="store_true",
+        help="skip W1/W2 with the TypeScript worker (bench/typescript)",
+    )
     parser.add_argument(
         "--peer-args",
         default="",
