@@ -75,8 +75,9 @@ buf-lint: install ## buf lint (STANDARD)
 	$(BIN)/buf lint
 
 .PHONY: ts-build
-ts-build: install ## Type-check and build the TypeScript SDK (tsc, strict), its tests included
+ts-build: install ## Type-check and build the TypeScript SDK (tsc, strict), its tests and the conformance adapter included
 	cd $(TS_DIR) && npm run --silent build && npx --no-install tsc -p tsconfig.test.json --noEmit
+	cd $(TS_DIR) && npx --no-install tsc -p ../conformance/tsconfig.json --noEmit
 
 .PHONY: lint
 lint: install buf-lint ts-build ## ruff, ruff format --check, mypy, buf lint, tsc
