@@ -254,7 +254,9 @@ def _expected_rows(expect: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     )
 
 
-def _check_workers(execution: Execution, expect: Mapping[str, Any], roles: Mapping[str, str]):
+def _check_workers(
+    execution: Execution, expect: Mapping[str, Any], roles: Mapping[str, str]
+) -> None:
     for want in expect.get("attempts", []):
         if "worker" not in want:
             continue
@@ -365,6 +367,7 @@ async def _run_fault(suite: Suite, language: Language, scenario: str) -> None:
             assert done.result == then["result"]
             steps = (await suite.client.get_execution(again, include_steps=True)).steps
             assert [a.worker_id for a in steps] == [ids["first"]]
+            # The stale run changed nothing that was recorded.
             await _check(suite, language, scenario, execution_id, ids)
             assert first.running, first.describe()
 
