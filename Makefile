@@ -94,8 +94,8 @@ test-unit: install ## Unit tests only (no database)
 	$(BIN)/pytest tests/unit
 
 .PHONY: test-integration
-test-integration: install ## Integration, end-to-end and fault tests
-	$(BIN)/pytest tests/integration tests/e2e tests/faults
+test-integration: install ## Integration, end-to-end, fault and conformance tests
+	$(BIN)/pytest tests/integration tests/e2e tests/faults tests/conformance
 
 .PHONY: demo
 demo: install ## Install, then run an orchestrator, a worker and the example workflow (embedded PostgreSQL unless DURABLE_DATABASE_URL is set)

@@ -80,6 +80,9 @@ function applies(op: Op, value: Value, ctx: StepContext): boolean {
   return (actual as number) < (when.lt as number);
 }
 
+/** What `record` can read from the context here (the SDK's StepContext has no lane path yet). */
+const RECORDABLE = new Set(["attempt", "sequence", "idempotency_key", "step_name", "execution_id"]);
+
 function contextValue(ctx: StepContext, name: string): Json {
   const values: Record<string, Json> = {
     attempt: ctx.attempt,
@@ -88,7 +91,6 @@ function contextValue(ctx: StepContext, name: string): Json {
     step_name: ctx.stepName,
     execution_id: ctx.executionId,
   };
-  if (!(name in values)) throw new Unsupported(`record from ${JSON.stringify(name)}`);
   return values[name] ?? null;
 }
 
@@ -166,7 +168,10 @@ function retryPolicy(spec: Record<string, Json> | undefined): RetryPolicy | unde
 function addStep(wf: Workflow, node: Node): void {
   if ("compensate" in node) throw new Unsupported("compensations");
   const ops = (node.do as Op[] | undefined) ?? [];
-  for (const op of ops) if (!OPS.has(op.op)) throw new Unsupported(`op ${JSON.stringify(op.op)}`);
+  for (const op of ops) {
+    if (!OPS.has(op.op)) throw new Unsupported(`op ${JSON.stringify(op.op)}`);
+    if (op.op === "record" && !RECORDABLE.has(String(op.from))) throw new Unsupported(`record from ${JSON.stringify(op.from)}`);
+  }
   const options: StepOptions = {};
   const retry = retryPolicy(node.retry as Record<string, Json> | undefined);
   if (retry !== undefined) options.retry = retry;
