@@ -75,9 +75,10 @@ buf-lint: install ## buf lint (STANDARD)
 	$(BIN)/buf lint
 
 .PHONY: ts-build
-ts-build: install ## Type-check and build the TypeScript SDK (tsc, strict), its tests and the bench worker included
+ts-build: install ## Type-check and build the TypeScript SDK (tsc, strict), its tests, the bench worker and the conformance adapter included
 	cd $(TS_DIR) && npm run --silent build && npx --no-install tsc -p tsconfig.test.json --noEmit \
 		&& npx --no-install tsc -p ../bench/typescript/tsconfig.json --noEmit
+	cd $(TS_DIR) && npx --no-install tsc -p ../conformance/tsconfig.json --noEmit
 
 .PHONY: lint
 lint: install buf-lint ts-build ## ruff, ruff format --check, mypy, buf lint, tsc
@@ -94,8 +95,8 @@ test-unit: install ## Unit tests only (no database)
 	$(BIN)/pytest tests/unit
 
 .PHONY: test-integration
-test-integration: install ## Integration, end-to-end and fault tests
-	$(BIN)/pytest tests/integration tests/e2e tests/faults
+test-integration: install ## Integration, end-to-end, fault and conformance tests
+	$(BIN)/pytest tests/integration tests/e2e tests/faults tests/conformance
 
 .PHONY: demo
 demo: install ## Install, then run an orchestrator, a worker and the example workflow (embedded PostgreSQL unless DURABLE_DATABASE_URL is set)

@@ -1,0 +1,1 @@
+"""The SDK adapters: each builds the scenarios' workflows with its SDK and runs a worker."""
