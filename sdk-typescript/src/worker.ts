@@ -33,6 +33,8 @@ import { randomBytes } from "node:crypto";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import type { Client as RpcClient } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
+import type { Tracer, TracerProvider } from "@opentelemetry/api";
+import { context as otelContext, trace } from "@opentelemetry/api";
 import { captured } from "./capture.js";
 import { StepLog } from "./context.js";
 import type { DurableError } from "./errors.js";
@@ -46,6 +48,7 @@ import { Goto } from "./nodes.js";
 import type { Report } from "./outcome.js";
 import { completion, errorFromThrown, failure, leaseOf, maskSecrets, suspension, workerFailure } from "./outcome.js";
 import { StepRun } from "./steprun.js";
+import { durableTracer, recordAbandoned, recordOutcome, startAttemptSpan } from "./stepspan.js";
 import type { Evaluation } from "./walk.js";
 import { evaluate } from "./walk.js";
 import type { Connection, ConnectionOptions } from "./transport.js";
@@ -99,6 +102,8 @@ export interface WorkerOptions extends ConnectionOptions {
    */
   evaluateAhead?: boolean;
   logger?: WorkerLogger;
+  /** Where each attempt's span goes (`durable.step <name>`); default the global tracer provider. */
+  tracerProvider?: TracerProvider;
 }
 
 interface Running {
@@ -203,6 +208,7 @@ export class Worker {
   private readonly allowTakeover: boolean;
   private readonly evaluateAhead: boolean;
   private readonly log: WorkerLogger;
+  private readonly tracer: Tracer;
   private readonly connectionOptions: ConnectionOptions;
   private readonly byName: Map<string, Workflow>;
   private readonly registered = new Map<string, string>();
@@ -254,6 +260,7 @@ export class Worker {
       warn: (m) => console.warn(m),
       error: (m) => console.error(m),
     };
+    this.tracer = durableTracer(options.tracerProvider);
     this.connectionOptions = { ...(options.token !== undefined ? { token: options.token } : {}), ...(options.tls !== undefined ? { tls: options.tls } : {}) };
   }
 
@@ -474,7 +481,15 @@ export class Worker {
   }
 
   private async runTask(running: Running): Promise<void> {
-    const report = await this.outcome(running);
+    const span = startAttemptSpan(this.tracer, running.task, this.workerId);
+    let report: Report;
+    try {
+      report = await otelContext.with(trace.setSpan(otelContext.active(), span), () => this.outcome(running));
+      if (running.abandoned) recordAbandoned(span);
+      else recordOutcome(span, report);
+    } finally {
+      span.end();
+    }
     if (running.abandoned) {
       this.log.warn(
         `task ${running.task.taskId} (${running.task.workflowName}.${running.task.stepName}) abandoned: ` +
