@@ -47,6 +47,7 @@ import { GotoError, JobError, jobOf } from "./jobs.js";
 import { Goto } from "./nodes.js";
 import type { Report } from "./outcome.js";
 import { completion, errorFromThrown, failure, leaseOf, maskSecrets, suspension, workerFailure } from "./outcome.js";
+import { DEFAULT_MAX_PAYLOAD_BYTES, checkedReport } from "./payloads.js";
 import { StepRun } from "./steprun.js";
 import { durableTracer, recordAbandoned, recordOutcome, startAttemptSpan } from "./stepspan.js";
 import type { Evaluation } from "./walk.js";
@@ -104,6 +105,11 @@ export interface WorkerOptions extends ConnectionOptions {
   logger?: WorkerLogger;
   /** Where each attempt's span goes (`durable.step <name>`); default the global tracer provider. */
   tracerProvider?: TracerProvider;
+  /**
+   * A result, child input or timeout value larger than this (UTF-8 bytes of JSON) fails its
+   * attempt with PayloadTooLarge instead of being sent (default 2 MiB, the orchestrator's).
+   */
+  maxPayloadBytes?: number;
 }
 
 interface Running {
@@ -209,6 +215,7 @@ export class Worker {
   private readonly evaluateAhead: boolean;
   private readonly log: WorkerLogger;
   private readonly tracer: Tracer;
+  private readonly maxPayloadBytes: number;
   private readonly connectionOptions: ConnectionOptions;
   private readonly byName: Map<string, Workflow>;
   private readonly registered = new Map<string, string>();
@@ -261,6 +268,9 @@ export class Worker {
       error: (m) => console.error(m),
     };
     this.tracer = durableTracer(options.tracerProvider);
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) throw new TypeError(`maxPayloadBytes must be an integer >= 1, got ${maxPayloadBytes}`);
+    this.maxPayloadBytes = maxPayloadBytes;
     this.connectionOptions = { ...(options.token !== undefined ? { token: options.token } : {}), ...(options.tls !== undefined ? { tls: options.tls } : {}) };
   }
 
@@ -485,6 +495,7 @@ export class Worker {
     let report: Report;
     try {
       report = await otelContext.with(trace.setSpan(otelContext.active(), span), () => this.outcome(running));
+      report = checkedReport(running.task, report, this.maxPayloadBytes); // a refused payload fails its attempt, not the batch
       if (running.abandoned) recordAbandoned(span);
       else recordOutcome(span, report);
     } finally {
