@@ -19,3 +19,5 @@ export type {
   WorkflowRef,
 } from "./schedules.js";
 export { traceparentOf } from "./tracing.js";
+export { NotSettledError, TEST_ADDRESS_ENV, WorkflowRun, WorkflowSuspendedError, WorkflowTestEnv } from "./testing.js";
+export type { WorkflowTestEnvOptions } from "./testing.js";

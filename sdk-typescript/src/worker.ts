@@ -33,6 +33,8 @@ import { randomBytes } from "node:crypto";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import type { Client as RpcClient } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
+import type { Tracer, TracerProvider } from "@opentelemetry/api";
+import { context as otelContext, trace } from "@opentelemetry/api";
 import { captured } from "./capture.js";
 import { StepLog } from "./context.js";
 import type { DurableError } from "./errors.js";
@@ -45,7 +47,9 @@ import { GotoError, JobError, jobOf } from "./jobs.js";
 import { Goto } from "./nodes.js";
 import type { Report } from "./outcome.js";
 import { completion, errorFromThrown, failure, leaseOf, maskSecrets, suspension, workerFailure } from "./outcome.js";
+import { DEFAULT_MAX_PAYLOAD_BYTES, checkedReport } from "./payloads.js";
 import { StepRun } from "./steprun.js";
+import { durableTracer, recordAbandoned, recordOutcome, startAttemptSpan } from "./stepspan.js";
 import type { Evaluation } from "./walk.js";
 import { evaluate } from "./walk.js";
 import type { Connection, ConnectionOptions } from "./transport.js";
@@ -99,6 +103,13 @@ export interface WorkerOptions extends ConnectionOptions {
    */
   evaluateAhead?: boolean;
   logger?: WorkerLogger;
+  /** Where each attempt's span goes (`durable.step <name>`); default the global tracer provider. */
+  tracerProvider?: TracerProvider;
+  /**
+   * A result, child input or timeout value larger than this (UTF-8 bytes of JSON) fails its
+   * attempt with PayloadTooLarge instead of being sent (default 2 MiB, the orchestrator's).
+   */
+  maxPayloadBytes?: number;
 }
 
 interface Running {
@@ -203,6 +214,8 @@ export class Worker {
   private readonly allowTakeover: boolean;
   private readonly evaluateAhead: boolean;
   private readonly log: WorkerLogger;
+  private readonly tracer: Tracer;
+  private readonly maxPayloadBytes: number;
   private readonly connectionOptions: ConnectionOptions;
   private readonly byName: Map<string, Workflow>;
   private readonly registered = new Map<string, string>();
@@ -254,6 +267,10 @@ export class Worker {
       warn: (m) => console.warn(m),
       error: (m) => console.error(m),
     };
+    this.tracer = durableTracer(options.tracerProvider);
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) throw new TypeError(`maxPayloadBytes must be an integer >= 1, got ${maxPayloadBytes}`);
+    this.maxPayloadBytes = maxPayloadBytes;
     this.connectionOptions = { ...(options.token !== undefined ? { token: options.token } : {}), ...(options.tls !== undefined ? { tls: options.tls } : {}) };
   }
 
@@ -474,7 +491,16 @@ export class Worker {
   }
 
   private async runTask(running: Running): Promise<void> {
-    const report = await this.outcome(running);
+    const span = startAttemptSpan(this.tracer, running.task, this.workerId);
+    let report: Report;
+    try {
+      report = await otelContext.with(trace.setSpan(otelContext.active(), span), () => this.outcome(running));
+      report = checkedReport(running.task, report, this.maxPayloadBytes); // a refused payload fails its attempt, not the batch
+      if (running.abandoned) recordAbandoned(span);
+      else recordOutcome(span, report);
+    } finally {
+      span.end();
+    }
     if (running.abandoned) {
       this.log.warn(
         `task ${running.task.taskId} (${running.task.workflowName}.${running.task.stepName}) abandoned: ` +
