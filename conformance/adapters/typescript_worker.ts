@@ -81,7 +81,7 @@ function applies(op: Op, value: Value, ctx: StepContext): boolean {
   if (op.attempts !== undefined && !op.attempts.includes(ctx.attempt)) return false;
   const when = op.when;
   if (when === undefined) return true;
-  const actual = value[String(when.field ?? "trail")];
+  const actual = value[String(when.field)];
   if ("eq" in when) return JSON.stringify(actual) === JSON.stringify(when.eq);
   if ("ne" in when) return JSON.stringify(actual) !== JSON.stringify(when.ne);
   return (actual as number) < (when.lt as number);
