@@ -9,21 +9,33 @@
  * - CONFORMANCE_PREFIX (default "ts"), CONFORMANCE_PEER_PREFIX (default "py"): the first
  *   part of this language's and the other language's workflow names;
  * - CONFORMANCE_SCENARIOS: comma-separated scenario names to build (default: all);
- * - CONFORMANCE_STEP_LOG: a file to which every step run appends one JSON line;
+ * - CONFORMANCE_STEP_LOG: a file to which every run of a step, into or compensation
+ *   appends one JSON line (event "start" then "end", with the process id, the execution,
+ *   sequence, attempt, step name, lane and idempotency key);
  * - CONFORMANCE_WORKER_ID, CONFORMANCE_CONCURRENCY: the worker's id and concurrency.
  *
- * A workflow this adapter cannot build with the SDK (a construct it does not support
- * yet) is left out, with a line saying why; typescript_unsupported.json lists the
- * scenarios that fail for that reason, and the test driver expects them to fail.
+ * Every construct is built as the Python adapter builds it, with the same names and ops.
  */
 import { appendFileSync, readdirSync, readFileSync } from "node:fs";
-import { NonRetryableError, Worker, Workflow } from "../../sdk-typescript/dist/index.js";
-import type { RetryPolicy, StepContext, StepOptions } from "../../sdk-typescript/dist/index.js";
+import { NonRetryableError, Worker, Workflow, branch, foreach, goto, parallel, step } from "../../sdk-typescript/dist/index.js";
+import type {
+  BranchKey,
+  Goto,
+  GroupOptions,
+  Node as SdkNode,
+  RetryPolicy,
+  StepContext,
+  StepOptions,
+} from "../../sdk-typescript/dist/index.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Value = { [key: string]: Json };
 type Op = { op: string; field?: string; attempts?: number[]; when?: Record<string, Json> } & Record<string, Json | undefined>;
 type Node = Record<string, unknown>;
+interface IntoSpec {
+  field?: string;
+  do?: Op[];
+}
 interface WorkflowSpec {
   nodes: Node[];
   timeout_ms?: number;
@@ -35,14 +47,9 @@ interface Scenario {
 }
 
 const PREFIX = process.env.CONFORMANCE_PREFIX || "ts";
+const PEER_PREFIX = process.env.CONFORMANCE_PEER_PREFIX || "py";
 const STEP_LOG = process.env.CONFORMANCE_STEP_LOG ?? "";
 const SCENARIO_DIR = new URL("../scenarios/", import.meta.url);
-
-/** A construct of the scenario format that this adapter cannot build yet. */
-class Unsupported extends Error {}
-
-/** The ops a step can run here; the others (goto, waits, child calls) are Unsupported. */
-const OPS = new Set(["append", "set", "add", "mul", "record", "fail", "sleep"]);
 
 // -- ops -------------------------------------------------------------------------------
 
@@ -55,7 +62,7 @@ function logRun(ctx: StepContext, event: "start" | "end"): void {
     sequence: ctx.sequence,
     attempt: ctx.attempt,
     step: ctx.stepName,
-    lane: "",
+    lane: ctx.lanePath,
     key: ctx.idempotencyKey,
     time: Date.now() / 1000,
   };
@@ -80,18 +87,18 @@ function applies(op: Op, value: Value, ctx: StepContext): boolean {
   return (actual as number) < (when.lt as number);
 }
 
-/** What `record` can read from the context here (the SDK's StepContext has no lane path yet). */
-const RECORDABLE = new Set(["attempt", "sequence", "idempotency_key", "step_name", "execution_id"]);
-
 function contextValue(ctx: StepContext, name: string): Json {
   const values: Record<string, Json> = {
     attempt: ctx.attempt,
     sequence: ctx.sequence,
     idempotency_key: ctx.idempotencyKey,
     step_name: ctx.stepName,
+    lane_path: ctx.lanePath,
     execution_id: ctx.executionId,
   };
-  return values[name] ?? null;
+  const value = values[name];
+  if (value === undefined) throw new Error(`record from ${JSON.stringify(name)}: no such context value`);
+  return value;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -106,7 +113,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function apply(ops: Op[], input: Value, ctx: StepContext): Promise<Value> {
+function childName(scenario: string, op: Op): string {
+  return `${op.peer ? PEER_PREFIX : PREFIX}.${scenario}.${String(op.workflow)}`;
+}
+
+/** Run `ops` on `input`: the step's result (or a goto). */
+async function apply(scenario: string, ops: Op[], input: Value, ctx: StepContext): Promise<Value | Goto> {
   let value = input;
   for (const op of ops) {
     if (!applies(op, value, ctx)) continue;
@@ -132,18 +144,59 @@ async function apply(ops: Op[], input: Value, ctx: StepContext): Promise<Value> 
       case "sleep":
         await sleep(op.ms as number, ctx.signal);
         break;
+      case "goto":
+        return goto(String(op.target), value);
+      case "durable_sleep":
+        await ctx.sleep(op.ms as number);
+        break;
+      case "wait_event": {
+        const options = {
+          ...(op.timeout_ms !== undefined ? { timeoutMs: op.timeout_ms as number } : {}),
+          ...("timeout_value" in op ? { timeoutValue: op.timeout_value } : {}),
+        };
+        value = { ...value, [field]: await ctx.waitForEvent<Json>(String(op.name), options) };
+        break;
+      }
+      case "call_child":
+        value = { ...value, [field]: await ctx.callWorkflow<Json>(childName(scenario, op), value) };
+        break;
       default:
-        throw new Unsupported(`op ${JSON.stringify(op.op)}`);
+        throw new Error(`scenario ${scenario}: unknown op ${JSON.stringify(op.op)}`);
     }
   }
   return value;
 }
 
-function runner(ops: Op[]): (input: Value, ctx: StepContext) => Promise<Value> {
+function runner(scenario: string, ops: Op[]): (input: Value, ctx: StepContext) => Promise<Value | Goto> {
   return async (input, ctx) => {
     logRun(ctx, "start");
     try {
-      return await apply(ops, input, ctx);
+      return await apply(scenario, ops, input, ctx);
+    } finally {
+      logRun(ctx, "end");
+    }
+  };
+}
+
+interface Outcome {
+  ok: boolean;
+  value?: Json;
+  error?: { type: string };
+}
+
+/** Lane outcomes with each error cut to its type: what a scenario can expect exactly. */
+function outcomes(results: Outcome[] | Record<string, Outcome>): Json {
+  const one = (outcome: Outcome): Json => (outcome.ok ? (outcome.value ?? null) : { error: outcome.error?.type ?? null });
+  if (Array.isArray(results)) return results.map(one);
+  return Object.fromEntries(Object.entries(results).map(([lane, outcome]) => [lane, one(outcome)]));
+}
+
+function intoMerge(scenario: string, spec: IntoSpec): NonNullable<GroupOptions["into"]> {
+  return async (data: Value, results: Outcome[] | Record<string, Outcome>, ctx: StepContext) => {
+    logRun(ctx, "start");
+    try {
+      const merged = { ...data, [spec.field ?? "results"]: outcomes(results) };
+      return await apply(scenario, spec.do ?? [], merged, ctx);
     } finally {
       logRun(ctx, "end");
     }
@@ -165,18 +218,58 @@ function retryPolicy(spec: Record<string, Json> | undefined): RetryPolicy | unde
   };
 }
 
-function addStep(wf: Workflow, node: Node): void {
-  if ("compensate" in node) throw new Unsupported("compensations");
-  const ops = (node.do as Op[] | undefined) ?? [];
-  for (const op of ops) {
-    if (!OPS.has(op.op)) throw new Unsupported(`op ${JSON.stringify(op.op)}`);
-    if (op.op === "record" && !RECORDABLE.has(String(op.from))) throw new Unsupported(`record from ${JSON.stringify(op.from)}`);
-  }
+function stepOptions(scenario: string, node: Node): StepOptions {
   const options: StepOptions = {};
   const retry = retryPolicy(node.retry as Record<string, Json> | undefined);
   if (retry !== undefined) options.retry = retry;
   if (typeof node.timeout_ms === "number") options.timeoutMs = node.timeout_ms;
-  wf.step(String(node.step), runner(ops), options);
+  if (node.compensate !== undefined) {
+    const comp = node.compensate as Node;
+    options.compensate = step(String(comp.step), runner(scenario, (comp.do as Op[] | undefined) ?? []), stepOptions(scenario, comp));
+  }
+  return options;
+}
+
+function groupOptions(scenario: string, node: Node): GroupOptions {
+  const options: GroupOptions = { onError: (node.on_error as GroupOptions["onError"]) ?? "fail_fast" };
+  if (node.into !== undefined) options.into = intoMerge(scenario, node.into as IntoSpec);
+  return options;
+}
+
+function nested(scenario: string, nodes: Node[]): SdkNode[] {
+  return nodes.map((node) => buildNode(scenario, node));
+}
+
+/** A node of a scenario, built with the SDK's node functions. */
+function buildNode(scenario: string, node: Node): SdkNode {
+  if ("step" in node) {
+    return step(String(node.step), runner(scenario, (node.do as Op[] | undefined) ?? []), stepOptions(scenario, node));
+  }
+  if ("branch" in node) {
+    const field = String(node.on);
+    const cases = node.cases as { key: BranchKey; nodes: Node[] }[];
+    const fallback = node.default as Node[] | undefined;
+    return branch(String(node.branch), {
+      on: (data: Value) => data[field],
+      cases: cases.map((c): [BranchKey, SdkNode[]] => [c.key, nested(scenario, c.nodes)]),
+      ...(fallback !== undefined ? { default: nested(scenario, fallback) } : {}),
+    });
+  }
+  if ("parallel" in node) {
+    const lanes = Object.fromEntries(
+      Object.entries(node.branches as Record<string, Node[]>).map(([lane, nodes]) => [lane, nested(scenario, nodes)]),
+    );
+    return parallel(String(node.parallel), lanes, groupOptions(scenario, node));
+  }
+  if ("foreach" in node) {
+    return foreach(String(node.foreach), {
+      items: String(node.items),
+      steps: nested(scenario, node.steps as Node[]),
+      concurrency: (node.concurrency as number | undefined) ?? 10,
+      ...groupOptions(scenario, node),
+    });
+  }
+  throw new Error(`scenario ${scenario}: a node without step/branch/parallel/foreach: ${JSON.stringify(node)}`);
 }
 
 function buildWorkflow(scenario: string, name: string, spec: WorkflowSpec): Workflow {
@@ -185,13 +278,7 @@ function buildWorkflow(scenario: string, name: string, spec: WorkflowSpec): Work
     ...(spec.timeout_ms !== undefined ? { timeoutMs: spec.timeout_ms } : {}),
     ...(spec.max_step_runs !== undefined ? { maxStepRuns: spec.max_step_runs } : {}),
   });
-  for (const node of spec.nodes) {
-    if ("step" in node) addStep(wf, node);
-    else if ("branch" in node) throw new Unsupported("branch nodes");
-    else if ("parallel" in node) throw new Unsupported("parallel nodes");
-    else if ("foreach" in node) throw new Unsupported("foreach nodes");
-    else throw new Error(`scenario ${scenario}: a node without step/branch/parallel/foreach`);
-  }
+  for (const node of spec.nodes) wf.add(buildNode(scenario, node));
   return wf;
 }
 
@@ -203,20 +290,9 @@ function buildAll(selected: string[]): Workflow[] {
     const scenario = file.slice(0, -".json".length);
     if (selected.length > 0 && !selected.includes(scenario)) continue;
     const data = JSON.parse(readFileSync(new URL(file, SCENARIO_DIR), "utf8")) as Scenario;
-    const specs: [string, WorkflowSpec][] = [
-      [`${PREFIX}.${scenario}`, data.workflow],
-      ...Object.entries(data.children ?? {}).map(([child, spec]): [string, WorkflowSpec] => [
-        `${PREFIX}.${scenario}.${child}`,
-        spec,
-      ]),
-    ];
-    for (const [name, spec] of specs) {
-      try {
-        workflows.push(buildWorkflow(scenario, name, spec));
-      } catch (err) {
-        if (!(err instanceof Unsupported)) throw err;
-        console.log(`conformance: not building ${name}: ${err.message} not supported by this adapter yet`);
-      }
+    workflows.push(buildWorkflow(scenario, `${PREFIX}.${scenario}`, data.workflow));
+    for (const [child, spec] of Object.entries(data.children ?? {})) {
+      workflows.push(buildWorkflow(scenario, `${PREFIX}.${scenario}.${child}`, spec));
     }
   }
   return workflows;
