@@ -240,3 +240,35 @@ async def test_a_report_refused_for_a_stale_lease_stores_no_lines(
         )
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert await _get_logs(raw, execution_id) == [[]]
+
+
+async def test_log_levels_are_stored_in_one_vocabulary_whatever_the_language(
+    capped: tuple[RawClient, ManualClock],
+) -> None:
+    raw, _ = capped
+    execution_id = await raw.start("raw_logs", "{}")
+    [task] = await raw.poll(wait=2)
+    sent = ["warn", "Trace", "fatal", "info", "PRINT", "notice", "audit"]
+    lines = [common_pb2.LogLine(level=level, logger="app", message="m") for level in sent]
+    await raw.workers.CompleteTasks(
+        wpb.CompleteTasksRequest(
+            worker_id=raw.worker_id,
+            completions=[
+                wpb.TaskCompletion(
+                    lease=wpb.TaskLease(task_id=task.task_id, lease_token=task.lease_token),
+                    result_json="{}",
+                    logs=lines,
+                )
+            ],
+        )
+    )
+    [stored] = await _get_logs(raw, execution_id)
+    assert [level for level, _, _ in stored] == [
+        "WARNING",
+        "DEBUG",
+        "CRITICAL",
+        "INFO",
+        "PRINT",
+        "INFO",
+        "AUDIT",  # outside the vocabulary: kept, upper-cased
+    ]

@@ -457,7 +457,10 @@ class LogLine(_message.Message):
     LOGGER_FIELD_NUMBER: _builtins.int
     level: _builtins.str
     """"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", or "PRINT" for what the step wrote
-    to stdout or stderr (logger "stdout" or "stderr"). Free text, cut at 32 characters.
+    to stdout or stderr (logger "stdout" or "stderr"). Stored in that vocabulary whatever
+    the SDK's language: case is ignored, and "trace"/"verbose" are DEBUG, "log"/"notice"
+    INFO, "warn" WARNING, "fatal"/"panic" CRITICAL; another level is kept upper-cased,
+    cut at 32 characters.
     """
     message: _builtins.str
     logger: _builtins.str

@@ -22,11 +22,43 @@ from durable_server.store.db import Conn
 from durable_server.store.rows import LeasedTask
 from durable_server.store.step_logs import AttemptKey, LogAppend, LogSize, StepLogRow
 
-__all__ = ["LogEntry", "append_logs", "cap_entries", "entries_from_row", "marker"]
+__all__ = [
+    "LEVELS",
+    "LogEntry",
+    "append_logs",
+    "cap_entries",
+    "entries_from_row",
+    "level_name",
+    "marker",
+]
 
 MARKER_LOGGER = "durable"
 MAX_LEVEL_CHARS = 32
 MAX_LOGGER_CHARS = 256
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "PRINT")
+"""The log levels every SDK's lines are stored with (``PRINT``: written to stdout/stderr)."""
+
+_LEVEL_NAMES = {
+    **{level: level for level in LEVELS},
+    "TRACE": "DEBUG",
+    "VERBOSE": "DEBUG",
+    "LOG": "INFO",
+    "NOTICE": "INFO",
+    "WARN": "WARNING",
+    "FATAL": "CRITICAL",
+    "PANIC": "CRITICAL",
+}
+
+
+def level_name(level: str) -> str:
+    """``level`` in the one vocabulary of :data:`LEVELS`, whatever language's name it has.
+
+    Case is ignored and other languages' usual names map onto it (``warn``, ``trace``,
+    ``fatal``, ...); a level outside both is kept as sent, upper-cased and cut.
+    """
+    upper = level.strip().upper()
+    return _LEVEL_NAMES.get(upper) or upper[:MAX_LEVEL_CHARS]
 
 
 @dataclass(frozen=True)
@@ -98,7 +130,7 @@ def _to_json(entries: Sequence[LogEntry], fallback: datetime) -> str:
         [
             {
                 "time": (e.time or fallback).isoformat(),
-                "level": _text(e.level, MAX_LEVEL_CHARS),
+                "level": _text(level_name(e.level), MAX_LEVEL_CHARS),
                 "logger": _text(e.logger, MAX_LOGGER_CHARS),
                 "message": _text(e.message),
             }

@@ -177,7 +177,10 @@ export type LogLine = Message<"durable.v1.LogLine"> & {
 
   /**
    * "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", or "PRINT" for what the step wrote
-   * to stdout or stderr (logger "stdout" or "stderr"). Free text, cut at 32 characters.
+   * to stdout or stderr (logger "stdout" or "stderr"). Stored in that vocabulary whatever
+   * the SDK's language: case is ignored, and "trace"/"verbose" are DEBUG, "log"/"notice"
+   * INFO, "warn" WARNING, "fatal"/"panic" CRITICAL; another level is kept upper-cased,
+   * cut at 32 characters.
    *
    * @generated from field: string level = 2;
    */
