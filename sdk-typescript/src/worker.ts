@@ -7,7 +7,8 @@
  *
  * The protocol it follows (WorkerService):
  * - PollTasks long-polls for up to as many tasks as there are free slots; each task is
- *   leased to this worker until `lease_expires_at`.
+ *   leased to this worker until `lease_expires_at`. No poll while `maxUnacknowledged`
+ *   reports (twice the concurrency, at least 100) wait for the orchestrator's answer.
  * - Heartbeat extends every held lease (running steps and reports not yet acknowledged),
  *   as often as the shortest `heartbeat_interval` of a running task asks; a lost lease
  *   aborts its step, whose outcome is then not reported.
@@ -233,6 +234,8 @@ export class Worker {
   private draining: Promise<void> | undefined;
   private stopped = signal();
   private heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  /** Reports queued or in flight past which the worker stops polling (backpressure). */
+  readonly maxUnacknowledged: number;
 
   constructor(address: string, workflows: Workflow[], options: WorkerOptions = {}) {
     if (workflows.length === 0) throw new TypeError("a worker needs at least one workflow");
@@ -258,6 +261,7 @@ export class Worker {
       ? [...options.queues]
       : [...new Set(this.workflows.map((w) => w.options.queue ?? "default"))].sort();
     this.concurrency = concurrency;
+    this.maxUnacknowledged = Math.max(2 * concurrency, 100);
     this.drainTimeoutMs = drainTimeoutMs;
     this.pollWaitMs = pollWaitMs;
     this.allowTakeover = options.allowTakeover ?? false;
@@ -420,6 +424,11 @@ export class Worker {
     return this.rpc;
   }
 
+  /** Reports queued or in flight, not yet acknowledged by the orchestrator. */
+  get unacknowledgedReports(): number {
+    return this.pending.length + this.inFlight.size;
+  }
+
   private notify(): void {
     const old = this.changed;
     this.changed = signal();
@@ -434,7 +443,9 @@ export class Worker {
     const stopped = abortPromise(stop);
     while (!stop.aborted) {
       const free = this.concurrency - this.running.size;
-      if (free <= 0) {
+      // No new work while reports pile up unacknowledged (the orchestrator is slow or
+      // away): finished steps would only add to what a crash or a lost lease wastes.
+      if (free <= 0 || this.unacknowledgedReports >= this.maxUnacknowledged) {
         await within(this.changed.promise, 60_000, stopped);
         continue;
       }
