@@ -76,6 +76,8 @@ const POLL_DEADLINE_MARGIN_MS = 10_000;
 const REPORT_TIMEOUT_MS = 30_000;
 const FLUSH_GRACE_MS = 1_000;
 const MAX_ITEMS_PER_CALL = 1000;
+/** The most next tasks one CompleteTasks call asks for (the orchestrator takes 0..1000). */
+const MAX_NEXT_TASKS = 1000;
 
 /** Where the worker's own messages go; default the console. */
 export interface WorkerLogger {
@@ -234,6 +236,8 @@ export class Worker {
   private draining: Promise<void> | undefined;
   private stopped = signal();
   private heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  /** Free slots held by CompleteTasks calls for the next tasks they may bring back. */
+  private reserved = 0;
   /** Reports queued or in flight past which the worker stops polling (backpressure). */
   readonly maxUnacknowledged: number;
 
@@ -424,6 +428,11 @@ export class Worker {
     return this.rpc;
   }
 
+  /** Slots neither running a step nor held for next tasks a report may bring back. */
+  private freeSlots(): number {
+    return this.concurrency - this.running.size - this.reserved;
+  }
+
   /** Reports queued or in flight, not yet acknowledged by the orchestrator. */
   get unacknowledgedReports(): number {
     return this.pending.length + this.inFlight.size;
@@ -442,7 +451,7 @@ export class Worker {
     const stop = this.stopPolling.signal;
     const stopped = abortPromise(stop);
     while (!stop.aborted) {
-      const free = this.concurrency - this.running.size;
+      const free = this.freeSlots();
       // No new work while reports pile up unacknowledged (the orchestrator is slow or
       // away): finished steps would only add to what a crash or a lost lease wastes.
       if (free <= 0 || this.unacknowledgedReports >= this.maxUnacknowledged) {
@@ -777,12 +786,34 @@ export class Worker {
     const workerId = this.workerId;
     const options = { timeoutMs: REPORT_TIMEOUT_MS };
     const again = await Promise.all([
-      this.sendOne(groups[0], () => rpc.completeTasks({ workerId, completions }, options)),
+      this.sendOne(groups[0], () => this.complete(completions)),
       this.sendOne(groups[1], () => rpc.failTasks({ workerId, failures }, options)),
       this.sendOne(groups[2], () => rpc.releaseTasks({ workerId, leases }, options)),
       this.sendOne(groups[3], () => rpc.suspendTasks({ workerId, suspensions }, options)),
     ]);
     return again.flat();
+  }
+
+  /**
+   * CompleteTasks, asking for the next steps of the same executions as they become ready
+   * (up to the free slots, held for the call so a poll cannot take them too): they start
+   * at once, without a poll's round trip. A draining worker asks for none.
+   */
+  private async complete(completions: TaskCompletion[]): Promise<void> {
+    const room = this.stopPolling.signal.aborted
+      ? 0
+      : Math.max(0, Math.min(MAX_NEXT_TASKS, this.freeSlots()));
+    this.reserved += room;
+    try {
+      const response = await this.client().completeTasks(
+        { workerId: this.workerId, completions, maxNextTasks: room, queues: [...this.queues] },
+        { timeoutMs: REPORT_TIMEOUT_MS },
+      );
+      for (const task of response.nextTasks) this.startTask(task);
+    } finally {
+      this.reserved -= room;
+      this.notify();
+    }
   }
 
   private async sendOne(items: Item[], call: () => Promise<unknown>): Promise<Item[]> {

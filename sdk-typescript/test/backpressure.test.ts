@@ -1,7 +1,7 @@
 /**
  * Backpressure: a worker whose reports are not acknowledged stops asking for work. A fake
- * WorkerService on loopback hands out a task per poll and holds every CompleteTasks call
- * until the test lets them go.
+ * WorkerService on loopback hands out a task per poll and refuses every report as
+ * UNAVAILABLE until the test lets them through.
  */
 import assert from "node:assert/strict";
 import http2 from "node:http2";
@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { TaskKind } from "../src/gen/durable/v1/common_pb.js";
 import { TaskSchema, WorkerService } from "../src/gen/durable/v1/worker_service_pb.js";
@@ -28,8 +29,6 @@ test("a worker stops polling while its reports wait for the orchestrator, and re
   let heartbeats = 0;
   let released = false;
   let pollsBeforeRelease = 0;
-  let release!: () => void;
-  const reportsGo = new Promise<void>((resolve) => (release = resolve));
   const server = http2.createServer(
     connectNodeAdapter({
       routes: (router) => {
@@ -63,12 +62,14 @@ test("a worker stops polling while its reports wait for the orchestrator, and re
             heartbeats += 1;
             return { lostTaskIds: [] };
           },
-          completeTasks: async () => {
-            await reportsGo;
+          // The orchestrator cannot record reports (its database is away, say) until the
+          // test lets them through: the worker keeps them and sends them again.
+          completeTasks: () => {
+            if (!released) throw new ConnectError("the database is unavailable", Code.Unavailable);
             return { nextTasks: [] };
           },
-          failTasks: async () => {
-            await reportsGo;
+          failTasks: () => {
+            if (!released) throw new ConnectError("the database is unavailable", Code.Unavailable);
             return {};
           },
           releaseTasks: () => ({}),
@@ -91,7 +92,6 @@ test("a worker stops polling while its reports wait for the orchestrator, and re
     await until(() => heartbeats >= seen + 3, "three more heartbeats");
     assert.equal(polls, limit);
     released = true;
-    release();
     await until(() => polls > limit + 5, "polling again once the reports are answered");
     assert.equal(pollsBeforeRelease, limit);
   } finally {
