@@ -1,7 +1,8 @@
 """The workflow of the database outage tests (``python -m durable_worker``).
 
-``outage_gate`` has two steps: ``hold`` runs until the file named by ``$FAULT_GATE``
-exists (the test creates it while the database is down, so the steps finish then), and
+``outage_gate`` has two steps: ``hold`` blocks on a shared lock of the file named by
+``$FAULT_GATE`` while the test holds it exclusively (the test lets go while the database
+is down, so the steps finish then), and
 ``tally`` runs at once. Every step run appends ``<event> <step> <execution> <attempt>
 <pid>`` to the file named by ``$FAULT_RUNS`` (``start`` when it begins, ``done`` when it
 returns), so a test can count how often each step ran.
@@ -9,8 +10,8 @@ returns), so a test can count how often each step ran.
 
 from __future__ import annotations
 
+import fcntl
 import os
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,9 +58,8 @@ outage_gate = Workflow("outage_gate")
 @outage_gate.step
 def hold(data: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     _record(ctx, "start")
-    gate = Path(os.environ[GATE_ENV])
-    while not gate.exists():
-        time.sleep(0.02)
+    with Path(os.environ[GATE_ENV]).open("rb") as gate:
+        fcntl.flock(gate, fcntl.LOCK_SH)  # blocks until the test releases its lock
     _record(ctx, "done")
     return {"n": data["n"]}
 

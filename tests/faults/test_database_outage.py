@@ -23,6 +23,7 @@ every connection, old and new), which leaves PostgreSQL itself running.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import time
@@ -157,6 +158,8 @@ async def _finish_during_outage(
         return [r for r in read_runs(runs_path) if r.event == event and r.step == step]
 
     async with contextlib.AsyncExitStack() as stack:
+        closed = stack.enter_context(gate.open("wb"))  # the steps wait until it is unlocked
+        fcntl.flock(closed, fcntl.LOCK_EX)
         orchestrators: list[WorkerProcess] = [
             await stack.enter_async_context(
                 orchestrator_process(url, port, tmp_path, f"orch-{i}", env=ORCHESTRATOR_ENV)
@@ -187,7 +190,7 @@ async def _finish_during_outage(
 
         await outage.begin()
         down_at = time.monotonic()
-        gate.touch()  # the steps finish while the database is away
+        fcntl.flock(closed, fcntl.LOCK_UN)  # the steps finish while the database is away
 
         async def finished_and_long_enough() -> bool:
             done = len(runs("done", "hold")) == EXECUTIONS
